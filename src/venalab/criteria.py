@@ -1,0 +1,140 @@
+"""Reflux criteria sets as data (`data/criteria/*.toml`), validated at load.
+
+A set gives, per vein group, the reflux cut-off in ms and its comparison; the perforator
+rule (duration, diameter, ulcer-location requirement); the pattern parameters; and the
+citation ids of every row. Sets: svs-avf-avls-2022 (default), svs-avf-2011, labropoulos-2003.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from venalab.citations import EvidenceLevel, check_ids
+from venalab.datafiles import data_path, read_toml
+from venalab.errors import InvalidInput, Problem, problems_from_validation
+
+Comparison = Literal[">", ">="]
+
+REQUIRED_GROUPS = (
+    "femoropopliteal", "deep-femoral", "calf-axial", "calf-muscular", "saphenous-trunk",
+    "junction", "accessory-saphenous", "non-saphenous",
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class GroupRule(_Strict):
+    threshold_ms: Annotated[float, Field(gt=0, le=10000)]
+    comparison: Comparison
+    sources: Annotated[tuple[str, ...], Field(min_length=1)]
+    evidence: EvidenceLevel
+    note: str | None = None
+
+
+class PerforatorRule(_Strict):
+    duration_ms: Annotated[float, Field(gt=0, le=10000)]
+    duration_comparison: Comparison
+    diameter_mm: Annotated[float, Field(gt=0, le=20)] | None = None
+    diameter_comparison: Comparison | None = None
+    ulcer_location_required_in: tuple[Literal["C5", "C6"], ...] = ()
+    sources: Annotated[tuple[str, ...], Field(min_length=1)]
+    evidence: EvidenceLevel
+
+    @model_validator(mode="after")
+    def _diameter_pair(self) -> PerforatorRule:
+        if (self.diameter_mm is None) != (self.diameter_comparison is None):
+            raise ValueError("give both `diameter_mm` and `diameter_comparison`, or neither")
+        return self
+
+
+class PatternRule(_Strict):
+    accessory_axial_min_cm: Annotated[float, Field(gt=0, le=50)]
+    sources: tuple[str, ...]
+
+
+class CriteriaSet(_Strict):
+    schema_: Literal["venalab-criteria/1"] = Field(alias="schema")
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+    title: str
+    version: str
+    default: bool = False
+    sources: Annotated[tuple[str, ...], Field(min_length=1)]
+    groups: dict[str, GroupRule]
+    perforator: PerforatorRule
+    patterns: PatternRule
+
+    @property
+    def label(self) -> str:
+        return f"{self.id}@{self.version}"
+
+
+def _problems_of(cs: CriteriaSet) -> list[Problem]:
+    problems = [Problem(f"groups.{g}", "missing: every vein group needs a rule")
+                for g in REQUIRED_GROUPS if g not in cs.groups]
+    problems += check_ids(cs.sources, "sources")
+    for name, rule in cs.groups.items():
+        problems += check_ids(rule.sources, f"groups.{name}.sources")
+    problems += check_ids(cs.perforator.sources, "perforator.sources")
+    problems += check_ids(cs.patterns.sources, "patterns.sources")
+    return problems
+
+
+def parse_criteria(raw: dict[str, object], name: str) -> CriteriaSet:
+    """Validate one criteria document; every problem is reported with its path."""
+    try:
+        # Through JSON so strict mode accepts TOML arrays as tuples but not "500" as a number.
+        cs = CriteriaSet.model_validate_json(json.dumps(raw))
+    except ValidationError as err:
+        raise InvalidInput(problems_from_validation(err), what=f"criteria file {name}") from None
+    problems = _problems_of(cs)
+    if problems:
+        raise InvalidInput(problems, what=f"criteria file {name}")
+    return cs
+
+
+def load_criteria_file(path: Path) -> CriteriaSet:
+    import tomllib
+
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise InvalidInput([Problem("", str(err))], what=f"criteria file {path.name}") from None
+    return parse_criteria(raw, path.name)
+
+
+@cache
+def _builtin() -> dict[str, CriteriaSet]:
+    sets: dict[str, CriteriaSet] = {}
+    folder = data_path("criteria")
+    for node in sorted(folder.iterdir(), key=lambda n: n.name):
+        if node.name.endswith(".toml"):
+            cs = parse_criteria(read_toml(node), node.name)
+            if cs.id != node.name.removesuffix(".toml"):
+                raise InvalidInput([Problem("id", f"{cs.id!r} does not match the file name")],
+                                   what=f"criteria file {node.name}")
+            sets[cs.id] = cs
+    defaults = [cs.id for cs in sets.values() if cs.default]
+    if len(defaults) != 1:
+        raise InvalidInput([Problem("default", f"exactly one set must be default, found {defaults}")],
+                           what="criteria sets")
+    return sets
+
+
+CRITERIA: dict[str, CriteriaSet] = _builtin()
+DEFAULT_CRITERIA_ID: str = next(cs.id for cs in CRITERIA.values() if cs.default)
+
+
+def get_criteria(criteria_id: str | None = None) -> CriteriaSet:
+    """A built-in set by id (the default when None); unknown ids list the accepted ones."""
+    key = criteria_id or DEFAULT_CRITERIA_ID
+    if key not in CRITERIA:
+        raise InvalidInput([Problem("criteria", f"unknown criteria set {key!r}; "
+                                    f"accepted: {', '.join(CRITERIA)}")], what="option")
+    return CRITERIA[key]

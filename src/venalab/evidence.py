@@ -1,0 +1,98 @@
+"""The evidence object and the finding/recommendation shapes every rule returns.
+
+Contract (shared/spec/exam-format.md, "Result document"): every evidence object holds at
+least `rule`, `source`, and where a number decided the outcome `threshold`, `measured` and
+`comparison`. venalab adds the evidence level of the rule (clinical.md section 0.1), the
+criteria set it came from, and `unverified` for rules the reference marks [U].
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from venalab.citations import CITATIONS, EvidenceLevel
+
+Comparison = Literal[">", ">=", "<", "<="]
+Side = Literal["left", "right"]
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
+}
+
+
+def compare(measured: float, comparison: str, threshold: float) -> bool:
+    """`measured <comparison> threshold`, e.g. compare(600, '>', 500) is True."""
+    return _OPS[comparison](measured, threshold)
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Evidence(Frozen):
+    rule: str
+    source: str
+    sources: tuple[str, ...] = ()
+    level: EvidenceLevel = "V"
+    unverified: bool = False
+    criteria: str | None = None
+    threshold: float | None = None
+    measured: float | None = None
+    comparison: Comparison | None = None
+    unit: str | None = None
+    note: str | None = None
+
+
+def evidence(
+    rule: str,
+    sources: Sequence[str],
+    *,
+    level: EvidenceLevel = "V",
+    criteria: str | None = None,
+    threshold: float | None = None,
+    measured: float | None = None,
+    comparison: Comparison | None = None,
+    unit: str | None = None,
+    note: str | None = None,
+) -> Evidence:
+    """Build an evidence object; `sources[0]` is the primary citation id (must be registered)."""
+    for s in sources:
+        if s not in CITATIONS:  # a programming error, caught by the test suite
+            raise KeyError(f"rule {rule}: unknown citation id {s!r}")
+    return Evidence(
+        rule=rule,
+        source=sources[0],
+        sources=tuple(sources),
+        level=level,
+        unverified=level == "U",
+        criteria=criteria,
+        threshold=threshold,
+        measured=measured,
+        comparison=comparison,
+        unit=unit,
+        note=note,
+    )
+
+
+Importance = Literal[1, 2, 3, 4]
+"""1 urgent (proximal DVT), 2 major (distal DVT, ulcer-related), 3 significant, 4 informative."""
+
+
+class Finding(Frozen):
+    id: str
+    text: str
+    evidence: Evidence
+    leg: Side | None = None
+    importance: Importance = 3
+
+
+class Recommendation(Frozen):
+    id: str
+    text: str
+    evidence: Evidence
+    leg: Side | None = None
+    strength: str | None = None

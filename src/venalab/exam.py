@@ -1,0 +1,354 @@
+"""The exam document, `venous-exam/1` (shared/spec/exam-format.md), as frozen pydantic models.
+
+Strict types throughout: `false` is not a number and `"12"` is not a duration. Unknown
+fields are errors that name their path. Fields this module adds to the contract are
+optional and marked "venalab extension" in their descriptions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated, ClassVar, Literal, Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from venalab.errors import InvalidInput, Problem, problems_from_validation
+from venalab.units import LAB_UNITS
+
+EXAM_FORMAT = "venous-exam/1"
+
+VeinCode = Literal[
+    "GSVa", "GSVb", "SSV", "AASV", "NSV", "CFV", "DFV", "FV", "POPV", "PTV", "ATV", "PRV",
+    "GAV", "SOV", "TPV", "CPV", "IVC", "CIV", "IIV", "EIV", "PELV", "SFJ", "SPJ", "PAGSV", "TPT",
+]
+Side = Literal["left", "right"]
+SIDES: tuple[Side, Side] = ("left", "right")
+Sign = Literal[
+    "telangiectasia", "reticular", "varicose", "corona-phlebectatica", "edema", "pigmentation",
+    "eczema", "lipodermatosclerosis", "atrophie-blanche", "ulcer-healed", "ulcer-active",
+]
+Etiology = Literal[
+    "primary", "secondary-intravenous", "secondary-extravenous", "congenital", "none",
+]
+ThrombusAge = Literal["acute", "subacute", "chronic", "indeterminate"]
+Compressibility = Literal["full", "partial", "none"]
+Site = Literal["proximal", "mid", "distal"]
+Calcification = Literal[
+    "none", "punctate", "trabecular", "reticular", "sheet", "cloud", "rim", "phlebolith",
+    "amorphous",
+]
+PeriostealReaction = Literal["none", "undulating", "other"]
+
+NonNegative = Annotated[float, Field(ge=0)]
+Score03 = Annotated[int, Field(ge=0, le=3)]
+
+PERFORATOR_VEINS: frozenset[str] = frozenset({"TPV", "CPV"})
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        strict=True, extra="forbid", frozen=True, allow_inf_nan=False, populate_by_name=False
+    )
+
+
+class Patient(_Model):
+    id: Annotated[str, Field(min_length=1, max_length=64, description="Local patient identifier.")]
+    sex: Literal["male", "female", "other", "unknown"] = "unknown"
+    birth_date: dt.date | None = None
+    age_years: Annotated[int, Field(ge=0, le=130)] | None = None
+    bmi: Annotated[float, Field(ge=8, le=100)] | None = None
+
+    @model_validator(mode="after")
+    def _one_age(self) -> Self:
+        if (self.birth_date is None) == (self.age_years is None):
+            raise ValueError("give exactly one of `birth_date` (ISO date) or `age_years`")
+        return self
+
+
+class ExamInfo(_Model):
+    date: dt.date
+    purpose: Literal["insufficiency", "thrombosis", "follow-up", "other"] | None = None
+    position: Literal["standing", "sitting", "reverse-trendelenburg", "supine"] | None = None
+    provocation: tuple[Literal["distal-compression", "valsalva", "cuff"], ...] = ()
+    indication: Annotated[str, Field(max_length=2000)] | None = None
+    operator: Annotated[str, Field(max_length=200)] | None = None
+
+
+class Clinical(_Model):
+    signs: tuple[Sign, ...] = ()
+    symptomatic: bool | None = None
+    recurrent: tuple[Literal["varicose", "ulcer"], ...] = ()
+    etiology: Etiology | None = None
+
+    @model_validator(mode="after")
+    def _recurrence_needs_sign(self) -> Self:
+        if "varicose" in self.recurrent and "varicose" not in self.signs:
+            raise ValueError("`recurrent` lists 'varicose' but `signs` has no 'varicose'")
+        if "ulcer" in self.recurrent and "ulcer-active" not in self.signs:
+            raise ValueError("`recurrent` lists 'ulcer' but `signs` has no 'ulcer-active'")
+        return self
+
+
+class Thrombus(_Model):
+    age: ThrombusAge | None = None
+    occlusive: bool | None = None
+    length_cm: Annotated[float, Field(gt=0, le=120)] | None = None
+    distance_to_junction_cm: Annotated[float, Field(ge=0, le=120)] | None = Field(
+        default=None,
+        description="venalab extension: distance from the thrombus head to the saphenous "
+        "junction (SFJ/SPJ), cm; used by the superficial vein thrombosis pathway.",
+    )
+
+
+class Segment(_Model):
+    vein: VeinCode
+    site: Site | None = None
+    reflux_ms: Annotated[float, Field(ge=0, le=20000)] | None = None
+    diameter_mm: Annotated[float, Field(gt=0, le=60)] | None = None
+    compressibility: Compressibility | None = None
+    obstruction: bool | None = None
+    thrombus: Thrombus | None = None
+    beneath_ulcer: bool | None = None
+    label: Annotated[str, Field(max_length=200)] | None = None
+    peak_reflux_velocity_cm_s: Annotated[float, Field(ge=0, le=500)] | None = None
+    position_cm: Annotated[float, Field(ge=0, le=120)] | None = Field(
+        default=None,
+        description="venalab extension: distance of this measuring point from the vein's "
+        "junction, cm; lets accessory saphenous reflux be called axial (>= 5 cm, SVS23 1.3.2).",
+    )
+
+    @model_validator(mode="after")
+    def _perforator_fields(self) -> Self:
+        if self.beneath_ulcer is not None and self.vein not in PERFORATOR_VEINS:
+            raise ValueError("`beneath_ulcer` is only for perforator veins (TPV, CPV)")
+        return self
+
+
+class Leg(_Model):
+    clinical: Clinical = Clinical()
+    segments: tuple[Segment, ...] = ()
+
+
+class Legs(_Model):
+    left: Leg | None = None
+    right: Leg | None = None
+
+    def items(self) -> list[tuple[Side, Leg]]:
+        return [(s, leg) for s, leg in (("left", self.left), ("right", self.right)) if leg is not None]
+
+
+class _LabValue(_Model):
+    analyte: ClassVar[str]
+    value: float
+
+    @model_validator(mode="after")
+    def _plausible(self) -> Self:
+        spec = LAB_UNITS[self.analyte]
+        unit: str = getattr(self, "unit")  # noqa: B009 - declared by each subclass
+        conventional = spec.to_conventional(self.value, unit)
+        low, high = spec.plausible
+        if not low <= conventional <= high:
+            raise ValueError(
+                f"{self.value} {unit} is not a plausible {spec.label.lower()} "
+                f"(allowed {low:g}-{high:g} {spec.conventional}); check the value and its unit"
+            )
+        return self
+
+
+class Calcium(_LabValue):
+    analyte: ClassVar[str] = "calcium"
+    unit: Literal["mg/dL", "mmol/L"]
+
+
+class Phosphate(_LabValue):
+    analyte: ClassVar[str] = "phosphate"
+    unit: Literal["mg/dL", "mmol/L"]
+
+
+class Pth(_LabValue):
+    analyte: ClassVar[str] = "pth"
+    unit: Literal["pg/mL", "pmol/L"]
+
+
+class Creatinine(_LabValue):
+    analyte: ClassVar[str] = "creatinine"
+    unit: Literal["mg/dL", "umol/L"]
+
+
+class VitaminD(_LabValue):
+    analyte: ClassVar[str] = "vitamin_d_25oh"
+    unit: Literal["ng/mL", "nmol/L"]
+
+
+class Egfr(_LabValue):
+    analyte: ClassVar[str] = "egfr"
+    unit: Literal["mL/min/1.73m2"]
+
+
+class Labs(_Model):
+    calcium: Calcium | None = None
+    phosphate: Phosphate | None = None
+    pth: Pth | None = None
+    creatinine: Creatinine | None = None
+    vitamin_d_25oh: VitaminD | None = None
+    egfr: Egfr | None = None
+    dialysis: bool | None = None
+
+
+class History(_Model):
+    tissue_injury_at_site: bool | None = None
+    calcium_or_phosphate_infusion_at_site: bool | None = None
+    connective_tissue_disease: bool | None = None
+    malignancy: bool | None = None
+    retiform_purpura_or_necrosis: bool | None = None
+
+
+class LegImaging(_Model):
+    calcification: Calcification | None = None
+    periosteal_reaction: PeriostealReaction | None = None
+
+
+class Imaging(_Model):
+    left: LegImaging | None = None
+    right: LegImaging | None = None
+
+
+class WellsItems(_Model):
+    active_cancer: bool | None = None
+    paralysis_or_cast: bool | None = None
+    bedridden_or_major_surgery: bool | None = None
+    localized_tenderness: bool | None = None
+    entire_leg_swollen: bool | None = None
+    calf_swelling_3cm: bool | None = None
+    pitting_edema: bool | None = None
+    collateral_superficial_veins: bool | None = None
+    previous_dvt: bool | None = None
+    alternative_diagnosis_as_likely: bool | None = None
+
+
+class VcssItems(_Model):
+    pain: Score03 | None = None
+    varicose_veins: Score03 | None = None
+    edema: Score03 | None = None
+    pigmentation: Score03 | None = None
+    inflammation: Score03 | None = None
+    induration: Score03 | None = None
+    active_ulcers: Score03 | None = None
+    ulcer_duration: Score03 | None = None
+    ulcer_size: Score03 | None = None
+    compression: Score03 | None = None
+
+
+class VillaltaItems(_Model):
+    pain: Score03 | None = None
+    cramps: Score03 | None = None
+    heaviness: Score03 | None = None
+    paresthesia: Score03 | None = None
+    pruritus: Score03 | None = None
+    pretibial_edema: Score03 | None = None
+    skin_induration: Score03 | None = None
+    hyperpigmentation: Score03 | None = None
+    redness: Score03 | None = None
+    venous_ectasia: Score03 | None = None
+    calf_compression_pain: Score03 | None = None
+    ulcer: bool | None = None
+
+
+class VcssSides(_Model):
+    left: VcssItems | None = None
+    right: VcssItems | None = None
+
+
+class VillaltaSides(_Model):
+    left: VillaltaItems | None = None
+    right: VillaltaItems | None = None
+
+
+class Scores(_Model):
+    wells_dvt: WellsItems | None = None
+    vcss: VcssSides | None = None
+    villalta: VillaltaSides | None = None
+
+
+class ExamDocument(_Model):
+    """One patient's lower-limb venous examination (format `venous-exam/1`)."""
+
+    format: Literal["venous-exam/1"]
+    patient: Patient
+    exam: ExamInfo
+    legs: Legs
+    labs: Labs | None = None
+    history: History | None = None
+    imaging: Imaging | None = None
+    scores: Scores | None = None
+
+    @model_validator(mode="after")
+    def _consistency(self) -> Self:
+        if self.legs.left is None and self.legs.right is None:
+            raise ValueError("`legs` must hold at least one of 'left' or 'right'")
+        if self.patient.birth_date is not None and self.patient.birth_date > self.exam.date:
+            raise ValueError("`patient.birth_date` is after `exam.date`")
+        return self
+
+    def leg(self, side: Side) -> Leg | None:
+        return self.legs.left if side == "left" else self.legs.right
+
+    def to_json(self, indent: int | None = None) -> str:
+        """Canonical JSON: absent fields stay absent, so a file round-trips unchanged."""
+        return self.model_dump_json(exclude_none=True, exclude_defaults=False, indent=indent)
+
+
+# ---------------------------------------------------------------------------------------
+# Parsing: every input (JSON text, YAML text, a dict from a web form) goes through JSON, so
+# one strict validator with one set of messages serves them all.
+
+
+def _json_default(obj: object) -> str:
+    if isinstance(obj, dt.date):
+        return obj.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def parse_exam_obj(obj: object) -> ExamDocument:
+    """Validate an already-decoded document (dict). Raises InvalidInput listing every problem."""
+    if not isinstance(obj, dict):
+        raise InvalidInput([Problem("", f"expected a JSON object, got {type(obj).__name__}")])
+    fmt = obj.get("format")
+    if fmt is not None and fmt != EXAM_FORMAT:
+        raise InvalidInput(
+            [Problem("format", f"unsupported format {fmt!r}; this version reads {EXAM_FORMAT!r}")]
+        )
+    return parse_exam_json(json.dumps(obj, default=_json_default))
+
+
+def parse_exam_json(text: str | bytes) -> ExamDocument:
+    try:
+        return ExamDocument.model_validate_json(text)
+    except ValidationError as err:
+        if any(e["type"] == "json_invalid" for e in err.errors()):
+            raise InvalidInput([Problem("", f"not valid JSON: {err.errors()[0]['msg']}")]) from None
+        raise InvalidInput(problems_from_validation(err)) from None
+
+
+def parse_exam_text(text: str, *, name: str = "<input>") -> ExamDocument:
+    """Parse JSON or YAML text (YAML is tried when the text is not a JSON object)."""
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        return parse_exam_json(text)
+    try:
+        obj = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise InvalidInput([Problem("", f"{name} is neither JSON nor YAML: {err}")]) from None
+    return parse_exam_obj(obj)
+
+
+def load_exam(path: Path) -> ExamDocument:
+    """Read an exam document from a .json, .yaml or .yml file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InvalidInput([Problem("", f"cannot read {path.name}: {err}")]) from None
+    return parse_exam_text(text, name=path.name)

@@ -1,0 +1,74 @@
+"""The result document, `venous-result/1` (shared/spec/exam-format.md, "Result document").
+
+Stable paths (scripts rely on them): criteria.id; legs.<side>.segments[],
+.perforators[], .reflux_patterns, .thrombosis.classification; findings[] and
+recommendations[], each with its evidence.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from venalab import __version__
+from venalab.evidence import Finding, Frozen, Recommendation
+from venalab.rules.patterns import PatternResult
+from venalab.rules.reflux import PerforatorResult, SegmentResult
+from venalab.rules.thrombosis import ThrombosisResult, TptPolicy
+
+RESULT_FORMAT = "venous-result/1"
+
+
+class EngineOptions(Frozen):
+    """Choices the clinician or lab can make; each is echoed in the result."""
+
+    criteria: str | None = None
+    tibioperoneal_trunk: TptPolicy = "distal"
+
+
+class EngineInfo(Frozen):
+    name: Literal["venalab"] = "venalab"
+    version: str = __version__
+
+
+class CriteriaInfo(Frozen):
+    id: str
+    version: str
+    title: str
+    sources: tuple[str, ...]
+
+
+class ExamSummary(Frozen):
+    patient_id: str
+    date: dt.date
+    purpose: str | None = None
+
+
+class LegResult(Frozen):
+    segments: tuple[SegmentResult, ...]
+    perforators: tuple[PerforatorResult, ...]
+    reflux_patterns: dict[str, str]
+    reflux_pattern_details: tuple[PatternResult, ...]
+    thrombosis: ThrombosisResult
+
+
+class Legs(Frozen):
+    left: LegResult | None = None
+    right: LegResult | None = None
+
+
+class Result(Frozen):
+    format: Literal["venous-result/1"] = RESULT_FORMAT
+    engine: EngineInfo = EngineInfo()
+    criteria: CriteriaInfo
+    options: EngineOptions
+    exam: ExamSummary
+    legs: Legs
+    findings: tuple[Finding, ...]
+    recommendations: tuple[Recommendation, ...] = ()
+
+    def leg(self, side: str) -> LegResult | None:
+        return self.legs.left if side == "left" else self.legs.right
+
+    def to_json(self, indent: int | None = None) -> str:
+        return self.model_dump_json(indent=indent)

@@ -1,0 +1,1 @@
+"""Clinical rules: pure functions from exam parts (+ criteria) to results with evidence."""

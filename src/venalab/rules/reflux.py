@@ -1,0 +1,233 @@
+"""Reflux verdicts per segment and pathologic perforators, under a selected criteria set.
+
+Rules: reflux = retrograde flow duration beyond the group cut-off of the criteria set
+(SVS22 remark 1.1.a; SVS11 guideline 2.4; LAB03). A measurement exactly at the cut-off is a
+`boundary`: the set's comparison decides it and the result says so (clinical.md 1.1,
+"inclusive vs exclusive boundary"). Pathologic perforator: SVS22 1.1.c (>= 500 ms and
+>= 3.5 mm), beneath a healed or open ulcer in C5-C6 limbs (SVS11 2.5); LAB03 > 350 ms.
+Where the built-in criteria sets disagree on a measurement, every set's verdict is listed.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from venalab.anatomy import Vein
+from venalab.criteria import CRITERIA, CriteriaSet, GroupRule
+from venalab.evidence import Comparison, Evidence, Frozen, compare, evidence
+from venalab.exam import Segment, Thrombus
+
+Verdict = Literal["present", "absent", "boundary", "not-assessed"]
+
+
+class CriteriaVerdict(Frozen):
+    """How one criteria set judges the same measurement."""
+
+    criteria: str
+    verdict: Verdict
+    abnormal: bool | None
+    threshold_ms: float | None
+    comparison: Comparison | None
+
+
+class SegmentResult(Frozen):
+    vein: str
+    name: str
+    system: str
+    group: str
+    site: str | None = None
+    label: str | None = None
+    reflux: Verdict
+    abnormal: bool | None
+    threshold_ms: float | None
+    comparison: Comparison | None
+    measured_ms: float | None
+    diameter_mm: float | None = None
+    compressibility: str | None = None
+    obstruction: bool | None = None
+    thrombus: Thrombus | None = None
+    evidence: Evidence
+    criteria_disagreement: tuple[CriteriaVerdict, ...] = ()
+
+
+class PerforatorCheck(Frozen):
+    """One criterion of the pathologic-perforator definition and whether it was met."""
+
+    criterion: Literal["duration", "diameter", "location"]
+    met: bool | None
+    evidence: Evidence
+
+
+class PerforatorResult(Frozen):
+    vein: str
+    label: str | None
+    site: str | None = None
+    measured_ms: float | None
+    diameter_mm: float | None
+    beneath_ulcer: bool | None
+    incompetent: bool | None
+    pathologic: bool
+    checks: tuple[PerforatorCheck, ...]
+    evidence: Evidence
+    criteria_disagreement: tuple[CriteriaVerdict, ...] = ()
+
+
+def _duration_rule(vein: Vein, cs: CriteriaSet) -> GroupRule | None:
+    """The cut-off that applies to this vein in this set (perforators use the perforator rule)."""
+    if vein.is_perforator:
+        p = cs.perforator
+        return GroupRule(threshold_ms=p.duration_ms, comparison=p.duration_comparison,
+                         sources=p.sources, evidence=p.evidence)
+    return cs.groups.get(vein.group)
+
+
+def _verdict(measured: float | None, rule: GroupRule | None) -> tuple[Verdict, bool | None]:
+    if measured is None or rule is None:
+        return "not-assessed", None
+    abnormal = compare(measured, rule.comparison, rule.threshold_ms)
+    if measured == rule.threshold_ms:
+        return "boundary", abnormal
+    return ("present" if abnormal else "absent"), abnormal
+
+
+def _disagreement(measured: float | None, vein: Vein) -> tuple[CriteriaVerdict, ...]:
+    """Every built-in set's verdict, when the sets do not agree on abnormal vs normal."""
+    if measured is None:
+        return ()
+    verdicts = []
+    for cs in CRITERIA.values():
+        rule = _duration_rule(vein, cs)
+        verdict, abnormal = _verdict(measured, rule)
+        verdicts.append(CriteriaVerdict(
+            criteria=cs.id, verdict=verdict, abnormal=abnormal,
+            threshold_ms=rule.threshold_ms if rule else None,
+            comparison=rule.comparison if rule else None,
+        ))
+    if len({v.abnormal for v in verdicts}) > 1:
+        return tuple(verdicts)
+    return ()
+
+
+def assess_segment(seg: Segment, vein: Vein, cs: CriteriaSet) -> SegmentResult:
+    """Reflux verdict of one measured segment."""
+    rule = _duration_rule(vein, cs)
+    verdict, abnormal = _verdict(seg.reflux_ms, rule)
+    rule_id = "perforator.duration" if vein.is_perforator else "reflux.duration"
+    if rule is None:
+        ev = evidence(
+            "reflux.no-criterion", ["VENALAB"], level="D", criteria=cs.label, measured=seg.reflux_ms,
+            unit="ms",
+            note=f"{cs.id} defines no reflux cut-off for the {vein.group} group; "
+            "the measured value is reported without a verdict.",
+        )
+    elif seg.reflux_ms is None:
+        ev = evidence(
+            "reflux.not-measured", list(rule.sources), level=rule.evidence, criteria=cs.label,
+            threshold=rule.threshold_ms, comparison=rule.comparison, unit="ms",
+            note="No reflux duration recorded for this segment (absent is not 0 ms).",
+        )
+    else:
+        note = rule.note
+        if verdict == "boundary":
+            decided = "counts as reflux" if abnormal else "does not count as reflux"
+            note = (f"Measured exactly at the {rule.threshold_ms:g} ms cut-off: under the "
+                    f"'{rule.comparison}' comparison of {cs.id} it {decided}."
+                    + (f" {rule.note}" if rule.note else ""))
+        ev = evidence(
+            rule_id, list(rule.sources), level=rule.evidence, criteria=cs.label,
+            threshold=rule.threshold_ms, measured=seg.reflux_ms, comparison=rule.comparison,
+            unit="ms", note=note,
+        )
+    return SegmentResult(
+        vein=seg.vein, name=vein.name, system=vein.system, group=vein.group, site=seg.site,
+        label=seg.label, reflux=verdict, abnormal=abnormal,
+        threshold_ms=rule.threshold_ms if rule else None,
+        comparison=rule.comparison if rule else None, measured_ms=seg.reflux_ms,
+        diameter_mm=seg.diameter_mm, compressibility=seg.compressibility,
+        obstruction=seg.obstruction, thrombus=seg.thrombus, evidence=ev,
+        criteria_disagreement=_disagreement(seg.reflux_ms, vein),
+    )
+
+
+def _perforator_checks(
+    seg: Segment, cs: CriteriaSet, ulcer_limb: bool
+) -> tuple[PerforatorCheck, ...]:
+    p = cs.perforator
+    checks = []
+    measured = seg.reflux_ms
+    checks.append(PerforatorCheck(
+        criterion="duration",
+        met=None if measured is None else compare(measured, p.duration_comparison, p.duration_ms),
+        evidence=evidence(
+            "perforator.duration", list(p.sources), level=p.evidence, criteria=cs.label,
+            threshold=p.duration_ms, measured=measured, comparison=p.duration_comparison, unit="ms",
+            note=None if measured is not None else "outward flow duration not recorded",
+        ),
+    ))
+    if p.diameter_mm is not None and p.diameter_comparison is not None:
+        d = seg.diameter_mm
+        checks.append(PerforatorCheck(
+            criterion="diameter",
+            met=None if d is None else compare(d, p.diameter_comparison, p.diameter_mm),
+            evidence=evidence(
+                "perforator.diameter", list(p.sources), level=p.evidence, criteria=cs.label,
+                threshold=p.diameter_mm, measured=d, comparison=p.diameter_comparison, unit="mm",
+                note=None if d is not None else "diameter not recorded",
+            ),
+        ))
+    if p.ulcer_location_required_in and ulcer_limb:
+        checks.append(PerforatorCheck(
+            criterion="location",
+            met=seg.beneath_ulcer,
+            evidence=evidence(
+                "perforator.location", ["SVS11"], level="V", criteria=cs.label,
+                note="In a C5-C6 limb a pathologic perforator lies beneath a healed or open "
+                "venous ulcer (SVS11 guideline 2.5)."
+                + ("" if seg.beneath_ulcer is not None else " Location not recorded."),
+            ),
+        ))
+    return tuple(checks)
+
+
+def _pathologic(checks: tuple[PerforatorCheck, ...]) -> bool:
+    return all(c.met is True for c in checks)
+
+
+def assess_perforator(
+    seg: Segment, cs: CriteriaSet, c_classes: tuple[str, ...]
+) -> PerforatorResult:
+    """Pathologic-perforator decision with each criterion's evidence."""
+    ulcer_limb = any(c.startswith(("C5", "C6")) for c in c_classes)
+    checks = _perforator_checks(seg, cs, ulcer_limb)
+    pathologic = _pathologic(checks)
+    duration = checks[0]
+    missing = [c.criterion for c in checks if c.met is None]
+    failed = [c.criterion for c in checks if c.met is False]
+    if pathologic:
+        note = "All criteria of the pathologic-perforator definition are met."
+    elif failed:
+        note = f"Not pathologic: {', '.join(failed)} criterion not met."
+    else:
+        note = f"Cannot be called pathologic: {', '.join(missing)} not recorded."
+    if duration.met and not pathologic:
+        note += " Outward flow is beyond the duration cut-off (incompetent perforator)."
+    p = cs.perforator
+    ev = evidence(
+        "perforator.pathologic", list(p.sources), level=p.evidence, criteria=cs.label,
+        threshold=p.duration_ms, measured=seg.reflux_ms, comparison=p.duration_comparison,
+        unit="ms", note=note,
+    )
+    verdicts: list[CriteriaVerdict] = []
+    for other in CRITERIA.values():
+        patho = _pathologic(_perforator_checks(seg, other, ulcer_limb))
+        verdicts.append(CriteriaVerdict(
+            criteria=other.id, verdict="present" if patho else "absent", abnormal=patho,
+            threshold_ms=other.perforator.duration_ms,
+            comparison=other.perforator.duration_comparison,
+        ))
+    disagree = tuple(verdicts) if len({v.abnormal for v in verdicts}) > 1 else ()
+    return PerforatorResult(
+        vein=seg.vein, label=seg.label, site=seg.site, measured_ms=seg.reflux_ms,
+        diameter_mm=seg.diameter_mm, beneath_ulcer=seg.beneath_ulcer, incompetent=duration.met,
+        pathologic=pathologic, checks=checks, evidence=ev, criteria_disagreement=disagree,
+    )

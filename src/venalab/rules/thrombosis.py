@@ -1,0 +1,129 @@
+"""Thrombosis classification per leg (clinical.md section 4.1).
+
+- proximal: popliteal vein or above (popliteal, femoral, deep femoral, common femoral,
+  iliac) - UTT16, PAL12.
+- distal-axial: isolated distal DVT of the deep stem calf veins (posterior and anterior
+  tibial, peroneal) - PAL12, UTT16.
+- distal-muscular: isolated calf muscle vein thrombosis (gastrocnemius, soleal) with no
+  axial involvement - SCH10 terminology, seed 003.
+The tibioperoneal trunk is axial/distal for UTT16 but was excluded from CACTUS's distal
+definition: `tibioperoneal_trunk` option, "distal" (default) or "proximal".
+Thrombus in superficial veins is superficial vein thrombosis, listed apart; it does not make
+a DVT class.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from venalab.anatomy import VEINS
+from venalab.evidence import Evidence, Frozen, evidence
+from venalab.exam import Leg
+
+Classification = Literal["none", "proximal", "distal-axial", "distal-muscular"]
+TptPolicy = Literal["distal", "proximal"]
+
+
+class ThrombosedSegment(Frozen):
+    vein: str
+    name: str
+    site: str | None = None
+    level: Literal["proximal", "distal-axial", "distal-muscular", "superficial"]
+    age: str | None = None
+    occlusive: bool | None = None
+    length_cm: float | None = None
+    diameter_mm: float | None = None
+    distance_to_junction_cm: float | None = None
+
+
+class ThrombosisResult(Frozen):
+    classification: Classification
+    deep: tuple[ThrombosedSegment, ...] = ()
+    superficial: tuple[ThrombosedSegment, ...] = ()
+    veins_involved: tuple[str, ...] = ()
+    multiple_veins: bool = False
+    muscular_involved: bool = False
+    max_length_cm: float | None = None
+    ages: tuple[str, ...] = ()
+    acute: bool = False
+    chronic_only: bool = False
+    non_compressible_without_thrombus: tuple[str, ...] = ()
+    tibioperoneal_trunk: TptPolicy = "distal"
+    evidence: Evidence
+
+
+_SOURCES: dict[Classification, list[str]] = {
+    "none": ["SRU18"],
+    "proximal": ["UTT16", "PAL12"],
+    "distal-axial": ["PAL12", "UTT16"],
+    "distal-muscular": ["SCH10", "UTT16"],
+}
+
+
+def classify_thrombosis(leg: Leg, tibioperoneal_trunk: TptPolicy = "distal") -> ThrombosisResult:
+    """Classify the deep venous thrombosis of one leg and carry age, occlusion and extent."""
+    deep: list[ThrombosedSegment] = []
+    superficial: list[ThrombosedSegment] = []
+    suspicious: list[str] = []
+    for seg in leg.segments:
+        v = VEINS[seg.vein]
+        if seg.thrombus is None:
+            if seg.compressibility in ("none", "partial") and v.system == "deep":
+                suspicious.append(seg.vein)
+            continue
+        level = v.dvt_level
+        if seg.vein == "TPT" and tibioperoneal_trunk == "proximal":
+            level = "proximal"
+        t = seg.thrombus
+        item = ThrombosedSegment(
+            vein=seg.vein, name=v.name, site=seg.site, level=level or "superficial", age=t.age,
+            occlusive=t.occlusive, length_cm=t.length_cm, diameter_mm=seg.diameter_mm,
+            distance_to_junction_cm=t.distance_to_junction_cm,
+        )
+        (deep if level is not None else superficial).append(item)
+
+    levels = {d.level for d in deep}
+    classification: Classification
+    if "proximal" in levels:
+        classification = "proximal"
+    elif "distal-axial" in levels:
+        classification = "distal-axial"
+    elif "distal-muscular" in levels:
+        classification = "distal-muscular"
+    else:
+        classification = "none"
+
+    veins = tuple(dict.fromkeys(d.vein for d in deep))
+    lengths = [d.length_cm for d in deep if d.length_cm is not None]
+    ages = tuple(dict.fromkeys(d.age or "not stated" for d in deep))
+    names = ", ".join(veins)
+    note = {
+        "none": "No thrombus recorded in the deep veins examined.",
+        "proximal": f"Thrombus at or above the popliteal vein ({names}).",
+        "distal-axial": f"Isolated distal DVT of the axial calf veins ({names}).",
+        "distal-muscular": f"Isolated calf muscle vein thrombosis ({names}).",
+    }[classification]
+    if "TPT" in veins:
+        note += (f" Tibioperoneal trunk counted as {tibioperoneal_trunk} (option; UTT16 counts "
+                 "it as axial/distal, CACTUS excluded it from distal DVT).")
+    if suspicious:
+        note += (f" Non-compressible segment(s) without a thrombus description: "
+                 f"{', '.join(suspicious)}; not classified.")
+    return ThrombosisResult(
+        classification=classification,
+        deep=tuple(deep),
+        superficial=tuple(superficial),
+        veins_involved=veins,
+        multiple_veins=len(veins) > 1,
+        muscular_involved="distal-muscular" in levels,
+        max_length_cm=max(lengths) if lengths else None,
+        ages=ages,
+        acute=any(d.age in ("acute", "subacute") for d in deep),
+        chronic_only=bool(deep) and all(d.age == "chronic" for d in deep),
+        non_compressible_without_thrombus=tuple(suspicious),
+        tibioperoneal_trunk=tibioperoneal_trunk,
+        evidence=evidence(
+            f"thrombosis.{classification}", _SOURCES[classification],
+            level="D" if classification == "distal-muscular" else "V", note=note,
+        ),
+    )
