@@ -43,7 +43,9 @@ def make_exam(
     return parse_exam_obj(exam_dict(left, right, **top))
 
 
-def leg(*segments: dict[str, Any], signs: list[str] | None = None, **clinical: Any) -> dict[str, Any]:
+def leg(
+    *segments: dict[str, Any], signs: list[str] | None = None, **clinical: Any
+) -> dict[str, Any]:
     """A leg body: segments plus clinical signs/fields."""
     return {"clinical": {"signs": signs or [], **clinical}, "segments": list(segments)}
 

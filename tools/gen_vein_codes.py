@@ -67,7 +67,9 @@ def render() -> str:
     lines.append("}")
     # Every CID 12110 concept, for importers that meet veins the exam format has no code for.
     lines.append("")
-    lines.append("# every concept of CID 12110: SNOMED CT code -> (keyword, meaning, legacy SRT code)")
+    lines.append(
+        "# every concept of CID 12110: SNOMED CT code -> (keyword, meaning, legacy SRT code)"
+    )
     lines.append("CID12110: dict[str, tuple[str, str, str | None]] = {")
     for keyword in cid.dir():
         code = getattr(cid, keyword)

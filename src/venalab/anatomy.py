@@ -19,8 +19,17 @@ from venalab.exam import VeinCode
 
 System = Literal["superficial", "deep", "perforator"]
 Group = Literal[
-    "saphenous-trunk", "junction", "accessory-saphenous", "non-saphenous", "iliocaval", "pelvic",
-    "femoropopliteal", "deep-femoral", "calf-axial", "calf-muscular", "perforator",
+    "saphenous-trunk",
+    "junction",
+    "accessory-saphenous",
+    "non-saphenous",
+    "iliocaval",
+    "pelvic",
+    "femoropopliteal",
+    "deep-femoral",
+    "calf-axial",
+    "calf-muscular",
+    "perforator",
 ]
 Trunk = Literal["GSV", "SSV", "AASV", "PAGSV", "deep"]
 DvtLevel = Literal["proximal", "distal-axial", "distal-muscular"]
@@ -58,8 +67,12 @@ def _load() -> dict[str, Vein]:
     raw = read_toml(data_path("anatomy.toml"))
     body = raw.get("veins", {})
     expected = set(get_args(VeinCode))
-    problems = [Problem(f"veins.{c}", "missing from anatomy.toml") for c in sorted(expected - set(body))]
-    problems += [Problem(f"veins.{c}", "not a vein code of the format") for c in sorted(set(body) - expected)]
+    problems = [
+        Problem(f"veins.{c}", "missing from anatomy.toml") for c in sorted(expected - set(body))
+    ]
+    problems += [
+        Problem(f"veins.{c}", "not a vein code of the format") for c in sorted(set(body) - expected)
+    ]
     registry: dict[str, Vein] = {}
     for code, facts in body.items():
         snomed = VEIN_SNOMED.get(code)
@@ -74,7 +87,9 @@ def _load() -> dict[str, Vein]:
                 }
             )
         except ValidationError as err:
-            problems += [Problem(f"veins.{code}.{p.path}", p.message) for p in problems_from_validation(err)]
+            problems += [
+                Problem(f"veins.{code}.{p.path}", p.message) for p in problems_from_validation(err)
+            ]
     if problems:
         raise InvalidInput(problems, what="anatomy.toml")
     return registry

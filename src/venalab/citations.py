@@ -33,7 +33,9 @@ def _load() -> dict[str, Citation]:
         try:
             out[key] = Citation.model_validate({"id": key, **body})
         except ValidationError as err:
-            problems += [Problem(f"{key}.{p.path}", p.message) for p in problems_from_validation(err)]
+            problems += [
+                Problem(f"{key}.{p.path}", p.message) for p in problems_from_validation(err)
+            ]
     if problems:
         raise InvalidInput(problems, what="citations.toml")
     return out

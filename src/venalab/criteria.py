@@ -21,8 +21,14 @@ from venalab.errors import InvalidInput, Problem, problems_from_validation
 Comparison = Literal[">", ">="]
 
 REQUIRED_GROUPS = (
-    "femoropopliteal", "deep-femoral", "calf-axial", "calf-muscular", "saphenous-trunk",
-    "junction", "accessory-saphenous", "non-saphenous",
+    "femoropopliteal",
+    "deep-femoral",
+    "calf-axial",
+    "calf-muscular",
+    "saphenous-trunk",
+    "junction",
+    "accessory-saphenous",
+    "non-saphenous",
 )
 
 
@@ -76,8 +82,11 @@ class CriteriaSet(_Strict):
 
 
 def _problems_of(cs: CriteriaSet) -> list[Problem]:
-    problems = [Problem(f"groups.{g}", "missing: every vein group needs a rule")
-                for g in REQUIRED_GROUPS if g not in cs.groups]
+    problems = [
+        Problem(f"groups.{g}", "missing: every vein group needs a rule")
+        for g in REQUIRED_GROUPS
+        if g not in cs.groups
+    ]
     problems += check_ids(cs.sources, "sources")
     for name, rule in cs.groups.items():
         problems += check_ids(rule.sources, f"groups.{name}.sources")
@@ -117,13 +126,17 @@ def _builtin() -> dict[str, CriteriaSet]:
         if node.name.endswith(".toml"):
             cs = parse_criteria(read_toml(node), node.name)
             if cs.id != node.name.removesuffix(".toml"):
-                raise InvalidInput([Problem("id", f"{cs.id!r} does not match the file name")],
-                                   what=f"criteria file {node.name}")
+                raise InvalidInput(
+                    [Problem("id", f"{cs.id!r} does not match the file name")],
+                    what=f"criteria file {node.name}",
+                )
             sets[cs.id] = cs
     defaults = [cs.id for cs in sets.values() if cs.default]
     if len(defaults) != 1:
-        raise InvalidInput([Problem("default", f"exactly one set must be default, found {defaults}")],
-                           what="criteria sets")
+        raise InvalidInput(
+            [Problem("default", f"exactly one set must be default, found {defaults}")],
+            what="criteria sets",
+        )
     return sets
 
 
@@ -135,6 +148,8 @@ def get_criteria(criteria_id: str | None = None) -> CriteriaSet:
     """A built-in set by id (the default when None); unknown ids list the accepted ones."""
     key = criteria_id or DEFAULT_CRITERIA_ID
     if key not in CRITERIA:
-        raise InvalidInput([Problem("criteria", f"unknown criteria set {key!r}; "
-                                    f"accepted: {', '.join(CRITERIA)}")], what="option")
+        raise InvalidInput(
+            [Problem("criteria", f"unknown criteria set {key!r}; accepted: {', '.join(CRITERIA)}")],
+            what="option",
+        )
     return CRITERIA[key]

@@ -22,4 +22,6 @@ def read_toml(node: Traversable) -> dict[str, Any]:
     try:
         return tomllib.loads(node.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
-        raise InvalidInput([Problem("", f"{node.name}: {err}")], what=f"data file {node.name}") from None
+        raise InvalidInput(
+            [Problem("", f"{node.name}: {err}")], what=f"data file {node.name}"
+        ) from None

@@ -52,7 +52,11 @@ def problems_from_validation(err: ValidationError) -> list[Problem]:
     problems: list[Problem] = []
     for e in err.errors(include_url=False):
         # Drop the union/function-validator tags pydantic inserts into locations.
-        loc = [p for p in e["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))]
+        loc = [
+            p
+            for p in e["loc"]
+            if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))
+        ]
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown field (not part of venous-exam/1)"

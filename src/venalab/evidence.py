@@ -20,7 +20,10 @@ Comparison = Literal[">", ">=", "<", "<="]
 Side = Literal["left", "right"]
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
-    ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
 }
 
 

@@ -21,23 +21,66 @@ from venalab.units import LAB_UNITS
 EXAM_FORMAT = "venous-exam/1"
 
 VeinCode = Literal[
-    "GSVa", "GSVb", "SSV", "AASV", "NSV", "CFV", "DFV", "FV", "POPV", "PTV", "ATV", "PRV",
-    "GAV", "SOV", "TPV", "CPV", "IVC", "CIV", "IIV", "EIV", "PELV", "SFJ", "SPJ", "PAGSV", "TPT",
+    "GSVa",
+    "GSVb",
+    "SSV",
+    "AASV",
+    "NSV",
+    "CFV",
+    "DFV",
+    "FV",
+    "POPV",
+    "PTV",
+    "ATV",
+    "PRV",
+    "GAV",
+    "SOV",
+    "TPV",
+    "CPV",
+    "IVC",
+    "CIV",
+    "IIV",
+    "EIV",
+    "PELV",
+    "SFJ",
+    "SPJ",
+    "PAGSV",
+    "TPT",
 ]
 Side = Literal["left", "right"]
 SIDES: tuple[Side, Side] = ("left", "right")
 Sign = Literal[
-    "telangiectasia", "reticular", "varicose", "corona-phlebectatica", "edema", "pigmentation",
-    "eczema", "lipodermatosclerosis", "atrophie-blanche", "ulcer-healed", "ulcer-active",
+    "telangiectasia",
+    "reticular",
+    "varicose",
+    "corona-phlebectatica",
+    "edema",
+    "pigmentation",
+    "eczema",
+    "lipodermatosclerosis",
+    "atrophie-blanche",
+    "ulcer-healed",
+    "ulcer-active",
 ]
 Etiology = Literal[
-    "primary", "secondary-intravenous", "secondary-extravenous", "congenital", "none",
+    "primary",
+    "secondary-intravenous",
+    "secondary-extravenous",
+    "congenital",
+    "none",
 ]
 ThrombusAge = Literal["acute", "subacute", "chronic", "indeterminate"]
 Compressibility = Literal["full", "partial", "none"]
 Site = Literal["proximal", "mid", "distal"]
 Calcification = Literal[
-    "none", "punctate", "trabecular", "reticular", "sheet", "cloud", "rim", "phlebolith",
+    "none",
+    "punctate",
+    "trabecular",
+    "reticular",
+    "sheet",
+    "cloud",
+    "rim",
+    "phlebolith",
     "amorphous",
 ]
 PeriostealReaction = Literal["none", "undulating", "other"]
@@ -136,8 +179,15 @@ class Legs(_Model):
     left: Leg | None = None
     right: Leg | None = None
 
+    @model_validator(mode="after")
+    def _at_least_one(self) -> Self:
+        if self.left is None and self.right is None:
+            raise ValueError("at least one of 'left' or 'right' is required")
+        return self
+
     def items(self) -> list[tuple[Side, Leg]]:
-        return [(s, leg) for s, leg in (("left", self.left), ("right", self.right)) if leg is not None]
+        pairs: tuple[tuple[Side, Leg | None], ...] = (("left", self.left), ("right", self.right))
+        return [(s, leg) for s, leg in pairs if leg is not None]
 
 
 class _LabValue(_Model):
@@ -204,6 +254,47 @@ class History(_Model):
     connective_tissue_disease: bool | None = None
     malignancy: bool | None = None
     retiform_purpura_or_necrosis: bool | None = None
+    # Bedside context for the thrombosis pathways (rules/pathways.py). All optional; absent
+    # means unknown, and the pathway then names the missing fact instead of guessing.
+    d_dimer_positive: bool | None = Field(
+        default=None, description="venalab extension: D-dimer above the lab's cut-off "
+        "(risk factor for extension of distal DVT, AT9 list [V2]).")
+    inpatient: bool | None = Field(
+        default=None, description="venalab extension: patient is in hospital (AT9 risk factor "
+        "for extension of distal DVT [V2]).")
+    reversible_provoking_factor: bool | None = Field(
+        default=None, description="venalab extension: the thrombosis has a transient, "
+        "reversible provoking factor (surgery, trauma, immobilisation, cast...); false = "
+        "'no reversible provoking factor', an AT9 risk factor for extension [V2].")
+    active_cancer: bool | None = Field(
+        default=None, description="venalab extension: cancer under treatment, treated within "
+        "6 months, or palliative (as the Wells item). Distinct from `malignancy` (any history, "
+        "used by the calcinosis rules); `malignancy: false` implies no active cancer.")
+    prior_vte: bool | None = Field(
+        default=None, description="venalab extension: history of DVT or pulmonary embolism.")
+    prior_svt: bool | None = Field(
+        default=None, description="venalab extension: history of superficial vein thrombosis.")
+    known_thrombophilia: bool | None = Field(
+        default=None, description="venalab extension: known inherited or acquired thrombophilia.")
+    recent_surgery: bool | None = Field(
+        default=None, description="venalab extension: surgery in the weeks before the thrombosis "
+        "(favours treatment of superficial vein thrombosis, STE21).")
+    severe_symptoms: bool | None = Field(
+        default=None, description="venalab extension: clinician's judgement that symptoms are "
+        "severe; no source defines 'severe symptoms', so it is never derived.")
+    high_bleeding_risk: bool | None = Field(
+        default=None, description="venalab extension: clinician's judgement of high bleeding "
+        "risk (favours serial imaging for distal DVT, STE21 remarks).")
+    thrombus_near_proximal_veins: bool | None = Field(
+        default=None, description="venalab extension: clinician's judgement that a distal DVT "
+        "lies close to the proximal (popliteal) veins; AT9 risk factor for extension [V2]. "
+        "Patient-level: with distal DVT in both legs it is not attributed to either.")
+    serial_imaging_result: Literal[
+        "no-extension", "distal-extension", "proximal-extension"
+    ] | None = Field(
+        default=None, description="venalab extension: this exam is a surveillance rescan of a "
+        "distal DVT managed without anticoagulation; what it showed against the first scan "
+        "(STE21 statement 2). Patient-level: applies to the leg with distal DVT.")
 
 
 class LegImaging(_Model):
@@ -287,8 +378,6 @@ class ExamDocument(_Model):
 
     @model_validator(mode="after")
     def _consistency(self) -> Self:
-        if self.legs.left is None and self.legs.right is None:
-            raise ValueError("`legs` must hold at least one of 'left' or 'right'")
         if self.patient.birth_date is not None and self.patient.birth_date > self.exam.date:
             raise ValueError("`patient.birth_date` is after `exam.date`")
         return self

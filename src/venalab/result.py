@@ -58,7 +58,7 @@ class Legs(Frozen):
 
 
 class Result(Frozen):
-    format: Literal["venous-result/1"] = RESULT_FORMAT
+    format: Literal["venous-result/1"] = "venous-result/1"
     engine: EngineInfo = EngineInfo()
     criteria: CriteriaInfo
     options: EngineOptions

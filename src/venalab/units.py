@@ -49,7 +49,9 @@ def _load() -> dict[str, LabUnitSpec]:
         try:
             specs[key] = LabUnitSpec.model_validate(body)
         except ValidationError as err:
-            raise InvalidInput(problems_from_validation(err), what=f"lab_units.toml [{key}]") from None
+            raise InvalidInput(
+                problems_from_validation(err), what=f"lab_units.toml [{key}]"
+            ) from None
     return specs
 
 

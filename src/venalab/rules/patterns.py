@@ -96,11 +96,15 @@ def _accessory_pattern(
     if len(located) >= 2:
         lo, hi = min(p for p in located if p is not None), max(p for p in located if p is not None)
         competent_between = [
-            i for i, s in enumerate(segs)
+            i
+            for i, s in enumerate(segs)
             if s.abnormal is False and (pos := positions[i]) is not None and lo < pos < hi
         ]
         if hi - lo >= min_cm and not competent_between:
-            return "axial", f"reflux between measuring points {hi - lo:g} cm apart (>= {min_cm:g} cm)"
+            return (
+                "axial",
+                f"reflux between measuring points {hi - lo:g} cm apart (>= {min_cm:g} cm)",
+            )
         if competent_between:
             return "segmental", "reflux interrupted by a competent measuring point"
         return "segmental", f"refluxing points only {hi - lo:g} cm apart (< {min_cm:g} cm)"
@@ -138,18 +142,23 @@ def reflux_patterns(
         if decided is None:
             continue
         pattern, why = decided
-        refluxing = tuple(dict.fromkeys(s.vein + (f" ({s.site})" if s.site else "")
-                                        for s in segs if s.abnormal))
+        refluxing = tuple(
+            dict.fromkeys(s.vein + (f" ({s.site})" if s.site else "") for s in segs if s.abnormal)
+        )
         derived = trunk == "deep" and pattern == "axial"
-        out.append(PatternResult(
-            trunk=trunk, pattern=pattern, segments=refluxing,
-            evidence=evidence(
-                f"reflux.pattern.{pattern}",
-                ["CEAP04", "VENALAB"] if derived else ["SVS23", "SVS22"],
-                level="D" if derived else "V",
-                criteria=cs.label,
-                measured=None,
-                note=f"{trunk}: {why}; refluxing: {', '.join(refluxing)}.",
-            ),
-        ))
+        out.append(
+            PatternResult(
+                trunk=trunk,
+                pattern=pattern,
+                segments=refluxing,
+                evidence=evidence(
+                    f"reflux.pattern.{pattern}",
+                    ["CEAP04", "VENALAB"] if derived else ["SVS23", "SVS22"],
+                    level="D" if derived else "V",
+                    criteria=cs.label,
+                    measured=None,
+                    note=f"{trunk}: {why}; refluxing: {', '.join(refluxing)}.",
+                ),
+            )
+        )
     return tuple(out)

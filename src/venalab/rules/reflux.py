@@ -76,8 +76,12 @@ def _duration_rule(vein: Vein, cs: CriteriaSet) -> GroupRule | None:
     """The cut-off that applies to this vein in this set (perforators use the perforator rule)."""
     if vein.is_perforator:
         p = cs.perforator
-        return GroupRule(threshold_ms=p.duration_ms, comparison=p.duration_comparison,
-                         sources=p.sources, evidence=p.evidence)
+        return GroupRule(
+            threshold_ms=p.duration_ms,
+            comparison=p.duration_comparison,
+            sources=p.sources,
+            evidence=p.evidence,
+        )
     return cs.groups.get(vein.group)
 
 
@@ -98,11 +102,15 @@ def _disagreement(measured: float | None, vein: Vein) -> tuple[CriteriaVerdict, 
     for cs in CRITERIA.values():
         rule = _duration_rule(vein, cs)
         verdict, abnormal = _verdict(measured, rule)
-        verdicts.append(CriteriaVerdict(
-            criteria=cs.id, verdict=verdict, abnormal=abnormal,
-            threshold_ms=rule.threshold_ms if rule else None,
-            comparison=rule.comparison if rule else None,
-        ))
+        verdicts.append(
+            CriteriaVerdict(
+                criteria=cs.id,
+                verdict=verdict,
+                abnormal=abnormal,
+                threshold_ms=rule.threshold_ms if rule else None,
+                comparison=rule.comparison if rule else None,
+            )
+        )
     if len({v.abnormal for v in verdicts}) > 1:
         return tuple(verdicts)
     return ()
@@ -115,36 +123,63 @@ def assess_segment(seg: Segment, vein: Vein, cs: CriteriaSet) -> SegmentResult:
     rule_id = "perforator.duration" if vein.is_perforator else "reflux.duration"
     if rule is None:
         ev = evidence(
-            "reflux.no-criterion", ["VENALAB"], level="D", criteria=cs.label, measured=seg.reflux_ms,
+            "reflux.no-criterion",
+            ["VENALAB"],
+            level="D",
+            criteria=cs.label,
+            measured=seg.reflux_ms,
             unit="ms",
             note=f"{cs.id} defines no reflux cut-off for the {vein.group} group; "
             "the measured value is reported without a verdict.",
         )
     elif seg.reflux_ms is None:
         ev = evidence(
-            "reflux.not-measured", list(rule.sources), level=rule.evidence, criteria=cs.label,
-            threshold=rule.threshold_ms, comparison=rule.comparison, unit="ms",
+            "reflux.not-measured",
+            list(rule.sources),
+            level=rule.evidence,
+            criteria=cs.label,
+            threshold=rule.threshold_ms,
+            comparison=rule.comparison,
+            unit="ms",
             note="No reflux duration recorded for this segment (absent is not 0 ms).",
         )
     else:
         note = rule.note
         if verdict == "boundary":
             decided = "counts as reflux" if abnormal else "does not count as reflux"
-            note = (f"Measured exactly at the {rule.threshold_ms:g} ms cut-off: under the "
-                    f"'{rule.comparison}' comparison of {cs.id} it {decided}."
-                    + (f" {rule.note}" if rule.note else ""))
+            note = (
+                f"Measured exactly at the {rule.threshold_ms:g} ms cut-off: under the "
+                f"'{rule.comparison}' comparison of {cs.id} it {decided}."
+                + (f" {rule.note}" if rule.note else "")
+            )
         ev = evidence(
-            rule_id, list(rule.sources), level=rule.evidence, criteria=cs.label,
-            threshold=rule.threshold_ms, measured=seg.reflux_ms, comparison=rule.comparison,
-            unit="ms", note=note,
+            rule_id,
+            list(rule.sources),
+            level=rule.evidence,
+            criteria=cs.label,
+            threshold=rule.threshold_ms,
+            measured=seg.reflux_ms,
+            comparison=rule.comparison,
+            unit="ms",
+            note=note,
         )
     return SegmentResult(
-        vein=seg.vein, name=vein.name, system=vein.system, group=vein.group, site=seg.site,
-        label=seg.label, reflux=verdict, abnormal=abnormal,
+        vein=seg.vein,
+        name=vein.name,
+        system=vein.system,
+        group=vein.group,
+        site=seg.site,
+        label=seg.label,
+        reflux=verdict,
+        abnormal=abnormal,
         threshold_ms=rule.threshold_ms if rule else None,
-        comparison=rule.comparison if rule else None, measured_ms=seg.reflux_ms,
-        diameter_mm=seg.diameter_mm, compressibility=seg.compressibility,
-        obstruction=seg.obstruction, thrombus=seg.thrombus, evidence=ev,
+        comparison=rule.comparison if rule else None,
+        measured_ms=seg.reflux_ms,
+        diameter_mm=seg.diameter_mm,
+        compressibility=seg.compressibility,
+        obstruction=seg.obstruction,
+        thrombus=seg.thrombus,
+        evidence=ev,
         criteria_disagreement=_disagreement(seg.reflux_ms, vein),
     )
 
@@ -155,37 +190,60 @@ def _perforator_checks(
     p = cs.perforator
     checks = []
     measured = seg.reflux_ms
-    checks.append(PerforatorCheck(
-        criterion="duration",
-        met=None if measured is None else compare(measured, p.duration_comparison, p.duration_ms),
-        evidence=evidence(
-            "perforator.duration", list(p.sources), level=p.evidence, criteria=cs.label,
-            threshold=p.duration_ms, measured=measured, comparison=p.duration_comparison, unit="ms",
-            note=None if measured is not None else "outward flow duration not recorded",
-        ),
-    ))
+    checks.append(
+        PerforatorCheck(
+            criterion="duration",
+            met=None
+            if measured is None
+            else compare(measured, p.duration_comparison, p.duration_ms),
+            evidence=evidence(
+                "perforator.duration",
+                list(p.sources),
+                level=p.evidence,
+                criteria=cs.label,
+                threshold=p.duration_ms,
+                measured=measured,
+                comparison=p.duration_comparison,
+                unit="ms",
+                note=None if measured is not None else "outward flow duration not recorded",
+            ),
+        )
+    )
     if p.diameter_mm is not None and p.diameter_comparison is not None:
         d = seg.diameter_mm
-        checks.append(PerforatorCheck(
-            criterion="diameter",
-            met=None if d is None else compare(d, p.diameter_comparison, p.diameter_mm),
-            evidence=evidence(
-                "perforator.diameter", list(p.sources), level=p.evidence, criteria=cs.label,
-                threshold=p.diameter_mm, measured=d, comparison=p.diameter_comparison, unit="mm",
-                note=None if d is not None else "diameter not recorded",
-            ),
-        ))
+        checks.append(
+            PerforatorCheck(
+                criterion="diameter",
+                met=None if d is None else compare(d, p.diameter_comparison, p.diameter_mm),
+                evidence=evidence(
+                    "perforator.diameter",
+                    list(p.sources),
+                    level=p.evidence,
+                    criteria=cs.label,
+                    threshold=p.diameter_mm,
+                    measured=d,
+                    comparison=p.diameter_comparison,
+                    unit="mm",
+                    note=None if d is not None else "diameter not recorded",
+                ),
+            )
+        )
     if p.ulcer_location_required_in and ulcer_limb:
-        checks.append(PerforatorCheck(
-            criterion="location",
-            met=seg.beneath_ulcer,
-            evidence=evidence(
-                "perforator.location", ["SVS11"], level="V", criteria=cs.label,
-                note="In a C5-C6 limb a pathologic perforator lies beneath a healed or open "
-                "venous ulcer (SVS11 guideline 2.5)."
-                + ("" if seg.beneath_ulcer is not None else " Location not recorded."),
-            ),
-        ))
+        checks.append(
+            PerforatorCheck(
+                criterion="location",
+                met=seg.beneath_ulcer,
+                evidence=evidence(
+                    "perforator.location",
+                    ["SVS11"],
+                    level="V",
+                    criteria=cs.label,
+                    note="In a C5-C6 limb a pathologic perforator lies beneath a healed or open "
+                    "venous ulcer (SVS11 guideline 2.5)."
+                    + ("" if seg.beneath_ulcer is not None else " Location not recorded."),
+                ),
+            )
+        )
     return tuple(checks)
 
 
@@ -213,21 +271,39 @@ def assess_perforator(
         note += " Outward flow is beyond the duration cut-off (incompetent perforator)."
     p = cs.perforator
     ev = evidence(
-        "perforator.pathologic", list(p.sources), level=p.evidence, criteria=cs.label,
-        threshold=p.duration_ms, measured=seg.reflux_ms, comparison=p.duration_comparison,
-        unit="ms", note=note,
+        "perforator.pathologic",
+        list(p.sources),
+        level=p.evidence,
+        criteria=cs.label,
+        threshold=p.duration_ms,
+        measured=seg.reflux_ms,
+        comparison=p.duration_comparison,
+        unit="ms",
+        note=note,
     )
     verdicts: list[CriteriaVerdict] = []
     for other in CRITERIA.values():
         patho = _pathologic(_perforator_checks(seg, other, ulcer_limb))
-        verdicts.append(CriteriaVerdict(
-            criteria=other.id, verdict="present" if patho else "absent", abnormal=patho,
-            threshold_ms=other.perforator.duration_ms,
-            comparison=other.perforator.duration_comparison,
-        ))
+        verdicts.append(
+            CriteriaVerdict(
+                criteria=other.id,
+                verdict="present" if patho else "absent",
+                abnormal=patho,
+                threshold_ms=other.perforator.duration_ms,
+                comparison=other.perforator.duration_comparison,
+            )
+        )
     disagree = tuple(verdicts) if len({v.abnormal for v in verdicts}) > 1 else ()
     return PerforatorResult(
-        vein=seg.vein, label=seg.label, site=seg.site, measured_ms=seg.reflux_ms,
-        diameter_mm=seg.diameter_mm, beneath_ulcer=seg.beneath_ulcer, incompetent=duration.met,
-        pathologic=pathologic, checks=checks, evidence=ev, criteria_disagreement=disagree,
+        vein=seg.vein,
+        label=seg.label,
+        site=seg.site,
+        measured_ms=seg.reflux_ms,
+        diameter_mm=seg.diameter_mm,
+        beneath_ulcer=seg.beneath_ulcer,
+        incompetent=duration.met,
+        pathologic=pathologic,
+        checks=checks,
+        evidence=ev,
+        criteria_disagreement=disagree,
     )

@@ -76,8 +76,14 @@ def classify_thrombosis(leg: Leg, tibioperoneal_trunk: TptPolicy = "distal") -> 
             level = "proximal"
         t = seg.thrombus
         item = ThrombosedSegment(
-            vein=seg.vein, name=v.name, site=seg.site, level=level or "superficial", age=t.age,
-            occlusive=t.occlusive, length_cm=t.length_cm, diameter_mm=seg.diameter_mm,
+            vein=seg.vein,
+            name=v.name,
+            site=seg.site,
+            level=level or "superficial",
+            age=t.age,
+            occlusive=t.occlusive,
+            length_cm=t.length_cm,
+            diameter_mm=seg.diameter_mm,
             distance_to_junction_cm=t.distance_to_junction_cm,
         )
         (deep if level is not None else superficial).append(item)
@@ -104,11 +110,15 @@ def classify_thrombosis(leg: Leg, tibioperoneal_trunk: TptPolicy = "distal") -> 
         "distal-muscular": f"Isolated calf muscle vein thrombosis ({names}).",
     }[classification]
     if "TPT" in veins:
-        note += (f" Tibioperoneal trunk counted as {tibioperoneal_trunk} (option; UTT16 counts "
-                 "it as axial/distal, CACTUS excluded it from distal DVT).")
+        note += (
+            f" Tibioperoneal trunk counted as {tibioperoneal_trunk} (option; UTT16 counts "
+            "it as axial/distal, CACTUS excluded it from distal DVT)."
+        )
     if suspicious:
-        note += (f" Non-compressible segment(s) without a thrombus description: "
-                 f"{', '.join(suspicious)}; not classified.")
+        note += (
+            f" Non-compressible segment(s) without a thrombus description: "
+            f"{', '.join(suspicious)}; not classified."
+        )
     return ThrombosisResult(
         classification=classification,
         deep=tuple(deep),
@@ -123,7 +133,9 @@ def classify_thrombosis(leg: Leg, tibioperoneal_trunk: TptPolicy = "distal") -> 
         non_compressible_without_thrombus=tuple(suspicious),
         tibioperoneal_trunk=tibioperoneal_trunk,
         evidence=evidence(
-            f"thrombosis.{classification}", _SOURCES[classification],
-            level="D" if classification == "distal-muscular" else "V", note=note,
+            f"thrombosis.{classification}",
+            _SOURCES[classification],
+            level="D" if classification == "distal-muscular" else "V",
+            note=note,
         ),
     )

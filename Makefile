@@ -1,0 +1,43 @@
+# venalab: the two commands a fresh machine needs are `make run` and `make test`.
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+UV    := python3 -m uv
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install lint typecheck unit bench codes clean
+
+$(STAMP): pyproject.toml
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) venv --quiet --allow-existing --python python3 $(VENV)
+	$(UV) pip install --quiet --python $(PY) -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## run: assess the example exams and print the clinician summary
+run: $(STAMP)
+	$(VENV)/bin/venalab assess src/venalab/data/examples/*.json --format text
+
+## test: lint, type-check and the full test suite
+test: $(STAMP) lint typecheck unit
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks tools
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy src/venalab
+
+unit: $(STAMP)
+	$(PY) tools/gen_vein_codes.py --check || (echo "src/venalab/_vein_codes.py is stale: run make codes" && false)
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_assess.py
+
+## codes: regenerate the vein code table from pydicom's DICOM dictionaries
+codes: $(STAMP)
+	$(PY) tools/gen_vein_codes.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

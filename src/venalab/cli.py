@@ -1,0 +1,206 @@
+"""venalab command line: one command per user task.
+
+Exit status: 0 success, 2 invalid input (every problem listed with its JSON path; nothing
+written), 1 unexpected failure.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from venalab.criteria import CRITERIA, DEFAULT_CRITERIA_ID, get_criteria
+from venalab.engine import assess
+from venalab.errors import InvalidInput
+from venalab.exam import ExamDocument, load_exam, parse_exam_text
+from venalab.result import EngineOptions, Result
+from venalab.textsummary import summary_renderable
+
+app = typer.Typer(
+    help="venalab: lower-limb venous duplex interpretation with cited evidence.\n\n"
+    "Supports clinicians; it is not a substitute for clinical judgement.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+criteria_app = typer.Typer(help="List and inspect the reflux criteria sets.", no_args_is_help=True)
+app.add_typer(criteria_app, name="criteria")
+
+# Wide enough for the segment tables when output goes to a pipe or a file.
+out = Console(width=None if sys.stdout.isatty() else 120)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
+
+
+class OutputFormat(StrEnum):
+    json = "json"
+    text = "text"
+
+
+class SchemaKind(StrEnum):
+    exam = "exam"
+    result = "result"
+
+
+class TptOption(StrEnum):
+    distal = "distal"
+    proximal = "proximal"
+
+
+def _print_invalid(source: str, error: InvalidInput) -> None:
+    err.print(
+        f"[bold red]{source}[/]: invalid {error.what}, {len(error.problems)} problem(s):",
+        highlight=False,
+    )
+    for p in error.problems:
+        err.print(f"  {p.path or '(document)'}: {p.message}", highlight=False, markup=False)
+
+
+def _fail_invalid(source: str, error: InvalidInput) -> NoReturn:
+    _print_invalid(source, error)
+    raise typer.Exit(2)
+
+
+def _read_exams(files: list[str]) -> list[tuple[str, ExamDocument]]:
+    """Validate every input before anything is written; the first bad file stops the run."""
+    exams: list[tuple[str, ExamDocument]] = []
+    bad: list[tuple[str, InvalidInput]] = []
+    for name in files:
+        try:
+            if name == "-":
+                exams.append(("<stdin>", parse_exam_text(sys.stdin.read(), name="<stdin>")))
+            else:
+                path = Path(name)
+                if not path.is_file():
+                    raise InvalidInput([], what=f"path: no such file {name!r}")
+                exams.append((name, load_exam(path)))
+        except InvalidInput as e:
+            bad.append((name, e))
+    if bad:
+        for name, problem in bad[:-1]:
+            _print_invalid(name, problem)
+        _fail_invalid(*bad[-1])
+    return exams
+
+
+@app.command("assess")
+def assess_cmd(
+    files: Annotated[
+        list[str], typer.Argument(help="Exam documents (.json/.yaml); '-' reads stdin.")
+    ],
+    criteria: Annotated[
+        str, typer.Option("--criteria", "-c", help=f"Criteria set id ({', '.join(CRITERIA)}).")
+    ] = DEFAULT_CRITERIA_ID,
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="json or text.")
+    ] = OutputFormat.json,
+    tibioperoneal_trunk: Annotated[
+        TptOption,
+        typer.Option(
+            help="Count a tibioperoneal-trunk thrombus as distal (UTT16) or proximal (CACTUS)."
+        ),
+    ] = TptOption.distal,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+) -> None:
+    """Interpret exam documents: reflux verdicts, patterns, perforators, thrombosis, with evidence."""
+    try:
+        cs = get_criteria(criteria)
+    except InvalidInput as e:
+        _fail_invalid("--criteria", e)
+    exams = _read_exams(files)
+    options = EngineOptions(criteria=cs.id, tibioperoneal_trunk=tibioperoneal_trunk.value)
+    results: list[tuple[ExamDocument, Result]] = [(ex, assess(ex, cs, options)) for _, ex in exams]
+    if fmt is OutputFormat.json:
+        docs = [json.loads(r.to_json()) for _, r in results]
+        text = json.dumps(docs[0] if len(docs) == 1 else docs, indent=2, ensure_ascii=False) + "\n"
+        if output:
+            output.write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+        return
+    console = Console(file=output.open("w", encoding="utf-8"), width=120) if output else out
+    for (name, _), (exam, result) in zip(exams, results, strict=True):
+        console.rule(f"[bold]{name}")
+        console.print(summary_renderable(result, exam))
+    console.print(
+        "[dim]Decision support for clinicians; not a substitute for clinical judgement.[/]"
+    )
+
+
+@app.command("schema")
+def schema_cmd(kind: Annotated[SchemaKind, typer.Argument(help="exam or result")]) -> None:
+    """Print the JSON Schema of the exam document or of the result document."""
+    from venalab.exam import ExamDocument as Exam
+
+    model = Exam if kind is SchemaKind.exam else Result
+    schema = model.model_json_schema(
+        mode="validation" if kind is SchemaKind.exam else "serialization"
+    )
+    schema["$id"] = (
+        f"https://venalab.invalid/schema/{'venous-exam' if kind is SchemaKind.exam else 'venous-result'}-1.json"
+    )
+    sys.stdout.write(json.dumps(schema, indent=2) + "\n")
+
+
+@criteria_app.command("list")
+def criteria_list() -> None:
+    """The built-in criteria sets."""
+    table = Table("id", "version", "default", "title", "sources")
+    for cs in CRITERIA.values():
+        table.add_row(
+            cs.id, cs.version, "yes" if cs.default else "", cs.title, ", ".join(cs.sources)
+        )
+    out.print(table)
+
+
+@criteria_app.command("show")
+def criteria_show(
+    criteria_id: Annotated[str, typer.Argument(metavar="ID", help="A criteria set id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the set as JSON.")] = False,
+) -> None:
+    """Thresholds, comparisons, perforator rule and citations of one set."""
+    try:
+        cs = get_criteria(criteria_id)
+    except InvalidInput as e:
+        _fail_invalid("criteria", e)
+    if as_json:
+        sys.stdout.write(cs.model_dump_json(indent=2, by_alias=True) + "\n")
+        return
+    out.print(f"[bold]{cs.id}[/] v{cs.version}: {cs.title}\nsources: {', '.join(cs.sources)}")
+    table = Table("vein group", "reflux if", "evidence", "sources", "note")
+    for name, g in cs.groups.items():
+        table.add_row(
+            name,
+            f"{g.comparison} {g.threshold_ms:g} ms",
+            g.evidence,
+            ", ".join(g.sources),
+            g.note or "",
+        )
+    out.print(table)
+    p = cs.perforator
+    rule = f"outward flow {p.duration_comparison} {p.duration_ms:g} ms"
+    if p.diameter_mm is not None:
+        rule += f" and diameter {p.diameter_comparison} {p.diameter_mm:g} mm"
+    if p.ulcer_location_required_in:
+        rule += (
+            f"; beneath a healed or open ulcer in {'/'.join(p.ulcer_location_required_in)} limbs"
+        )
+    out.print(f"pathologic perforator: {rule} ({', '.join(p.sources)}, evidence {p.evidence})")
+    out.print(
+        f"accessory saphenous axial reflux: points >= {cs.patterns.accessory_axial_min_cm:g} cm apart"
+    )
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,153 @@
+"""Readable clinician summary of a result for a terminal (tables per leg, verdicts, patterns).
+
+A view of the result document only: nothing here decides anything clinical.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from venalab.exam import ExamDocument
+from venalab.result import LegResult, Result
+
+_VERDICT_STYLE = {
+    "present": "bold red",
+    "boundary": "bold yellow",
+    "absent": "green",
+    "not-assessed": "dim",
+}
+
+
+def _num(value: float | None, unit: str = "") -> str:
+    return "-" if value is None else f"{value:g}{unit}"
+
+
+def _segments_table(leg: LegResult) -> Table:
+    table = Table(title="Segments", title_justify="left", expand=False, pad_edge=False)
+    for col in (
+        "Vein",
+        "Site",
+        "Reflux ms",
+        "Criterion",
+        "Verdict",
+        "Diam mm",
+        "Compress.",
+        "Thrombus",
+        "Source",
+    ):
+        table.add_column(col)
+    for s in leg.segments:
+        verdict = Text(s.reflux, style=_VERDICT_STYLE[s.reflux])
+        if s.reflux == "boundary":
+            verdict.append(" (reflux)" if s.abnormal else " (no reflux)")
+        if s.criteria_disagreement:
+            verdict.append(" *", style="yellow")
+        t = s.thrombus
+        thrombus = (
+            "-"
+            if t is None
+            else ", ".join(
+                x
+                for x in (
+                    t.age,
+                    "occlusive"
+                    if t.occlusive
+                    else ("non-occlusive" if t.occlusive is False else None),
+                    f"{t.length_cm:g} cm" if t.length_cm is not None else None,
+                )
+                if x
+            )
+        )
+        criterion = "-" if s.threshold_ms is None else f"{s.comparison} {s.threshold_ms:g}"
+        table.add_row(
+            s.vein + (f" ({s.label})" if s.label else ""),
+            s.site or "",
+            _num(s.measured_ms),
+            criterion,
+            verdict,
+            _num(s.diameter_mm),
+            s.compressibility or "-",
+            Text(thrombus, style="bold red" if t else ""),
+            s.evidence.source,
+        )
+    return table
+
+
+def _perforator_table(leg: LegResult) -> Table:
+    table = Table(title="Perforators", title_justify="left", pad_edge=False)
+    for col in ("Vein", "Outward ms", "Diam mm", "Beneath ulcer", "Pathologic", "Why"):
+        table.add_column(col)
+    for p in leg.perforators:
+        table.add_row(
+            p.vein + (f" ({p.label})" if p.label else ""),
+            _num(p.measured_ms),
+            _num(p.diameter_mm),
+            "-" if p.beneath_ulcer is None else str(p.beneath_ulcer).lower(),
+            Text("yes", style="bold red") if p.pathologic else Text("no"),
+            p.evidence.note or "",
+        )
+    return table
+
+
+def summary_renderable(result: Result, exam: ExamDocument) -> Group:
+    pt, ex = exam.patient, exam.exam
+    age = f"{pt.age_years} y" if pt.age_years is not None else f"born {pt.birth_date}"
+    header = Text.assemble(
+        (f"Patient {pt.id}", "bold"),
+        f"  {pt.sex}, {age}   ",
+        ("Exam ", "bold"),
+        f"{ex.date} {ex.purpose or ''}  position: {ex.position or 'not stated'}",
+        f"  provocation: {', '.join(ex.provocation) or 'not stated'}\n",
+        ("Criteria ", "bold"),
+        f"{result.criteria.id} v{result.criteria.version} ({', '.join(result.criteria.sources)})",
+    )
+    parts: list[Table | Text | Panel] = [header]
+    for side in ("left", "right"):
+        leg = result.leg(side)
+        if leg is None:
+            continue
+        parts.append(Text(f"\n{side.upper()} LEG", style="bold underline"))
+        if leg.segments:
+            parts.append(_segments_table(leg))
+        if leg.perforators:
+            parts.append(_perforator_table(leg))
+        patterns = ", ".join(f"{k} {v}" for k, v in leg.reflux_patterns.items()) or "no reflux"
+        parts.append(Text(f"Reflux patterns: {patterns}"))
+        t = leg.thrombosis
+        parts.append(
+            Text(
+                f"Thrombosis: {t.classification}"
+                + (f" ({', '.join(t.veins_involved)})" if t.veins_involved else ""),
+                style="bold red" if t.classification != "none" else "",
+            )
+        )
+    findings = Text()
+    for i, f in enumerate(result.findings, 1):
+        ev = f.evidence
+        flag = " [unverified]" if ev.unverified else (" [convention]" if ev.level == "D" else "")
+        findings.append(f"{i}. {f.text}", style="bold" if f.importance <= 2 else "")
+        findings.append(f"  ({ev.rule}; {', '.join(ev.sources)}{flag})\n", style="dim")
+    if not result.findings:
+        findings.append("No abnormal finding in the segments examined.\n")
+    parts.append(Panel(findings, title="Findings (most important first)", title_align="left"))
+    if any(
+        s.criteria_disagreement
+        for leg in (result.legs.left, result.legs.right)
+        if leg
+        for s in leg.segments
+    ):
+        parts.append(
+            Text("* criteria sets disagree on this measurement; see findings.", style="yellow")
+        )
+    return Group(*parts)
+
+
+def render_text(result: Result, exam: ExamDocument, width: int = 110) -> str:
+    """Plain-text rendering (no colour codes), e.g. for files and tests."""
+    console = Console(width=width, record=True, color_system=None, force_terminal=False)
+    with console.capture():
+        console.print(summary_renderable(result, exam))
+    return console.export_text()

@@ -1,0 +1,116 @@
+"""Data files load, validate and fail clearly when malformed."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, get_args
+
+import pytest
+
+from venalab.anatomy import VEINS
+from venalab.citations import CITATIONS
+from venalab.criteria import CRITERIA, DEFAULT_CRITERIA_ID, get_criteria, parse_criteria
+from venalab.datafiles import data_path, read_toml
+from venalab.errors import InvalidInput
+from venalab.exam import VeinCode
+from venalab.units import LAB_UNITS, to_conventional, to_si
+
+
+def test_three_builtin_sets_with_default() -> None:
+    assert set(CRITERIA) == {"svs-avf-avls-2022", "svs-avf-2011", "labropoulos-2003"}
+    assert DEFAULT_CRITERIA_ID == "svs-avf-avls-2022"
+    svs = get_criteria()
+    assert svs.groups["femoropopliteal"].threshold_ms == 1000
+    assert svs.groups["saphenous-trunk"].comparison == ">"
+    assert svs.perforator.duration_comparison == ">=" and svs.perforator.diameter_mm == 3.5
+    assert get_criteria("labropoulos-2003").perforator.duration_ms == 350
+
+
+def test_unknown_set_lists_accepted() -> None:
+    with pytest.raises(
+        InvalidInput, match="accepted: labropoulos-2003, svs-avf-2011, svs-avf-avls-2022"
+    ):
+        get_criteria("esvs-2022")
+
+
+def _raw() -> dict[str, Any]:
+    return read_toml(data_path("criteria", "svs-avf-avls-2022.toml"))
+
+
+@pytest.mark.parametrize(
+    ("mutate", "path", "fragment"),
+    [
+        (
+            lambda r: r["groups"]["junction"].update(threshold_ms="500"),
+            "groups.junction.threshold_ms",
+            "valid number",
+        ),
+        (
+            lambda r: r["groups"]["junction"].update(comparison="=>"),
+            "groups.junction.comparison",
+            "'>' or '>='",
+        ),
+        (lambda r: r["groups"].pop("calf-axial"), "groups.calf-axial", "missing"),
+        (
+            lambda r: r["perforator"].update(sources=["SVS99"]),
+            "perforator.sources",
+            "unknown citation",
+        ),
+        (lambda r: r.update(colour="red"), "colour", "unknown field"),
+        (lambda r: r["perforator"].pop("diameter_comparison"), "perforator", "both"),
+    ],
+)
+def test_malformed_criteria_fail_with_path(mutate: Any, path: str, fragment: str) -> None:
+    raw = copy.deepcopy(_raw())
+    mutate(raw)
+    with pytest.raises(InvalidInput) as info:
+        parse_criteria(raw, "broken.toml")
+    found = {p.path: p.message for p in info.value.problems}
+    assert path in found and fragment in found[path], found
+    assert "broken.toml" in str(info.value)
+
+
+def test_anatomy_covers_every_vein_code() -> None:
+    assert set(VEINS) == set(get_args(VeinCode))
+    assert VEINS["PRV"].snomed is not None and VEINS["PRV"].snomed.code == "71758008"
+    assert VEINS["CFV"].snomed is not None and VEINS["CFV"].snomed.code == "397363009"
+    assert VEINS["GSVa"].ceap == "GSVa" and VEINS["GSVa"].legacy == 2
+    assert VEINS["CPV"].system == "perforator" and VEINS["CPV"].legacy == 18
+    assert VEINS["TPV"].name == "thigh perforator vein"
+    assert VEINS["GAV"].dvt_level == "distal-muscular" and VEINS["POPV"].dvt_level == "proximal"
+    assert VEINS["GSVa"].dvt_level is None
+
+
+def test_vein_codes_generated_from_pydicom() -> None:
+    from pydicom.sr.codedict import Collection
+
+    cid = Collection("CID12110")
+    codes = {c.value for c in (getattr(cid, k) for k in cid.dir())}
+    for v in VEINS.values():
+        if v.snomed is not None:
+            assert v.snomed.code in codes
+
+
+def test_citations_used_by_criteria_exist() -> None:
+    for cs in CRITERIA.values():
+        for g in cs.groups.values():
+            assert all(s in CITATIONS for s in g.sources)
+
+
+@pytest.mark.parametrize(
+    ("analyte", "conventional", "unit", "si"),
+    [
+        ("calcium", 9.8, "mmol/L", 2.445),
+        ("phosphate", 4.0, "mmol/L", 1.2916),
+        ("pth", 57, "pmol/L", 6.048),
+        ("creatinine", 0.9, "umol/L", 79.56),
+        ("vitamin_d_25oh", 35, "nmol/L", 87.36),
+    ],
+)
+def test_lab_units_convert_both_ways(
+    analyte: str, conventional: float, unit: str, si: float
+) -> None:
+    spec = LAB_UNITS[analyte]
+    assert to_si(analyte, conventional, spec.conventional) == pytest.approx(si, rel=1e-3)
+    assert to_conventional(analyte, si, unit) == pytest.approx(conventional, rel=1e-3)
+    assert spec.si == unit

@@ -1,0 +1,87 @@
+"""Reflux patterns (SVS22 1.1.b, SVS23 1.3.2): clinical.md TV11 and conventions."""
+
+from __future__ import annotations
+
+from conftest import leg, make_exam
+from venalab.engine import assess
+
+
+def _patterns(*segments: dict[str, object]) -> dict[str, str]:
+    r = assess(make_exam(left=leg(*segments, signs=["varicose"])))
+    assert r.legs.left is not None
+    return r.legs.left.reflux_patterns
+
+
+def test_tv11_gsv_axial_groin_to_upper_calf() -> None:
+    p = _patterns(
+        {"vein": "SFJ", "reflux_ms": 900},
+        {"vein": "GSVa", "reflux_ms": 800},
+        {"vein": "GSVb", "site": "proximal", "reflux_ms": 700},
+    )
+    assert p["GSV"] == "axial"
+
+
+def test_tv11_ssv_axial_knee_to_ankle() -> None:
+    p = _patterns(
+        {"vein": "SPJ", "reflux_ms": 900},
+        {"vein": "SSV", "site": "proximal", "reflux_ms": 800},
+        {"vein": "SSV", "site": "distal", "reflux_ms": 650},
+    )
+    assert p["SSV"] == "axial"
+
+
+def test_tv11_accessory_axial_over_5cm() -> None:
+    p = _patterns(
+        {"vein": "AASV", "reflux_ms": 700, "position_cm": 2},
+        {"vein": "AASV", "reflux_ms": 800, "position_cm": 8},
+    )
+    assert p["AASV"] == "axial"
+    short = _patterns(
+        {"vein": "AASV", "reflux_ms": 700, "position_cm": 2},
+        {"vein": "AASV", "reflux_ms": 800, "position_cm": 6},
+    )
+    assert short["AASV"] == "segmental"
+    exactly = _patterns(
+        {"vein": "AASV", "reflux_ms": 700, "position_cm": 2},
+        {"vein": "AASV", "reflux_ms": 800, "position_cm": 7},
+    )
+    assert exactly["AASV"] == "axial"  # ">= 5 cm apart" (SVS23 1.3.2)
+
+
+def test_tv11_junctional_in_another_limb() -> None:
+    p = _patterns(
+        {"vein": "SFJ", "reflux_ms": 900},
+        {"vein": "GSVa", "reflux_ms": 200},
+        {"vein": "GSVb", "reflux_ms": 100},
+    )
+    assert p == {"GSV": "junctional"}
+
+
+def test_segmental_and_interrupted() -> None:
+    assert _patterns({"vein": "GSVb", "reflux_ms": 900})["GSV"] == "segmental"
+    p = _patterns(
+        {"vein": "SFJ", "reflux_ms": 900},
+        {"vein": "GSVa", "site": "proximal", "reflux_ms": 100},
+        {"vein": "GSVa", "site": "distal", "reflux_ms": 800},
+        {"vein": "GSVb", "site": "proximal", "reflux_ms": 800},
+    )
+    assert p["GSV"] == "segmental"
+
+
+def test_no_reflux_means_no_pattern_entry() -> None:
+    assert _patterns({"vein": "GSVa", "reflux_ms": 300}, {"vein": "FV", "reflux_ms": 900}) == {}
+
+
+def test_deep_axial_is_a_documented_derivation() -> None:
+    r = assess(
+        make_exam(left=leg({"vein": "FV", "reflux_ms": 1500}, {"vein": "POPV", "reflux_ms": 1400}))
+    )
+    assert r.legs.left is not None
+    assert r.legs.left.reflux_patterns["deep"] == "axial"
+    detail = r.legs.left.reflux_pattern_details[0]
+    assert detail.evidence.level == "D" and "VENALAB" in detail.evidence.sources
+
+
+def test_seed001_gsv_axial(seed001) -> None:  # type: ignore[no-untyped-def]
+    r = assess(seed001)
+    assert r.legs.left is not None and r.legs.left.reflux_patterns == {"GSV": "axial"}

@@ -1,0 +1,153 @@
+"""Reflux verdicts and perforators: clinical.md TV07-TV10 and boundaries."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import leg, make_exam
+from venalab.criteria import get_criteria
+from venalab.engine import assess
+from venalab.result import EngineOptions, Result
+
+
+def _assess(
+    *segments: dict[str, object], signs: list[str] | None = None, criteria: str | None = None
+) -> Result:
+    exam = make_exam(left=leg(*segments, signs=signs or ["varicose"]))
+    return assess(exam, options=EngineOptions(criteria=criteria))
+
+
+def _seg(result: Result, i: int = 0):  # type: ignore[no-untyped-def]
+    assert result.legs.left is not None
+    return result.legs.left.segments[i]
+
+
+def test_tv07_superficial_and_calf_cutoffs() -> None:
+    r = _assess(
+        {"vein": "SFJ", "reflux_ms": 600},
+        {"vein": "GSVa", "reflux_ms": 500},
+        {"vein": "DFV", "reflux_ms": 600},
+        {"vein": "PTV", "reflux_ms": 600},
+    )
+    a, b, c, d = (_seg(r, i) for i in range(4))
+    assert (a.reflux, a.abnormal) == ("present", True)
+    assert (b.reflux, b.abnormal) == ("boundary", False)
+    assert (
+        b.evidence.threshold == 500 and b.evidence.comparison == ">" and b.evidence.measured == 500
+    )
+    assert "does not count as reflux" in (b.evidence.note or "")
+    assert (c.reflux, d.reflux) == ("present", "present")
+    assert a.evidence.source == "SVS22" and a.evidence.rule == "reflux.duration"
+
+
+def test_tv08_femoropopliteal_needs_one_second() -> None:
+    r = _assess(
+        {"vein": "FV", "reflux_ms": 800},
+        {"vein": "POPV", "reflux_ms": 1200},
+        {"vein": "CFV", "reflux_ms": 1000},
+    )
+    fv, popv, cfv = (_seg(r, i) for i in range(3))
+    assert fv.reflux == "absent" and fv.threshold_ms == 1000  # must not fire a 500 ms rule
+    assert popv.reflux == "present"
+    assert cfv.reflux == "boundary" and cfv.abnormal is False
+    ids = {f.id.split(".")[1] for f in r.findings}
+    assert "boundary" in ids
+
+
+def test_tv09_perforator_criteria_disagree() -> None:
+    r = _assess({"vein": "CPV", "reflux_ms": 400, "diameter_mm": 3.0}, signs=["varicose"])
+    assert r.legs.left is not None
+    perf = r.legs.left.perforators[0]
+    assert perf.pathologic is False and perf.incompetent is False
+    verdicts = {v.criteria: v.abnormal for v in perf.criteria_disagreement}
+    assert verdicts == {"labropoulos-2003": True, "svs-avf-2011": False, "svs-avf-avls-2022": False}
+    seg = r.legs.left.segments[0]
+    assert {v.criteria: v.verdict for v in seg.criteria_disagreement}[
+        "labropoulos-2003"
+    ] == "present"
+    assert any("disagree" in f.text for f in r.findings)
+    lab = _assess(
+        {"vein": "CPV", "reflux_ms": 400, "diameter_mm": 3.0}, criteria="labropoulos-2003"
+    )
+    assert lab.legs.left is not None and lab.legs.left.perforators[0].pathologic is True
+
+
+@pytest.mark.parametrize(
+    ("signs", "ms", "mm", "beneath", "pathologic", "incompetent"),
+    [
+        (["ulcer-active"], 700, 4.0, True, True, True),  # TV10a: SVS11 2.5
+        (["ulcer-active"], 700, 3.2, True, False, True),  # TV10b: diameter < 3.5 mm
+        (["varicose"], 600, 3.6, None, True, True),  # TV10c: SVS22 1.1.c, no location rule
+        (["ulcer-healed"], 700, 4.0, False, False, True),  # C5, not beneath the ulcer
+        (["ulcer-active"], 700, 4.0, None, False, True),  # location not recorded
+    ],
+)
+def test_tv10_pathologic_perforator(
+    signs: list[str],
+    ms: float,
+    mm: float,
+    beneath: bool | None,
+    pathologic: bool,
+    incompetent: bool,
+) -> None:
+    seg: dict[str, object] = {"vein": "CPV", "reflux_ms": ms, "diameter_mm": mm}
+    if beneath is not None:
+        seg["beneath_ulcer"] = beneath
+    r = _assess(seg, signs=signs)
+    assert r.legs.left is not None
+    perf = r.legs.left.perforators[0]
+    assert perf.pathologic is pathologic
+    assert perf.incompetent is incompetent
+    assert {c.criterion for c in perf.checks} >= {"duration", "diameter"}
+    if any(s.startswith("ulcer") for s in signs):
+        assert "location" in {c.criterion for c in perf.checks}
+
+
+def test_perforator_exact_boundaries_are_inclusive() -> None:
+    r = _assess({"vein": "CPV", "reflux_ms": 500, "diameter_mm": 3.5})
+    assert r.legs.left is not None
+    perf = r.legs.left.perforators[0]
+    assert perf.pathologic is True  # >= 500 ms and >= 3.5 mm as written in SVS11/SVS22
+    seg = r.legs.left.segments[0]
+    assert seg.reflux == "boundary" and seg.abnormal is True
+
+
+def test_just_over_and_under_the_boundary() -> None:
+    r = _assess(
+        {"vein": "GSVa", "reflux_ms": 500.1},
+        {"vein": "GSVa", "reflux_ms": 499.9},
+        {"vein": "POPV", "reflux_ms": 1000.5},
+    )
+    assert [_seg(r, i).reflux for i in range(3)] == ["present", "absent", "present"]
+
+
+def test_not_measured_is_not_zero() -> None:
+    r = _assess({"vein": "GSVa", "diameter_mm": 5.0}, {"vein": "GSVb", "reflux_ms": 0})
+    assert _seg(r, 0).reflux == "not-assessed" and _seg(r, 0).abnormal is None
+    assert _seg(r, 1).reflux == "absent"
+
+
+def test_iliac_vein_has_no_criterion_and_says_so() -> None:
+    r = _assess({"vein": "CIV", "reflux_ms": 1500})
+    s = _seg(r, 0)
+    assert s.reflux == "not-assessed" and s.evidence.rule == "reflux.no-criterion"
+    assert s.measured_ms == 1500
+
+
+def test_criteria_sets_are_selectable() -> None:
+    for cid in ("svs-avf-avls-2022", "svs-avf-2011", "labropoulos-2003"):
+        r = _assess({"vein": "GSVa", "reflux_ms": 900}, criteria=cid)
+        assert r.criteria.id == cid
+        assert _seg(r).evidence.criteria == get_criteria(cid).label
+
+
+def test_every_evidence_names_rule_and_registered_source() -> None:
+    from venalab.citations import CITATIONS
+
+    r = _assess(
+        {"vein": "GSVa", "reflux_ms": 900},
+        {"vein": "CPV", "reflux_ms": 600, "diameter_mm": 4},
+        {"vein": "PTV", "thrombus": {"age": "acute"}},
+    )
+    for f in r.findings:
+        assert f.evidence.rule and f.evidence.source in CITATIONS
