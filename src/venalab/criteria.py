@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from venalab.citations import EvidenceLevel, check_ids
 from venalab.datafiles import data_path, read_toml
@@ -76,9 +76,30 @@ class CriteriaSet(_Strict):
     perforator: PerforatorRule
     patterns: PatternRule
 
+    _duration_rules: dict[str, GroupRule] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: object, /) -> None:
+        # The perforator duration rule in the shape of a group rule, so verdicts share one path.
+        p = self.perforator
+        self._duration_rules = {
+            **self.groups,
+            "perforator": GroupRule(
+                threshold_ms=p.duration_ms,
+                comparison=p.duration_comparison,
+                sources=p.sources,
+                evidence=p.evidence,
+            ),
+        }
+
     @property
     def label(self) -> str:
         return f"{self.id}@{self.version}"
+
+    def duration_rule(self, group: str) -> GroupRule | None:
+        """The reflux-duration rule for a vein group ('perforator' included), None if undefined."""
+        # Direct dict access: pydantic's private-attribute __getattr__ is slow on this hot path.
+        rules: dict[str, GroupRule] = self.__pydantic_private__["_duration_rules"]  # type: ignore[index]
+        return rules.get(group)
 
 
 def _problems_of(cs: CriteriaSet) -> list[Problem]:

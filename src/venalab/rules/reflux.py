@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from venalab.anatomy import Vein
+from venalab.anatomy import VEINS, Vein
 from venalab.criteria import CRITERIA, CriteriaSet, GroupRule
 from venalab.evidence import Comparison, Evidence, Frozen, compare, evidence
 from venalab.exam import Segment, Thrombus
@@ -74,15 +74,7 @@ class PerforatorResult(Frozen):
 
 def _duration_rule(vein: Vein, cs: CriteriaSet) -> GroupRule | None:
     """The cut-off that applies to this vein in this set (perforators use the perforator rule)."""
-    if vein.is_perforator:
-        p = cs.perforator
-        return GroupRule(
-            threshold_ms=p.duration_ms,
-            comparison=p.duration_comparison,
-            sources=p.sources,
-            evidence=p.evidence,
-        )
-    return cs.groups.get(vein.group)
+    return cs.duration_rule("perforator" if vein.is_perforator else vein.group)
 
 
 def _verdict(measured: float | None, rule: GroupRule | None) -> tuple[Verdict, bool | None]:
@@ -96,24 +88,34 @@ def _verdict(measured: float | None, rule: GroupRule | None) -> tuple[Verdict, b
 
 def _disagreement(measured: float | None, vein: Vein) -> tuple[CriteriaVerdict, ...]:
     """Every built-in set's verdict, when the sets do not agree on abnormal vs normal."""
-    if measured is None:
+    if measured is None or not _DISPUTED[vein.code]:
         return ()
-    verdicts = []
-    for cs in CRITERIA.values():
-        rule = _duration_rule(vein, cs)
-        verdict, abnormal = _verdict(measured, rule)
-        verdicts.append(
-            CriteriaVerdict(
-                criteria=cs.id,
-                verdict=verdict,
-                abnormal=abnormal,
-                threshold_ms=rule.threshold_ms if rule else None,
-                comparison=rule.comparison if rule else None,
-            )
+    judged = [(cs, _duration_rule(vein, cs)) for cs in CRITERIA.values()]
+    outcomes = [_verdict(measured, rule) for _, rule in judged]
+    if len({abnormal for _, abnormal in outcomes}) == 1:
+        return ()
+    return tuple(
+        CriteriaVerdict(
+            criteria=cs.id,
+            verdict=verdict,
+            abnormal=abnormal,
+            threshold_ms=rule.threshold_ms if rule else None,
+            comparison=rule.comparison if rule else None,
         )
-    if len({v.abnormal for v in verdicts}) > 1:
-        return tuple(verdicts)
-    return ()
+        for (cs, rule), (verdict, abnormal) in zip(judged, outcomes, strict=True)
+    )
+
+
+def _rule_key(rule: GroupRule | None) -> tuple[float, str] | None:
+    return None if rule is None else (rule.threshold_ms, rule.comparison)
+
+
+# Veins whose duration rule differs between the built-in sets: only their measurements can be
+# judged differently, so only they need the per-set comparison (a hot path for cohorts).
+_DISPUTED: dict[str, bool] = {
+    code: len({_rule_key(_duration_rule(v, cs)) for cs in CRITERIA.values()}) > 1
+    for code, v in VEINS.items()
+}
 
 
 def assess_segment(seg: Segment, vein: Vein, cs: CriteriaSet) -> SegmentResult:
@@ -184,67 +186,72 @@ def assess_segment(seg: Segment, vein: Vein, cs: CriteriaSet) -> SegmentResult:
     )
 
 
+PerforatorCriterion = Literal["duration", "diameter", "location"]
+
+
+def _outcomes(
+    seg: Segment, cs: CriteriaSet, ulcer_limb: bool
+) -> list[tuple[PerforatorCriterion, bool | None]]:
+    """Each criterion of the set's pathologic-perforator definition: met, not met, or unknown."""
+    p = cs.perforator
+    m = seg.reflux_ms
+    out: list[tuple[PerforatorCriterion, bool | None]] = [
+        ("duration", None if m is None else compare(m, p.duration_comparison, p.duration_ms))
+    ]
+    if p.diameter_mm is not None and p.diameter_comparison is not None:
+        d = seg.diameter_mm
+        out.append(
+            ("diameter", None if d is None else compare(d, p.diameter_comparison, p.diameter_mm))
+        )
+    if p.ulcer_location_required_in and ulcer_limb:
+        out.append(("location", seg.beneath_ulcer))
+    return out
+
+
+def _check_evidence(criterion: PerforatorCriterion, seg: Segment, cs: CriteriaSet) -> Evidence:
+    p = cs.perforator
+    if criterion == "duration":
+        return evidence(
+            "perforator.duration",
+            list(p.sources),
+            level=p.evidence,
+            criteria=cs.label,
+            threshold=p.duration_ms,
+            measured=seg.reflux_ms,
+            comparison=p.duration_comparison,
+            unit="ms",
+            note=None if seg.reflux_ms is not None else "outward flow duration not recorded",
+        )
+    if criterion == "diameter":
+        return evidence(
+            "perforator.diameter",
+            list(p.sources),
+            level=p.evidence,
+            criteria=cs.label,
+            threshold=p.diameter_mm,
+            measured=seg.diameter_mm,
+            comparison=p.diameter_comparison,
+            unit="mm",
+            note=None if seg.diameter_mm is not None else "diameter not recorded",
+        )
+    return evidence(
+        "perforator.location",
+        ["SVS11"],
+        level="V",
+        criteria=cs.label,
+        note="In a C5-C6 limb a pathologic perforator lies beneath a healed or open "
+        "venous ulcer (SVS11 guideline 2.5)."
+        + ("" if seg.beneath_ulcer is not None else " Location not recorded."),
+    )
+
+
 def _perforator_checks(
     seg: Segment, cs: CriteriaSet, ulcer_limb: bool
 ) -> tuple[PerforatorCheck, ...]:
-    p = cs.perforator
-    checks = []
-    measured = seg.reflux_ms
-    checks.append(
-        PerforatorCheck(
-            criterion="duration",
-            met=None
-            if measured is None
-            else compare(measured, p.duration_comparison, p.duration_ms),
-            evidence=evidence(
-                "perforator.duration",
-                list(p.sources),
-                level=p.evidence,
-                criteria=cs.label,
-                threshold=p.duration_ms,
-                measured=measured,
-                comparison=p.duration_comparison,
-                unit="ms",
-                note=None if measured is not None else "outward flow duration not recorded",
-            ),
-        )
+    return tuple(
+        PerforatorCheck(criterion=name, met=met, evidence=_check_evidence(name, seg, cs))
+        for name, met in _outcomes(seg, cs, ulcer_limb)
     )
-    if p.diameter_mm is not None and p.diameter_comparison is not None:
-        d = seg.diameter_mm
-        checks.append(
-            PerforatorCheck(
-                criterion="diameter",
-                met=None if d is None else compare(d, p.diameter_comparison, p.diameter_mm),
-                evidence=evidence(
-                    "perforator.diameter",
-                    list(p.sources),
-                    level=p.evidence,
-                    criteria=cs.label,
-                    threshold=p.diameter_mm,
-                    measured=d,
-                    comparison=p.diameter_comparison,
-                    unit="mm",
-                    note=None if d is not None else "diameter not recorded",
-                ),
-            )
-        )
-    if p.ulcer_location_required_in and ulcer_limb:
-        checks.append(
-            PerforatorCheck(
-                criterion="location",
-                met=seg.beneath_ulcer,
-                evidence=evidence(
-                    "perforator.location",
-                    ["SVS11"],
-                    level="V",
-                    criteria=cs.label,
-                    note="In a C5-C6 limb a pathologic perforator lies beneath a healed or open "
-                    "venous ulcer (SVS11 guideline 2.5)."
-                    + ("" if seg.beneath_ulcer is not None else " Location not recorded."),
-                ),
-            )
-        )
-    return tuple(checks)
 
 
 def _pathologic(checks: tuple[PerforatorCheck, ...]) -> bool:
@@ -282,8 +289,11 @@ def assess_perforator(
         note=note,
     )
     verdicts: list[CriteriaVerdict] = []
-    for other in CRITERIA.values():
-        patho = _pathologic(_perforator_checks(seg, other, ulcer_limb))
+    judged = [
+        (other, all(met is True for _, met in _outcomes(seg, other, ulcer_limb)))
+        for other in CRITERIA.values()
+    ]
+    for other, patho in judged if len({verdict for _, verdict in judged}) > 1 else ():
         verdicts.append(
             CriteriaVerdict(
                 criteria=other.id,
@@ -293,7 +303,7 @@ def assess_perforator(
                 comparison=other.perforator.duration_comparison,
             )
         )
-    disagree = tuple(verdicts) if len({v.abnormal for v in verdicts}) > 1 else ()
+    disagree = tuple(verdicts)
     return PerforatorResult(
         vein=seg.vein,
         label=seg.label,

@@ -1,0 +1,109 @@
+"""Throughput of parse + assess on one core: exams per second, median of several runs.
+
+Generates N realistic exam documents (both legs, 10-20 segments each, a mix of reflux,
+perforators, thrombi and missing values), serialises them to JSON text, then times
+`parse_exam_json` + `assess` over all of them. Not a timed test: it prints its figures.
+
+    .venv/bin/python benchmarks/bench_assess.py [--n 2000] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import time
+from typing import Any
+
+from venalab.engine import assess
+from venalab.exam import parse_exam_json
+
+SUPERFICIAL = ["SFJ", "GSVa", "GSVb", "SPJ", "SSV", "AASV"]
+DEEP = ["CFV", "FV", "POPV", "DFV", "PTV", "PRV", "ATV", "GAV", "SOV"]
+SIGNS = ["varicose", "edema", "pigmentation", "eczema", "lipodermatosclerosis", "ulcer-active"]
+
+
+def make_exam(rng: random.Random, i: int) -> dict[str, Any]:
+    legs: dict[str, Any] = {}
+    for side in ("left", "right"):
+        segments: list[dict[str, Any]] = []
+        n = rng.randint(10, 20)
+        for _ in range(n):
+            kind = rng.random()
+            if kind < 0.55:
+                seg: dict[str, Any] = {"vein": rng.choice(SUPERFICIAL)}
+                if rng.random() < 0.9:
+                    seg["reflux_ms"] = rng.choice([0, 200, 450, 500, 650, 1200, 2500])
+                if rng.random() < 0.5:
+                    seg["diameter_mm"] = round(rng.uniform(2, 12), 1)
+            elif kind < 0.9:
+                seg = {"vein": rng.choice(DEEP), "compressibility": "full"}
+                if rng.random() < 0.6:
+                    seg["reflux_ms"] = rng.choice([100, 600, 1000, 1400])
+                if rng.random() < 0.08:
+                    seg["compressibility"] = "none"
+                    seg["thrombus"] = {"age": "acute", "occlusive": True, "length_cm": 4.0}
+            else:
+                seg = {
+                    "vein": "CPV",
+                    "reflux_ms": rng.choice([300, 400, 500, 800]),
+                    "diameter_mm": rng.choice([2.8, 3.5, 4.2]),
+                    "beneath_ulcer": rng.random() < 0.3,
+                }
+            if rng.random() < 0.2:
+                seg["site"] = rng.choice(["proximal", "mid", "distal"])
+            segments.append(seg)
+        legs[side] = {
+            "clinical": {
+                "signs": rng.sample(SIGNS, rng.randint(0, 3)),
+                "symptomatic": rng.random() < 0.7,
+            },
+            "segments": segments,
+        }
+    return {
+        "format": "venous-exam/1",
+        "patient": {
+            "id": f"B-{i:06d}",
+            "sex": rng.choice(["male", "female"]),
+            "age_years": rng.randint(25, 90),
+        },
+        "exam": {"date": "2025-03-01", "purpose": "insufficiency", "position": "standing"},
+        "legs": legs,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=2000, help="exams per run")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs (median reported)")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    rng = random.Random(args.seed)
+    texts = [json.dumps(make_exam(rng, i)) for i in range(args.n)]
+    segments = sum(len(leg["segments"]) for t in texts for leg in json.loads(t)["legs"].values())
+    for t in texts[:50]:  # warm-up (imports, caches)
+        assess(parse_exam_json(t))
+
+    parse_only, total = [], []
+    for _ in range(args.runs):
+        t0 = time.perf_counter()
+        exams = [parse_exam_json(t) for t in texts]
+        t1 = time.perf_counter()
+        for exam in exams:
+            assess(exam)
+        t2 = time.perf_counter()
+        parse_only.append(t1 - t0)
+        total.append(t2 - t0)
+
+    med = statistics.median(total)
+    print(f"exams per run      : {args.n} ({segments / args.n:.1f} segments per exam)")
+    print(f"runs               : {args.runs} (median reported)")
+    print(f"parse only         : {args.n / statistics.median(parse_only):,.0f} exams/s")
+    print(f"parse + assess     : {args.n / med:,.0f} exams/s  ({med / args.n * 1e6:,.0f} us/exam)")
+    print(f"all runs (exams/s) : {', '.join(f'{args.n / t:,.0f}' for t in total)}")
+
+
+if __name__ == "__main__":
+    main()
