@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from venalab.anatomy import VEINS
 from venalab.criteria import CriteriaSet, get_criteria
-from venalab.evidence import Finding, Importance
-from venalab.exam import ExamDocument, Leg, Side
+from venalab.evidence import Finding, Importance, Recommendation
+from venalab.exam import ExamDocument, Leg, Side, VillaltaItems
 from venalab.result import (
     CriteriaInfo,
     EngineOptions,
@@ -18,10 +18,17 @@ from venalab.result import (
     Legs,
     Result,
 )
-from venalab.rules.ceap import clinical_classes
+from venalab.rules.calcinosis import assess_calcinosis
+from venalab.rules.ceap import ceap_findings, clinical_classes, derive_ceap
+from venalab.rules.cvi_treatment import cvi_recommendations
+from venalab.rules.imaging import interpret_imaging
+from venalab.rules.pathways import PathwayParams, pathway_params, thrombosis_pathway
 from venalab.rules.patterns import reflux_patterns
 from venalab.rules.reflux import PerforatorResult, SegmentResult, assess_perforator, assess_segment
 from venalab.rules.thrombosis import ThrombosisResult, classify_thrombosis
+from venalab.rules.vcss import items_with_sign_bounds, score_vcss
+from venalab.rules.villalta import score_villalta
+from venalab.rules.wells import score_wells
 
 _SIDE = {"left": "Left", "right": "Right"}
 _THROMBOSIS_IMPORTANCE: dict[str, Importance] = {
@@ -165,6 +172,19 @@ def _thrombosis_findings(side: Side, t: ThrombosisResult) -> list[Finding]:
                 f"{f' {s.length_cm:g} cm' if s.length_cm is not None else ''}{dist}.",
             )
         )
+    for s in t.perforator:
+        out.append(
+            Finding(
+                id=f"thrombosis.perforator.{side}.{s.vein}",
+                leg=side,
+                importance=2,
+                evidence=t.evidence.model_copy(
+                    update={"rule": "thrombosis.perforator", "note": "Thrombus in a perforator."}
+                ),
+                text=f"{_SIDE[side]} {s.vein}: perforator vein thrombus"
+                f"{f' ({s.age})' if s.age else ''}.",
+            )
+        )
     if t.non_compressible_without_thrombus:
         out.append(
             Finding(
@@ -180,9 +200,18 @@ def _thrombosis_findings(side: Side, t: ThrombosisResult) -> list[Finding]:
     return out
 
 
+def _villalta_items(exam: ExamDocument, side: Side, leg: Leg) -> VillaltaItems | None:
+    """The leg's Villalta items; an unstated ulcer item is taken from the leg's ulcer signs."""
+    sides = exam.scores.villalta if exam.scores else None
+    items = getattr(sides, side) if sides else None
+    if items is not None and items.ulcer is None:
+        items = items.model_copy(update={"ulcer": "ulcer-active" in leg.clinical.signs})
+    return items
+
+
 def assess_leg(
-    side: Side, leg: Leg, cs: CriteriaSet, options: EngineOptions
-) -> tuple[LegResult, list[Finding]]:
+    side: Side, leg: Leg, exam: ExamDocument, cs: CriteriaSet, options: EngineOptions
+) -> tuple[LegResult, list[Finding], list[Recommendation]]:
     c_classes = clinical_classes(leg.clinical)
     segments = tuple(assess_segment(s, VEINS[s.vein], cs) for s in leg.segments)
     perforators = tuple(
@@ -204,14 +233,92 @@ def assess_leg(
             )
         )
     findings += _thrombosis_findings(side, thrombosis)
+
+    ceap = derive_ceap(
+        leg.clinical,
+        segments,
+        perforators,
+        thrombosis,
+        exam_date=exam.exam.date,
+        level_of_investigation="LII" if leg.segments else "LI",
+        legacy_numbers=options.ceap_legacy_numbers,
+    )
+    findings += ceap_findings(side, ceap)
+
+    score_sides = exam.scores
+    vcss_given = getattr(score_sides.vcss, side) if score_sides and score_sides.vcss else None
+    vcss_items, bounds_evidence = items_with_sign_bounds(vcss_given, leg.clinical.signs)
+    vcss = score_vcss(vcss_items, path=f"scores.vcss.{side}") if vcss_items is not None else None
+    if vcss is not None:
+        findings.append(
+            Finding(
+                id=f"vcss.{side}",
+                leg=side,
+                importance=3,
+                text=f"{_SIDE[side]} leg: {vcss.statement}",
+                evidence=vcss.severity_evidence,
+            )
+        )
+    if bounds_evidence is not None:
+        findings.append(
+            Finding(
+                id=f"vcss.bounds-from-signs.{side}",
+                leg=side,
+                importance=4,
+                text=f"{_SIDE[side]} leg rVCSS: {bounds_evidence.note}",
+                evidence=bounds_evidence,
+            )
+        )
+    villalta_items = _villalta_items(exam, side, leg)
+    villalta = score_villalta(villalta_items) if villalta_items is not None else None
+    if villalta is not None:
+        findings.append(
+            Finding(
+                id=f"villalta.{side}",
+                leg=side,
+                importance=3,
+                text=f"{_SIDE[side]} leg: {villalta.statement}",
+                evidence=villalta.evidence,
+            )
+        )
+
+    pathway = thrombosis_pathway(side, thrombosis, exam, _pathway_params(options))
+    recommendations = list(pathway.recommendations)
+    recommendations += cvi_recommendations(
+        side,
+        c_classes,
+        leg.clinical.symptomatic,
+        segments,
+        perforators,
+        patterns,
+        _pathway_params(options),
+    )
+
+    leg_imaging = getattr(exam.imaging, side) if exam.imaging else None
+    imaging = None
+    if leg_imaging is not None:
+        other = getattr(exam.imaging, "right" if side == "left" else "left")
+        imaging = interpret_imaging(side, leg_imaging, c_classes, contralateral=other)
+        if imaging is not None:
+            findings += imaging.findings
+
     result = LegResult(
         segments=segments,
         perforators=perforators,
         reflux_patterns={p.trunk: p.pattern for p in patterns},
         reflux_pattern_details=patterns,
         thrombosis=thrombosis,
+        pathway=pathway,
+        ceap=ceap,
+        vcss=vcss,
+        villalta=villalta,
+        imaging=imaging,
     )
-    return result, findings
+    return result, findings, recommendations
+
+
+def _pathway_params(options: EngineOptions) -> PathwayParams | None:
+    return pathway_params(options.pathways) if options.pathways else None
 
 
 def assess(
@@ -223,9 +330,30 @@ def assess(
     options = options.model_copy(update={"criteria": cs.id})
     legs: dict[str, LegResult] = {}
     findings: list[Finding] = []
+    recommendations: list[Recommendation] = []
     for side, leg in exam.legs.items():
-        legs[side], leg_findings = assess_leg(side, leg, cs, options)
+        legs[side], leg_findings, leg_recs = assess_leg(side, leg, exam, cs, options)
         findings += leg_findings
+        recommendations += leg_recs
+
+    wells_items = exam.scores.wells_dvt if exam.scores else None
+    wells = score_wells(wells_items, version=options.wells_version) if wells_items else None
+    if wells is not None:
+        findings.append(
+            Finding(
+                id="wells_dvt",
+                importance=3,
+                text=wells.statement,
+                evidence=wells.two_level_evidence,
+            )
+        )
+
+    c_by_side = {side: leg.ceap.c_classes for side, leg in legs.items()}
+    calcinosis = assess_calcinosis(exam, c_by_side)
+    if calcinosis is not None:
+        findings += calcinosis.findings()
+        recommendations += calcinosis.recommendations()
+
     findings.sort(key=lambda f: f.importance)
     return Result(
         criteria=CriteriaInfo(id=cs.id, version=cs.version, title=cs.title, sources=cs.sources),
@@ -234,5 +362,8 @@ def assess(
             patient_id=exam.patient.id, date=exam.exam.date, purpose=exam.exam.purpose
         ),
         legs=Legs(**legs),
+        wells_dvt=wells,
+        calcinosis=calcinosis,
         findings=tuple(findings),
+        recommendations=tuple(recommendations),
     )

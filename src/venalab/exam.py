@@ -257,44 +257,65 @@ class History(_Model):
     # Bedside context for the thrombosis pathways (rules/pathways.py). All optional; absent
     # means unknown, and the pathway then names the missing fact instead of guessing.
     d_dimer_positive: bool | None = Field(
-        default=None, description="venalab extension: D-dimer above the lab's cut-off "
-        "(risk factor for extension of distal DVT, AT9 list [V2]).")
+        default=None,
+        description="venalab extension: D-dimer above the lab's cut-off "
+        "(risk factor for extension of distal DVT, AT9 list [V2]).",
+    )
     inpatient: bool | None = Field(
-        default=None, description="venalab extension: patient is in hospital (AT9 risk factor "
-        "for extension of distal DVT [V2]).")
+        default=None,
+        description="venalab extension: patient is in hospital (AT9 risk factor "
+        "for extension of distal DVT [V2]).",
+    )
     reversible_provoking_factor: bool | None = Field(
-        default=None, description="venalab extension: the thrombosis has a transient, "
+        default=None,
+        description="venalab extension: the thrombosis has a transient, "
         "reversible provoking factor (surgery, trauma, immobilisation, cast...); false = "
-        "'no reversible provoking factor', an AT9 risk factor for extension [V2].")
+        "'no reversible provoking factor', an AT9 risk factor for extension [V2].",
+    )
     active_cancer: bool | None = Field(
-        default=None, description="venalab extension: cancer under treatment, treated within "
+        default=None,
+        description="venalab extension: cancer under treatment, treated within "
         "6 months, or palliative (as the Wells item). Distinct from `malignancy` (any history, "
-        "used by the calcinosis rules); `malignancy: false` implies no active cancer.")
+        "used by the calcinosis rules); `malignancy: false` implies no active cancer.",
+    )
     prior_vte: bool | None = Field(
-        default=None, description="venalab extension: history of DVT or pulmonary embolism.")
+        default=None, description="venalab extension: history of DVT or pulmonary embolism."
+    )
     prior_svt: bool | None = Field(
-        default=None, description="venalab extension: history of superficial vein thrombosis.")
+        default=None, description="venalab extension: history of superficial vein thrombosis."
+    )
     known_thrombophilia: bool | None = Field(
-        default=None, description="venalab extension: known inherited or acquired thrombophilia.")
+        default=None, description="venalab extension: known inherited or acquired thrombophilia."
+    )
     recent_surgery: bool | None = Field(
-        default=None, description="venalab extension: surgery in the weeks before the thrombosis "
-        "(favours treatment of superficial vein thrombosis, STE21).")
+        default=None,
+        description="venalab extension: surgery in the weeks before the thrombosis "
+        "(favours treatment of superficial vein thrombosis, STE21).",
+    )
     severe_symptoms: bool | None = Field(
-        default=None, description="venalab extension: clinician's judgement that symptoms are "
-        "severe; no source defines 'severe symptoms', so it is never derived.")
+        default=None,
+        description="venalab extension: clinician's judgement that symptoms are "
+        "severe; no source defines 'severe symptoms', so it is never derived.",
+    )
     high_bleeding_risk: bool | None = Field(
-        default=None, description="venalab extension: clinician's judgement of high bleeding "
-        "risk (favours serial imaging for distal DVT, STE21 remarks).")
+        default=None,
+        description="venalab extension: clinician's judgement of high bleeding "
+        "risk (favours serial imaging for distal DVT, STE21 remarks).",
+    )
     thrombus_near_proximal_veins: bool | None = Field(
-        default=None, description="venalab extension: clinician's judgement that a distal DVT "
+        default=None,
+        description="venalab extension: clinician's judgement that a distal DVT "
         "lies close to the proximal (popliteal) veins; AT9 risk factor for extension [V2]. "
-        "Patient-level: with distal DVT in both legs it is not attributed to either.")
-    serial_imaging_result: Literal[
-        "no-extension", "distal-extension", "proximal-extension"
-    ] | None = Field(
-        default=None, description="venalab extension: this exam is a surveillance rescan of a "
+        "Patient-level: with distal DVT in both legs it is not attributed to either.",
+    )
+    serial_imaging_result: (
+        Literal["no-extension", "distal-extension", "proximal-extension"] | None
+    ) = Field(
+        default=None,
+        description="venalab extension: this exam is a surveillance rescan of a "
         "distal DVT managed without anticoagulation; what it showed against the first scan "
-        "(STE21 statement 2). Patient-level: applies to the leg with distal DVT.")
+        "(STE21 statement 2). Patient-level: applies to the leg with distal DVT.",
+    )
 
 
 class LegImaging(_Model):
@@ -308,6 +329,9 @@ class Imaging(_Model):
 
 
 class WellsItems(_Model):
+    """Wells DVT items (true/false); an absent item is unknown. Item wording, points and the
+    1997/2003 item sets: venalab.rules.wells (data/scores/wells.toml)."""
+
     active_cancer: bool | None = None
     paralysis_or_cast: bool | None = None
     bedridden_or_major_surgery: bool | None = None
@@ -321,6 +345,14 @@ class WellsItems(_Model):
 
 
 class VcssItems(_Model):
+    """Revised VCSS items of one leg (0-3 each); an absent item is unknown, not 0.
+
+    venalab extensions: raw ulcer measurements converted with the boundary convention of
+    clinical.md section 3.1 (data/scores/vcss.toml), `corona_phlebectatica_only` (scores
+    varicose_veins 1) and `at_least` (item minimums when only "at least" is known). A raw
+    value or minimum that disagrees with an explicit item score is rejected.
+    """
+
     pain: Score03 | None = None
     varicose_veins: Score03 | None = None
     edema: Score03 | None = None
@@ -331,9 +363,61 @@ class VcssItems(_Model):
     ulcer_duration: Score03 | None = None
     ulcer_size: Score03 | None = None
     compression: Score03 | None = None
+    ulcer_duration_months: Annotated[float, Field(ge=0, le=1200)] | None = Field(
+        default=None,
+        description="venalab extension: duration of the longest active ulcer, months; "
+        "converted to `ulcer_duration` (< 3 -> 1, >= 3 and < 12 -> 2, >= 12 -> 3).",
+    )
+    ulcer_size_cm: Annotated[float, Field(gt=0, le=100)] | None = Field(
+        default=None,
+        description="venalab extension: diameter of the largest active ulcer, cm; converted "
+        "to `ulcer_size` (< 2 -> 1, 2.0-6.0 -> 2, > 6 -> 3).",
+    )
+    corona_phlebectatica_only: bool | None = Field(
+        default=None,
+        description="venalab extension: true = corona phlebectatica (ankle flare) without "
+        "other varicosities, which scores `varicose_veins` 1; false says nothing.",
+    )
+    at_least: (
+        dict[
+            Literal[
+                "pain",
+                "varicose_veins",
+                "edema",
+                "pigmentation",
+                "inflammation",
+                "induration",
+                "active_ulcers",
+                "ulcer_duration",
+                "ulcer_size",
+                "compression",
+            ],
+            Annotated[int, Field(ge=1, le=3)],
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="venalab extension: minimum score of items known only as 'at least', "
+        "e.g. {\"active_ulcers\": 2} for 'multiple ulcers'; the item counts as missing, with "
+        "this lower bound.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        # Imported here because the rule module imports this one; the conversion
+        # thresholds live with the rule's data file.
+        from venalab.rules.vcss import item_conflicts
+
+        conflicts = item_conflicts(self)
+        if conflicts:
+            raise ValueError("; ".join(conflicts))
+        return self
 
 
 class VillaltaItems(_Model):
+    """Villalta items of one leg (0-3 each) and the venous-ulcer flag, which adds no points;
+    an absent item is unknown, not 0 (venalab.rules.villalta)."""
+
     pain: Score03 | None = None
     cramps: Score03 | None = None
     heaviness: Score03 | None = None

@@ -12,9 +12,17 @@ from typing import Literal
 
 from venalab import __version__
 from venalab.evidence import Finding, Frozen, Recommendation
+from venalab.rules.calcinosis import CalcinosisResult
+from venalab.rules.ceap import CeapResult
+from venalab.rules.imaging import ImagingResult
+from venalab.rules.pathways import PathwayResult
 from venalab.rules.patterns import PatternResult
 from venalab.rules.reflux import PerforatorResult, SegmentResult
 from venalab.rules.thrombosis import ThrombosisResult, TptPolicy
+from venalab.rules.vcss import VcssResult
+from venalab.rules.villalta import VillaltaResult
+from venalab.rules.wells import Version as WellsVersion
+from venalab.rules.wells import WellsResult
 
 RESULT_FORMAT = "venous-result/1"
 
@@ -24,6 +32,9 @@ class EngineOptions(Frozen):
 
     criteria: str | None = None
     tibioperoneal_trunk: TptPolicy = "distal"
+    wells_version: WellsVersion = "2003"
+    ceap_legacy_numbers: bool = False
+    pathways: dict[str, dict[str, str | float | int | bool | list[str]]] | None = None
 
 
 class EngineInfo(Frozen):
@@ -50,6 +61,11 @@ class LegResult(Frozen):
     reflux_patterns: dict[str, str]
     reflux_pattern_details: tuple[PatternResult, ...]
     thrombosis: ThrombosisResult
+    pathway: PathwayResult
+    ceap: CeapResult
+    vcss: VcssResult | None = None
+    villalta: VillaltaResult | None = None
+    imaging: ImagingResult | None = None
 
 
 class Legs(Frozen):
@@ -64,6 +80,8 @@ class Result(Frozen):
     options: EngineOptions
     exam: ExamSummary
     legs: Legs
+    wells_dvt: WellsResult | None = None
+    calcinosis: CalcinosisResult | None = None
     findings: tuple[Finding, ...]
     recommendations: tuple[Recommendation, ...] = ()
 

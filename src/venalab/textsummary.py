@@ -124,6 +124,24 @@ def summary_renderable(result: Result, exam: ExamDocument) -> Group:
                 style="bold red" if t.classification != "none" else "",
             )
         )
+        if leg.pathway.pathway != "none":
+            parts.append(Text(f"Pathway: {leg.pathway.pathway} -> {leg.pathway.decision}"))
+        scores = [f"CEAP {leg.ceap.basic}  (advanced {leg.ceap.advanced})"]
+        if leg.vcss is not None:
+            v = leg.vcss
+            scores.append(
+                f"rVCSS {v.total}" + ("" if v.complete else f" to {v.upper_bound} (incomplete)")
+            )
+        if leg.villalta is not None:
+            scores.append(f"Villalta {leg.villalta.total} ({leg.villalta.category or 'undecided'})")
+        parts.append(Text("  |  ".join(scores)))
+    if result.wells_dvt is not None:
+        w = result.wells_dvt
+        parts.append(Text(f"\nWells DVT ({w.version}): {w.statement}"))
+    if result.calcinosis is not None:
+        c = result.calcinosis
+        product = f"Ca x P {c.ca_x_p.value:g} mg²/dL²; " if c.ca_x_p is not None else ""
+        parts.append(Text(f"\nCalcinosis workup: {product}subtype {c.subtype}"))
     findings = Text()
     for i, f in enumerate(result.findings, 1):
         ev = f.evidence
@@ -133,6 +151,17 @@ def summary_renderable(result: Result, exam: ExamDocument) -> Group:
     if not result.findings:
         findings.append("No abnormal finding in the segments examined.\n")
     parts.append(Panel(findings, title="Findings (most important first)", title_align="left"))
+    if result.recommendations:
+        recs = Text()
+        for i, r in enumerate(result.recommendations, 1):
+            ev = r.evidence
+            flag = (
+                " [unverified]" if ev.unverified else (" [convention]" if ev.level == "D" else "")
+            )
+            strength = f" ({r.strength})" if r.strength else ""
+            recs.append(f"{i}. {r.text}{strength}")
+            recs.append(f"  ({', '.join(ev.sources)}{flag})\n", style="dim")
+        parts.append(Panel(recs, title="Recommendations", title_align="left"))
     if any(
         s.criteria_disagreement
         for leg in (result.legs.left, result.legs.right)

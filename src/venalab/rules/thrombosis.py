@@ -8,8 +8,8 @@
   axial involvement - SCH10 terminology, seed 003.
 The tibioperoneal trunk is axial/distal for UTT16 but was excluded from CACTUS's distal
 definition: `tibioperoneal_trunk` option, "distal" (default) or "proximal".
-Thrombus in superficial veins is superficial vein thrombosis, listed apart; it does not make
-a DVT class.
+Thrombus in superficial veins is superficial vein thrombosis and thrombus in a perforator is
+listed as perforator thrombosis; both are listed apart and do not make a DVT class.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class ThrombosedSegment(Frozen):
     vein: str
     name: str
     site: str | None = None
-    level: Literal["proximal", "distal-axial", "distal-muscular", "superficial"]
+    level: Literal["proximal", "distal-axial", "distal-muscular", "superficial", "perforator"]
     age: str | None = None
     occlusive: bool | None = None
     length_cm: float | None = None
@@ -40,6 +40,7 @@ class ThrombosisResult(Frozen):
     classification: Classification
     deep: tuple[ThrombosedSegment, ...] = ()
     superficial: tuple[ThrombosedSegment, ...] = ()
+    perforator: tuple[ThrombosedSegment, ...] = ()
     veins_involved: tuple[str, ...] = ()
     multiple_veins: bool = False
     muscular_involved: bool = False
@@ -64,6 +65,7 @@ def classify_thrombosis(leg: Leg, tibioperoneal_trunk: TptPolicy = "distal") -> 
     """Classify the deep venous thrombosis of one leg and carry age, occlusion and extent."""
     deep: list[ThrombosedSegment] = []
     superficial: list[ThrombosedSegment] = []
+    perforator: list[ThrombosedSegment] = []
     suspicious: list[str] = []
     for seg in leg.segments:
         v = VEINS[seg.vein]
@@ -79,14 +81,19 @@ def classify_thrombosis(leg: Leg, tibioperoneal_trunk: TptPolicy = "distal") -> 
             vein=seg.vein,
             name=v.name,
             site=seg.site,
-            level=level or "superficial",
+            level=level or ("perforator" if v.is_perforator else "superficial"),
             age=t.age,
             occlusive=t.occlusive,
             length_cm=t.length_cm,
             diameter_mm=seg.diameter_mm,
             distance_to_junction_cm=t.distance_to_junction_cm,
         )
-        (deep if level is not None else superficial).append(item)
+        if level is not None:
+            deep.append(item)
+        elif v.is_perforator:
+            perforator.append(item)
+        else:
+            superficial.append(item)
 
     levels = {d.level for d in deep}
     classification: Classification
@@ -123,6 +130,7 @@ def classify_thrombosis(leg: Leg, tibioperoneal_trunk: TptPolicy = "distal") -> 
         classification=classification,
         deep=tuple(deep),
         superficial=tuple(superficial),
+        perforator=tuple(perforator),
         veins_involved=veins,
         multiple_veins=len(veins) > 1,
         muscular_involved="distal-muscular" in levels,

@@ -1,0 +1,159 @@
+"""Treatment recommendations for chronic venous disease of one leg (clinical.md section 6.3).
+
+Sources and grades (pass 2, 2026-11-22), texts in `data/pathways.toml`:
+- SVS11 (SVS/AVF 2011): compression suggested for symptomatic varicose veins (2C), not as
+  primary therapy for a saphenous-ablation candidate (1B), primary treatment to heal venous
+  ulcers (1B); ablation of incompetent superficial veins in addition to compression to reduce
+  ulcer recurrence (1A); endovenous thermal ablation over high ligation and stripping (1B);
+  pathologic perforator definition (guideline 2.5) - perforator treatment grades not seen [U].
+- ESVS22: Rec 28 (GSV, EVTA first choice, I A), Rec 29 (device choice), Rec 53 (GSV > 12 mm,
+  IIa C), Rec 43 (SSV, EVTA, I A), Rec 22 (compression after EVTA/UGFS, IIa A); AASV EVTA
+  (IIa) [V2]; Rec 17 (C4-C6 superficial incompetence -> intervention, I C) [V2].
+- SVS23 1.3.1: no minimum diameter is required for reflux to be pathologic.
+Payer rules (diameter >= 4.5 mm, 3-month stocking trials) are not guideline rules and are
+not applied.
+"""
+
+from __future__ import annotations
+
+from venalab.evidence import Recommendation, compare
+from venalab.exam import Side
+from venalab.rules.ceap import C_ORDER
+from venalab.rules.pathways import DEFAULT_PARAMS, PathwayParams, recommend
+from venalab.rules.patterns import PatternResult
+from venalab.rules.reflux import PerforatorResult, SegmentResult
+
+_ABLATION_KEY = {"GSV": "cvi.ablation.gsv", "SSV": "cvi.ablation.ssv", "AASV": "cvi.ablation.aasv"}
+
+
+def _highest(c_classes: tuple[str, ...]) -> str | None:
+    known = [c for c in c_classes if c in C_ORDER]
+    return max(known, key=C_ORDER.index) if known else None
+
+
+def _where(vein: str, site: str | None, label: str | None) -> str:
+    return vein + (f" {site}" if site else "") + (f" ({label})" if label else "")
+
+
+def cvi_recommendations(
+    side: Side,
+    c_classes: tuple[str, ...],
+    symptomatic: bool | None,
+    segments: tuple[SegmentResult, ...],
+    perforators: tuple[PerforatorResult, ...],
+    patterns: tuple[PatternResult, ...],
+    params: PathwayParams | None = None,
+) -> tuple[Recommendation, ...]:
+    """Guideline treatment steps for one leg, each citing its source and grade.
+
+    `c_classes` from rules.ceap.clinical_classes; `symptomatic` from the leg's clinical
+    section; segments, perforators and patterns from rules.reflux / rules.patterns.
+    """
+    params = params or DEFAULT_PARAMS
+    ulcer_active = any(c.startswith("C6") for c in c_classes)
+    ulcer_any = any(c.startswith(("C5", "C6")) for c in c_classes)
+    skin_or_ulcer = [c for c in c_classes if c.startswith(("C4", "C5", "C6"))]
+    varicose = any(c.startswith("C2") for c in c_classes)
+    saphenous = [
+        p for p in patterns if p.trunk in _ABLATION_KEY and p.pattern in ("axial", "segmental")
+    ]
+    incompetent = [s for s in segments if s.system == "superficial" and s.abnormal]
+    incompetent_veins = ", ".join(
+        dict.fromkeys(_where(s.vein, s.site, s.label) for s in incompetent)
+    )
+    recs: list[Recommendation] = []
+
+    if saphenous and symptomatic is None:
+        recs.append(
+            recommend(
+                "cvi.needs-symptom-status",
+                side,
+                params,
+                trunks=", ".join(p.trunk for p in saphenous),
+            )
+        )
+    if saphenous and symptomatic is True:
+        for p in saphenous:
+            recs.append(
+                recommend(
+                    _ABLATION_KEY[p.trunk],
+                    side,
+                    params,
+                    pattern=p.pattern,
+                    segments=", ".join(p.segments),
+                )
+            )
+            if p.trunk == "GSV":
+                recs += _large_gsv(side, segments, params)
+        if not ulcer_active:  # with an open ulcer compression stays the primary treatment
+            recs.append(recommend("cvi.compression.not-primary", side, params))
+        recs.append(recommend("cvi.compression.after-ablation", side, params))
+    elif varicose and symptomatic is True:
+        recs.append(recommend("cvi.compression.varicose", side, params))
+
+    if ulcer_active:
+        recs.append(recommend("cvi.compression.ulcer", side, params))
+    if ulcer_any and incompetent:
+        recs.append(recommend("cvi.ulcer-recurrence", side, params, veins=incompetent_veins))
+    if skin_or_ulcer and incompetent:
+        recs.append(
+            recommend(
+                "cvi.intervention.c4-c6",
+                side,
+                params,
+                classes=", ".join(skin_or_ulcer),
+                veins=incompetent_veins,
+            )
+        )
+
+    pathologic = [p for p in perforators if p.pathologic]
+    if ulcer_any and pathologic:
+        recs.append(
+            recommend(
+                "cvi.perforator.pathologic",
+                side,
+                params,
+                veins=", ".join(_where(p.vein, p.site, p.label) for p in pathologic),
+            )
+        )
+    leaky = [p for p in perforators if p.incompetent or p.pathologic]
+    if _highest(c_classes) in ("C2", "C2r") and leaky:
+        recs.append(
+            recommend(
+                "cvi.perforator.c2-no-routine",
+                side,
+                params,
+                veins=", ".join(_where(p.vein, p.site, p.label) for p in leaky),
+            )
+        )
+    return tuple(recs)
+
+
+def _large_gsv(
+    side: Side,
+    segments: tuple[SegmentResult, ...],
+    params: PathwayParams,
+) -> list[Recommendation]:
+    """ESVS22 Rec 53 when a refluxing GSV trunk is wider than the configured diameter."""
+    c = params.cvi
+    widths = [
+        s.diameter_mm
+        for s in segments
+        if s.vein in ("GSVa", "GSVb") and s.abnormal and s.diameter_mm is not None
+    ]
+    if not widths or not compare(
+        max(widths), c.gsv_large_diameter_comparison, c.gsv_large_diameter_mm
+    ):
+        return []
+    return [
+        recommend(
+            "cvi.ablation.gsv-large",
+            side,
+            params,
+            diameter=max(widths),
+            threshold=c.gsv_large_diameter_mm,
+            measured=max(widths),
+            comparison=c.gsv_large_diameter_comparison,
+            unit="mm",
+        )
+    ]
