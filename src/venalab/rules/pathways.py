@@ -21,7 +21,7 @@ import json
 import string
 from collections.abc import Mapping
 from functools import cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -268,8 +268,8 @@ def parse_pathway_data(raw: Mapping[str, object], name: str = "pathways.toml") -
         for k in sorted(REQUIRED_RECOMMENDATIONS - set(data.recommendations))
     ]
     known: dict[str, tuple[str, ...]] = {
-        "iddvt": IddvtFactorId.__args__,
-        "svt": SvtFactorId.__args__,  # type: ignore[attr-defined]
+        "iddvt": get_args(IddvtFactorId),
+        "svt": get_args(SvtFactorId),
     }
     for pathway, ids in known.items():
         group = data.factors.get(pathway, {})  # type: ignore[call-overload]
