@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 UV    := python3 -m uv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint typecheck unit bench codes clean
+.PHONY: run test install sysdeps lint typecheck unit bench codes clean
 
 $(STAMP): pyproject.toml
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -19,8 +19,11 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/venalab assess src/venalab/data/examples/*.json --format text
 
-## test: lint, type-check and the full test suite
-test: $(STAMP) lint typecheck unit
+## test: Debian packages the tests use, lint, type-check and the full test suite
+test: $(STAMP) sysdeps lint typecheck unit
+
+sysdeps:
+	./scripts/system-deps.sh
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks tools
@@ -34,6 +37,7 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_assess.py
+	$(PY) benchmarks/bench_reports.py
 
 ## codes: regenerate the vein code table from pydicom's DICOM dictionaries
 codes: $(STAMP)

@@ -134,6 +134,50 @@ def assess_cmd(
     )
 
 
+class Audience(StrEnum):
+    clinician = "clinician"
+    patient = "patient"
+
+
+class ReportFormat(StrEnum):
+    html = "html"
+    pdf = "pdf"
+
+
+@app.command("report")
+def report_cmd(
+    exam_file: Annotated[
+        str, typer.Argument(metavar="EXAM", help="Exam document; '-' reads stdin.")
+    ],
+    audience: Annotated[Audience, typer.Option(help="clinician or patient.")] = Audience.clinician,
+    fmt: Annotated[
+        ReportFormat, typer.Option("--format", "-f", help="html or pdf.")
+    ] = ReportFormat.html,
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")] = Path(
+        "report.html"
+    ),
+    criteria: Annotated[
+        str, typer.Option("--criteria", "-c", help="Criteria set id.")
+    ] = DEFAULT_CRITERIA_ID,
+    lab_name: Annotated[
+        str, typer.Option(help="Laboratory name in the report header.")
+    ] = "Vascular Laboratory",
+) -> None:
+    """Write the clinician report (with venous map) or the plain-language patient letter."""
+    from venalab.report.render import render_report
+    from venalab.report.view import LabInfo
+
+    try:
+        cs = get_criteria(criteria)
+    except InvalidInput as e:
+        _fail_invalid("--criteria", e)
+    ((_, exam),) = _read_exams([exam_file])
+    result = assess(exam, cs, EngineOptions(criteria=cs.id))
+    data = render_report(exam, result, audience.value, fmt.value, lab=LabInfo(name=lab_name))
+    output.write_bytes(data)
+    err.print(f"wrote {output} ({fmt.value}, {audience.value}, {len(data):,} bytes)")
+
+
 @app.command("schema")
 def schema_cmd(kind: Annotated[SchemaKind, typer.Argument(help="exam or result")]) -> None:
     """Print the JSON Schema of the exam document or of the result document."""

@@ -247,14 +247,17 @@ def assess_leg(
 
     score_sides = exam.scores
     vcss_given = getattr(score_sides.vcss, side) if score_sides and score_sides.vcss else None
-    vcss_items, bounds_evidence = items_with_sign_bounds(vcss_given, leg.clinical.signs)
+    # rVCSS grades chronic venous disease: signs bound its items except in an acute-thrombosis
+    # study, where edema and pain belong to the thrombosis (venalab convention).
+    sign_basis = leg.clinical.signs if exam.exam.purpose != "thrombosis" else ()
+    vcss_items, bounds_evidence = items_with_sign_bounds(vcss_given, sign_basis)
     vcss = score_vcss(vcss_items, path=f"scores.vcss.{side}") if vcss_items is not None else None
     if vcss is not None:
         findings.append(
             Finding(
                 id=f"vcss.{side}",
                 leg=side,
-                importance=3,
+                importance=3 if vcss.severe else 4,
                 text=f"{_SIDE[side]} leg: {vcss.statement}",
                 evidence=vcss.severity_evidence,
             )

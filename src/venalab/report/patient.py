@@ -1,0 +1,171 @@
+"""The plain-language patient letter, built from the result document.
+
+Every sentence comes from `patient_phrases.toml`; which sentences appear is decided by what
+the engine concluded (classification, patterns, recommendations), never re-judged here.
+Readability is measured with textstat 0.7.8 (Flesch-Kincaid grade; the bound is 8).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+import textstat
+
+from venalab.datafiles import read_toml
+from venalab.evidence import Frozen
+from venalab.exam import ExamDocument
+from venalab.report.view import missing_data
+from venalab.result import LegResult, Result
+
+READABILITY_MAX_GRADE = 8.0
+
+# Recommendation ids (rules/pathways) -> the "what usually comes next" phrase they map to.
+# Order matters: the first matching fragment wins.
+_NEXT_BY_RECOMMENDATION: tuple[tuple[str, str], ...] = (
+    ("serial-imaging", "serial_imaging"),
+    ("surveillance", "serial_imaging"),
+    ("svt", "svt"),
+    ("anticoag", "anticoagulation"),
+    ("perforator", "perforator"),
+    ("ablation", "ablation"),
+    ("ulcer", "ulcer"),
+    ("compression", "compression"),
+    ("calcinosis", "labs"),
+)
+
+
+class Section(Frozen):
+    key: str
+    heading: str
+    paragraphs: tuple[str, ...]
+    urgent: bool = False
+
+
+class PatientLetter(Frozen):
+    sections: tuple[Section, ...]
+    text: str
+    flesch_kincaid_grade: float
+    flesch_reading_ease: float
+
+
+@cache
+def phrases() -> dict[str, Any]:
+    return read_toml(files("venalab.report").joinpath("patient_phrases.toml"))
+
+
+def readability(text: str) -> tuple[float, float]:
+    """(Flesch-Kincaid grade, Flesch reading ease) of a text."""
+    return float(textstat.flesch_kincaid_grade(text)), float(textstat.flesch_reading_ease(text))
+
+
+def _side_findings(side: str, leg: LegResult) -> list[str]:
+    p = phrases()["found"]
+    veins = phrases()["veins"]
+    out: list[str] = []
+    t = leg.thrombosis
+    if t.classification != "none":
+        key = "clot_old" if t.chronic_only else f"clot_{t.classification.replace('-', '_')}"
+        out.append(p[key].format(side=side))
+    if t.superficial:
+        out.append(p["clot_superficial"].format(side=side))
+    trunks = [veins[trunk] for trunk in leg.reflux_patterns if trunk in veins]
+    if trunks:
+        joined = trunks[0] if len(trunks) == 1 else ", ".join(trunks[:-1]) + " and " + trunks[-1]
+        out.append(p["reflux"].format(side=side, veins=joined))
+    if any(perf.pathologic for perf in leg.perforators):
+        out.append(p["perforator"].format(side=side))
+    if any(s.reflux == "boundary" for s in leg.segments):
+        out.append(p["boundary"].format(side=side))
+    if t.non_compressible_without_thrombus:
+        out.append(p["unclear"].format(side=side))
+    if leg.imaging is not None:
+        if leg.imaging.soft_tissue_calcification:
+            out.append(p["calcification"].format(side=side))
+        if leg.imaging.stasis_periostitis_suggested:
+            out.append(p["periostitis"].format(side=side))
+    if not out:
+        out.append(p["nothing"].format(side=side))
+    return out
+
+
+def patient_letter(exam: ExamDocument, result: Result) -> PatientLetter:
+    ph = phrases()
+    legs = [(side, leg) for side in ("left", "right") if (leg := result.leg(side)) is not None]
+    legs_text = "legs" if len(legs) == 2 else f"{legs[0][0]} leg"
+    purpose = exam.exam.purpose if exam.exam.purpose in ("thrombosis", "insufficiency") else "other"
+    sections = [
+        Section(
+            key="checked",
+            heading=ph["checked"]["heading"],
+            paragraphs=(
+                ph["checked"]["intro"].format(
+                    date=exam.exam.date.strftime("%d %B %Y"), legs=legs_text
+                ),
+                ph["checked"][purpose or "other"],
+            ),
+        ),
+        Section(
+            key="found",
+            heading=ph["found"]["heading"],
+            paragraphs=tuple(
+                sentence for side, leg in legs for sentence in _side_findings(side, leg)
+            ),
+        ),
+    ]
+
+    any_reflux = any(leg.reflux_patterns for _, leg in legs)
+    any_dvt = any(
+        leg.thrombosis.classification != "none" and not leg.thrombosis.chronic_only
+        for _, leg in legs
+    )
+    any_svt = any(leg.thrombosis.superficial for _, leg in legs)
+    meaning = ph["meaning"]
+    means = [
+        meaning[k]
+        for k, present in (
+            ("clot", any_dvt),
+            ("clot_superficial", any_svt),
+            ("reflux", any_reflux),
+            ("calcinosis", result.calcinosis is not None),
+        )
+        if present
+    ] or [meaning["normal"]]
+    sections.append(Section(key="meaning", heading=meaning["heading"], paragraphs=tuple(means)))
+
+    nxt = ph["next"]
+    keys: list[str] = []
+    for rec in result.recommendations:
+        for fragment, key in _NEXT_BY_RECOMMENDATION:
+            if fragment in rec.id and key not in keys:
+                keys.append(key)
+                break
+    sections.append(
+        Section(
+            key="next",
+            heading=nxt["heading"],
+            paragraphs=tuple([nxt[k] for k in keys] + [nxt["default"]]),
+        )
+    )
+
+    urgent = ph["urgent"]
+    has_ulcer = any(
+        s.startswith("ulcer") for _, leg in exam.legs.items() for s in leg.clinical.signs
+    )
+    warnings = [urgent["chest"], urgent["leg"]] + ([urgent["ulcer"]] if has_ulcer else [])
+    sections.append(
+        Section(key="urgent", heading=urgent["heading"], paragraphs=tuple(warnings), urgent=True)
+    )
+
+    note = ph["note"]
+    notes = [note["disclaimer"]]
+    if missing_data(exam, result):
+        notes.append(note["missing"])
+    sections.append(Section(key="note", heading=note["heading"], paragraphs=tuple(notes)))
+
+    text = "\n\n".join(p for s in sections for p in s.paragraphs)
+    grade, ease = readability(text)
+    return PatientLetter(
+        sections=tuple(sections), text=text, flesch_kincaid_grade=grade, flesch_reading_ease=ease
+    )

@@ -1,0 +1,234 @@
+"""Render reports: clinician HTML/PDF and the plain-language patient version.
+
+Python API (the CLI and the web app call these):
+    render_clinician_html(exam, result, signoff=None, lab=None) -> str
+    render_patient_html(exam, result, signoff=None, lab=None) -> str
+    html_to_pdf(html) -> bytes                      (WeasyPrint, A4)
+    render_report(exam, result, audience, fmt, ...) -> bytes
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+from importlib.resources import files
+from typing import Any, Literal
+
+import jinja2
+
+from venalab.criteria import CRITERIA
+from venalab.exam import ExamDocument
+from venalab.report.scores_table import score_rows
+from venalab.report.venous_map import render_venous_map
+from venalab.report.view import LabInfo, SignOff, build_clinician_view
+from venalab.result import Result
+from venalab.rules.reflux import SegmentResult
+from venalab.rules.thrombosis import ThrombosisResult
+
+Audience = Literal["clinician", "patient"]
+Format = Literal["html", "pdf"]
+
+
+@cache
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("venalab.report", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals.update(
+        fmt=_fmt,
+        verdict_text=_verdict_text,
+        row_class=_row_class,
+        thrombus_text=_thrombus_text,
+        thrombosis_text=_thrombosis_text,
+        yesno=_yesno,
+    )
+    return env
+
+
+@cache
+def _css() -> str:
+    return files("venalab.report").joinpath("templates", "report.css").read_text("utf-8")
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def _yesno(value: bool | None) -> str:
+    return "not recorded" if value is None else ("yes" if value else "no")
+
+
+def _verdict_text(s: SegmentResult) -> str:
+    if s.reflux == "boundary":
+        return "boundary: reflux" if s.abnormal else "boundary: no reflux"
+    if s.reflux == "not-assessed":
+        return (
+            "no criterion"
+            if s.threshold_ms is None and s.measured_ms is not None
+            else "not assessed"
+        )
+    text = "REFLUX" if s.reflux == "present" else "no reflux"
+    if s.criteria_disagreement:
+        text += " *"
+    return text
+
+
+def _row_class(s: SegmentResult) -> str:
+    if s.thrombus is not None:
+        return "thrombus"
+    if s.reflux == "boundary":
+        return "boundary"
+    return "abnormal" if s.abnormal else ""
+
+
+def _thrombus_text(s: SegmentResult) -> str:
+    parts: list[str] = []
+    t = s.thrombus
+    if t is not None:
+        parts.append(f"thrombus, {t.age or 'age not stated'}")
+        if t.occlusive is not None:
+            parts.append("occlusive" if t.occlusive else "non-occlusive")
+        if t.length_cm is not None:
+            parts.append(f"{t.length_cm:g} cm")
+        if t.distance_to_junction_cm is not None:
+            parts.append(f"{t.distance_to_junction_cm:g} cm from junction")
+    if s.obstruction:
+        parts.append("chronic obstruction")
+    return ", ".join(parts) or "-"
+
+
+def _thrombosis_text(t: ThrombosisResult) -> str:
+    label = {
+        "none": "no deep vein thrombosis in the segments examined",
+        "proximal": "proximal deep vein thrombosis",
+        "distal-axial": "isolated distal deep vein thrombosis (axial calf veins)",
+        "distal-muscular": "isolated calf muscle vein thrombosis",
+    }[t.classification]
+    if t.veins_involved:
+        label += f" ({', '.join(t.veins_involved)}; {', '.join(t.ages)})"
+    if t.superficial:
+        label += "; superficial vein thrombosis: " + ", ".join(s.vein for s in t.superficial)
+    return label
+
+
+def _criteria_text(result: Result) -> str:
+    cs = CRITERIA.get(result.criteria.id)
+    if cs is None:
+        return "custom criteria set."
+    deep = cs.groups["femoropopliteal"]
+    sup = cs.groups["saphenous-trunk"]
+    p = cs.perforator
+    perf = f"{p.duration_comparison} {p.duration_ms:g} ms"
+    if p.diameter_mm is not None:
+        perf += f" and diameter {p.diameter_comparison} {p.diameter_mm:g} mm"
+    if p.ulcer_location_required_in:
+        perf += " (beneath a healed or open ulcer in C5-C6 limbs)"
+    return (
+        f"reflux {sup.comparison} {sup.threshold_ms:g} ms in superficial, deep femoral and calf "
+        f"veins; {deep.comparison} {deep.threshold_ms:g} ms in the common femoral, femoral and "
+        f"popliteal veins; pathologic perforator: outward flow {perf}. A value exactly at a "
+        "cut-off is reported as 'boundary'."
+    )
+
+
+def _age(exam: ExamDocument) -> str:
+    p = exam.patient
+    if p.age_years is not None:
+        return f"{p.age_years} years"
+    assert p.birth_date is not None
+    years = (exam.exam.date - p.birth_date).days // 365
+    return f"born {p.birth_date} ({years} years)"
+
+
+def _legs_examined(exam: ExamDocument) -> str:
+    sides = [s for s, _ in exam.legs.items()]
+    return "both lower limbs" if len(sides) == 2 else f"{sides[0]} lower limb"
+
+
+def _status_line(signoff: SignOff) -> str:
+    if signoff.status == "draft":
+        return "DRAFT - not signed"
+    who = f" by {signoff.signer}" if signoff.signer else ""
+    when = f" {signoff.signed_at:%Y-%m-%d}" if signoff.signed_at else ""
+    return f"{signoff.status.upper()}{who}{when}"
+
+
+def render_clinician_html(
+    exam: ExamDocument,
+    result: Result,
+    signoff: SignOff | None = None,
+    lab: LabInfo | None = None,
+    now: dt.datetime | None = None,
+) -> str:
+    view = build_clinician_view(exam, result, signoff, lab, now)
+    context: dict[str, Any] = {
+        "css": _css(),
+        "lab": view.lab,
+        "signoff": view.signoff,
+        "status_line": _status_line(view.signoff),
+        "exam": exam,
+        "result": result,
+        "age": _age(exam),
+        "legs_examined": _legs_examined(exam),
+        "criteria_text": _criteria_text(result),
+        "legs": view.legs,
+        "venous_map": render_venous_map(result),
+        "scores_rows": score_rows(result),
+        "impression": view.impression,
+        "recommendations": view.recommendations,
+        "references": view.references,
+        "missing": view.missing,
+        "generated_at": view.generated_at,
+    }
+    return _env().get_template("clinician.html.j2").render(**context)
+
+
+def render_patient_html(
+    exam: ExamDocument,
+    result: Result,
+    signoff: SignOff | None = None,
+    lab: LabInfo | None = None,
+    now: dt.datetime | None = None,
+) -> str:
+    from venalab.report.patient import patient_letter
+
+    letter = patient_letter(exam, result)
+    return (
+        _env()
+        .get_template("patient.html.j2")
+        .render(
+            css=_css(),
+            lab=lab or LabInfo(),
+            exam=exam,
+            letter=letter,
+            signoff=signoff or SignOff(),
+            status_line=_status_line(signoff or SignOff()),
+            generated_at=now or dt.datetime.now(dt.UTC).replace(microsecond=0),
+        )
+    )
+
+
+def html_to_pdf(html: str) -> bytes:
+    """A4 PDF through WeasyPrint (page header and numbers come from the stylesheet)."""
+    import weasyprint
+
+    pdf: bytes = weasyprint.HTML(string=html).write_pdf()
+    return pdf
+
+
+def render_report(
+    exam: ExamDocument,
+    result: Result,
+    audience: Audience = "clinician",
+    fmt: Format = "html",
+    signoff: SignOff | None = None,
+    lab: LabInfo | None = None,
+    now: dt.datetime | None = None,
+) -> bytes:
+    renderer = render_clinician_html if audience == "clinician" else render_patient_html
+    html = renderer(exam, result, signoff, lab, now)
+    return html_to_pdf(html) if fmt == "pdf" else html.encode("utf-8")

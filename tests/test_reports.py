@@ -1,0 +1,218 @@
+"""Reports: clinician HTML/PDF with the venous map, and the patient letter (issue 5)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import EXAMPLES, leg, make_exam
+from venalab.cli import app
+from venalab.engine import assess
+from venalab.exam import ExamDocument, load_exam
+from venalab.report.patient import READABILITY_MAX_GRADE, patient_letter
+from venalab.report.render import render_clinician_html, render_patient_html, render_report
+from venalab.report.view import SignOff
+
+EXAMPLE_NAMES = ["seed-001-calcinosis.json", "calf-dvt.json"]
+
+
+def _pdf_text(pdf: bytes, tmp_path: Path, name: str = "r") -> str:
+    path = tmp_path / f"{name}.pdf"
+    path.write_bytes(pdf)
+    return subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def _pages(text: str) -> list[str]:
+    return [p for p in text.split("\f") if p.strip()]
+
+
+@pytest.fixture(scope="module")
+def example_pdfs() -> dict[str, tuple[ExamDocument, bytes]]:
+    out = {}
+    for name in EXAMPLE_NAMES:
+        exam = load_exam(EXAMPLES / name)
+        out[name] = (exam, render_report(exam, assess(exam), "clinician", "pdf"))
+    return out
+
+
+def test_seed001_clinician_pdf_holds_values_and_verdicts(example_pdfs: Any, tmp_path: Path) -> None:
+    _, pdf = example_pdfs["seed-001-calcinosis.json"]
+    text = _pdf_text(pdf, tmp_path)
+    for expected in (
+        "JVB-2022-001",
+        "GSVa",
+        "1500",
+        "1300",
+        "REFLUX",
+        "> 500",
+        "GSV axial",
+        "C6r,S Ep As Pr",
+        "39.2",
+        "dystrophic",
+        "svs-avf-avls-2022",
+        "Report status: DRAFT",
+        "References",
+        "does not replace",
+    ):
+        assert expected in text, expected
+    # every page carries the running header and a page number
+    pages = _pages(text)
+    assert len(pages) >= 2
+    for i, page in enumerate(pages, 1):
+        assert "Patient JVB-2022-001" in page
+        assert f"Page {i} of {len(pages)}" in page
+
+
+def test_calf_dvt_clinician_pdf(example_pdfs: Any, tmp_path: Path) -> None:
+    _, pdf = example_pdfs["calf-dvt.json"]
+    text = _pdf_text(pdf, tmp_path)
+    for expected in (
+        "DVT-0007",
+        "PRV",
+        "PTV",
+        "acute",
+        "isolated distal deep vein thrombosis",
+        "3: likely / high",
+        "iddvt: anticoagulation",
+        "3 months",
+    ):
+        assert expected in text, expected
+
+
+def test_clinician_html_has_map_citations_and_status() -> None:
+    exam = load_exam(EXAMPLES / "seed-001-calcinosis.json")
+    html = render_clinician_html(exam, assess(exam), SignOff(status="signed", signer="Dr A. Vein"))
+    assert html.count("<svg") == 1 and 'data-vein="GSVa"' in html
+    assert re.search(r'data-vein="GSVa"[^>]*data-status="reflux"', html) or re.search(
+        r'data-status="reflux"[^>]*data-vein="GSVa"', html
+    )
+    assert "SIGNED" in html and "Dr A. Vein" in html
+    refs = re.findall(r'<li value="(\d+)">', html)
+    assert refs == [str(i) for i in range(1, len(refs) + 1)]  # numbered in order of first use
+    cited = {
+        int(n) for group in re.findall(r"<sup>\[([\d,]+)\]</sup>", html) for n in group.split(",")
+    }
+    assert cited == set(range(1, len(refs) + 1))  # every reference is cited, every citation listed
+
+
+def test_missing_data_is_reported_not_fatal() -> None:
+    exam = make_exam(left=leg(), right=leg({"vein": "GSVa", "diameter_mm": 5.0}))
+    exam = exam.model_copy(update={"exam": exam.exam.model_copy(update={"position": None})})
+    html = render_clinician_html(exam, assess(exam))
+    assert "Missing or incomplete data" in html
+    assert "Left leg: no vein segment was recorded." in html
+    assert "no measurement recorded for GSVa" in html
+    assert "position during the study is not recorded" in html
+    letter = render_patient_html(exam, assess(exam))
+    assert "not checked or not written down" in letter
+
+
+READABILITY_CASES: list[dict[str, Any]] = [
+    {
+        "left": leg(
+            {"vein": "GSVa", "reflux_ms": 900},
+            {"vein": "SSV", "reflux_ms": 700},
+            signs=["varicose"],
+            symptomatic=True,
+        )
+    },
+    {"left": leg({"vein": "POPV", "thrombus": {"age": "acute", "occlusive": True}})},
+    {"right": leg({"vein": "SOV", "thrombus": {"age": "acute", "length_cm": 2}})},
+    {
+        "left": leg(
+            {
+                "vein": "GSVa",
+                "thrombus": {"age": "acute", "length_cm": 8, "distance_to_junction_cm": 2},
+            }
+        )
+    },
+    {
+        "left": leg(
+            {"vein": "CPV", "reflux_ms": 800, "diameter_mm": 4.2, "beneath_ulcer": True},
+            {"vein": "GSVa", "reflux_ms": 500},
+            signs=["ulcer-active"],
+        )
+    },
+    {
+        "left": leg({"vein": "GSVa", "reflux_ms": 100}),
+        "right": leg({"vein": "FV", "reflux_ms": 2000}),
+    },
+    {"left": leg({"vein": "POPV", "compressibility": "none"})},
+    {"left": leg({"vein": "FV", "thrombus": {"age": "chronic"}, "obstruction": True})},
+]
+
+
+@pytest.mark.parametrize("case", range(len(READABILITY_CASES)))
+def test_patient_letter_readability_cases(case: int) -> None:
+    exam = make_exam(**READABILITY_CASES[case])
+    letter = patient_letter(exam, assess(exam))
+    assert letter.flesch_kincaid_grade <= READABILITY_MAX_GRADE, letter.text
+    assert "does not replace your doctor" in letter.text
+    assert "chest pain" in letter.text and "short of breath" in letter.text
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_patient_letter_readability_examples(name: str) -> None:
+    exam = load_exam(EXAMPLES / name)
+    letter = patient_letter(exam, assess(exam))
+    assert letter.flesch_kincaid_grade <= READABILITY_MAX_GRADE
+    headings = [s.heading for s in letter.sections]
+    assert headings == [
+        "What we checked",
+        "What we found",
+        "What this means",
+        "What usually comes next",
+        "Get help right away if",
+        "Please note",
+    ]
+
+
+def test_patient_letter_content_follows_the_result() -> None:
+    dvt = load_exam(EXAMPLES / "calf-dvt.json")
+    text = patient_letter(dvt, assess(dvt)).text
+    assert "blood clot in a deep vein of your right calf" in text
+    assert "blood thinner" in text
+    seed = load_exam(EXAMPLES / "seed-001-calcinosis.json")
+    text = patient_letter(seed, assess(seed)).text
+    assert "long vein on the inside of your leg" in text
+    assert "calcium spots" in text and "clot" not in text.split("What")[0]
+
+
+def test_patient_pdf_renders(tmp_path: Path) -> None:
+    exam = load_exam(EXAMPLES / "calf-dvt.json")
+    text = _pdf_text(render_report(exam, assess(exam), "patient", "pdf"), tmp_path)
+    assert "Your vein scan results" in text and "Get help right away if" in text
+
+
+def test_cli_report_writes_pdf_and_html(tmp_path: Path) -> None:
+    runner = CliRunner()
+    pdf = tmp_path / "r.pdf"
+    res = runner.invoke(
+        app, ["report", str(EXAMPLES / "calf-dvt.json"), "-f", "pdf", "-o", str(pdf)]
+    )
+    assert res.exit_code == 0, res.output
+    assert pdf.read_bytes().startswith(b"%PDF")
+    html = tmp_path / "p.html"
+    res = runner.invoke(
+        app,
+        [
+            "report",
+            str(EXAMPLES / "seed-001-calcinosis.json"),
+            "--audience",
+            "patient",
+            "-o",
+            str(html),
+        ],
+    )
+    assert res.exit_code == 0 and "Your vein scan results" in html.read_text()
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "venous-exam/1"}')
+    res = runner.invoke(app, ["report", str(bad), "-o", str(tmp_path / "x.html")])
+    assert res.exit_code == 2 and not (tmp_path / "x.html").exists()
