@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from venalab.cli_score import score_app
 from venalab.criteria import CRITERIA, DEFAULT_CRITERIA_ID, get_criteria
 from venalab.engine import assess
 from venalab.errors import InvalidInput
@@ -31,6 +32,7 @@ app = typer.Typer(
 )
 criteria_app = typer.Typer(help="List and inspect the reflux criteria sets.", no_args_is_help=True)
 app.add_typer(criteria_app, name="criteria")
+app.add_typer(score_app, name="score")
 
 # Wide enough for the segment tables when output goes to a pipe or a file.
 out = Console(width=None if sys.stdout.isatty() else 120)
