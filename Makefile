@@ -15,9 +15,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## run: assess the example exams and print the clinician summary
+## run: start the web app on 127.0.0.1:8000 (SQLite in var/, example exams loaded)
 run: $(STAMP)
-	$(VENV)/bin/venalab assess src/venalab/data/examples/*.json --format text
+	$(VENV)/bin/venalab serve --host 127.0.0.1 --port 8000
 
 ## test: Debian packages the tests use, lint, type-check and the full test suite
 test: $(STAMP) sysdeps lint typecheck unit

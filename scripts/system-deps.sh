@@ -2,7 +2,10 @@
 # Debian packages the test suite needs (real tools, no mocks). Installs only what is missing;
 # needs root (CI runs as root). Usage: scripts/system-deps.sh
 set -euo pipefail
-PACKAGES=(poppler-utils)
+# poppler-utils: pdftotext/pdftoppm (reports); chromium: Playwright browser tests (never
+# `playwright install`); dcmtk + dicom3tools: DICOM SR test inputs (xml2dsr) and IOD checks
+# (dciodvfy); postgresql: the private test cluster (already in the base image).
+PACKAGES=(poppler-utils chromium dcmtk dicom3tools postgresql)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

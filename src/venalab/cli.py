@@ -6,15 +6,18 @@ written), 1 unexpected failure.
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, ClassVar, NoReturn
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from venalab.cli_score import score_app
 from venalab.criteria import CRITERIA, DEFAULT_CRITERIA_ID, get_criteria
@@ -24,7 +27,31 @@ from venalab.exam import ExamDocument, load_exam, parse_exam_text
 from venalab.result import EngineOptions, Result
 from venalab.textsummary import summary_renderable
 
+
+class LazyGroup(TyperGroup):
+    """Command groups whose modules load only when used, so `venalab assess` starts fast
+    (the web, storage, DICOM and cohort stacks take seconds to import)."""
+
+    lazy: ClassVar[dict[str, tuple[str, str]]] = {
+        "user": ("venalab.store.cli", "user_app"),
+        "import": ("venalab.cli_interop", "import_app"),
+        "export": ("venalab.cli_interop", "export_app"),
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*super().list_commands(ctx), *self.lazy]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            module, attr = self.lazy[cmd_name]
+            command = typer.main.get_command(getattr(importlib.import_module(module), attr))
+            command.name = cmd_name
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
 app = typer.Typer(
+    cls=LazyGroup,
     help="venalab: lower-limb venous duplex interpretation with cited evidence.\n\n"
     "Supports clinicians; it is not a substitute for clinical judgement.",
     no_args_is_help=True,
@@ -178,6 +205,35 @@ def report_cmd(
     data = render_report(exam, result, audience.value, fmt.value, lab=LabInfo(name=lab_name))
     output.write_bytes(data)
     err.print(f"wrote {output} ({fmt.value}, {audience.value}, {len(data):,} bytes)")
+
+
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    examples: Annotated[
+        bool, typer.Option(help="Load the example exams into an empty database.")
+    ] = True,
+) -> None:
+    """Start the web application (worksheet, stored exams, reports, API at /docs).
+
+    The database is DATABASE_URL, else the SQLite file var/venalab.db; its schema is migrated
+    first. On first start an 'admin' account gets a one-time password, printed here once.
+    """
+    import uvicorn
+
+    from venalab.store.db import database_url
+    from venalab.web.app import bootstrap, create_app
+
+    url = database_url()
+    for line in bootstrap(url, load_examples=examples):
+        out.print(line, highlight=False)
+    shown = url if url.startswith("sqlite") else url.split("@")[-1]
+    out.print(f"Database: {shown}")
+    out.print(
+        f"venalab is at http://{host}:{port}/  (API docs: http://{host}:{port}/docs; Ctrl+C stops)"
+    )
+    uvicorn.run(create_app(url), host=host, port=port, log_level="warning")
 
 
 @app.command("schema")

@@ -1,0 +1,142 @@
+"""Storage of exams (as versions), users, API tokens and the audit log.
+
+SQLAlchemy 2 over SQLite (default, `var/venalab.db`) or PostgreSQL (`DATABASE_URL`), schema by
+the Alembic migrations in `venalab/store/migrations/`. Functions take a Session and never
+commit; wrap a unit of work (one web request) in `transaction(factory)`:
+
+    engine = make_engine()            # DATABASE_URL or SQLite
+    upgrade(engine)                   # migrations to head
+    factory = session_factory(engine)
+    with transaction(factory) as s:
+        user = authenticate(s, "alice", password, client="127.0.0.1")
+"""
+
+from venalab.store import audit
+from venalab.store.db import (
+    DEFAULT_SQLITE_PATH,
+    current_revision,
+    database_url,
+    head_revision,
+    make_engine,
+    session_factory,
+    transaction,
+    upgrade,
+)
+from venalab.store.errors import (
+    Conflict,
+    Forbidden,
+    InvalidState,
+    InvalidValue,
+    NotFound,
+    StoreError,
+)
+from venalab.store.exams import (
+    Change,
+    amend,
+    create_exam,
+    current_versions,
+    diff_versions,
+    get_exam,
+    get_patient,
+    get_version,
+    list_exams,
+    list_patients,
+    list_versions,
+    save_draft,
+    sign,
+    version_document,
+)
+from venalab.store.models import (
+    ROLES,
+    ApiToken,
+    AuditEntry,
+    Base,
+    Exam,
+    ExamVersion,
+    LoginFailure,
+    Patient,
+    Role,
+    User,
+    canonical_json,
+    document_hash,
+)
+from venalab.store.users import (
+    PERMISSIONS,
+    Permission,
+    authenticate,
+    can,
+    check_password,
+    create_token,
+    create_user,
+    disable_user,
+    get_user,
+    is_throttled,
+    list_tokens,
+    list_users,
+    require,
+    reset_password,
+    revoke_token,
+    set_password,
+    user_for_token,
+)
+
+__all__ = [
+    "DEFAULT_SQLITE_PATH",
+    "PERMISSIONS",
+    "ROLES",
+    "ApiToken",
+    "AuditEntry",
+    "Base",
+    "Change",
+    "Conflict",
+    "Exam",
+    "ExamVersion",
+    "Forbidden",
+    "InvalidState",
+    "InvalidValue",
+    "LoginFailure",
+    "NotFound",
+    "Patient",
+    "Permission",
+    "Role",
+    "StoreError",
+    "User",
+    "amend",
+    "audit",
+    "authenticate",
+    "can",
+    "canonical_json",
+    "check_password",
+    "create_exam",
+    "create_token",
+    "create_user",
+    "current_revision",
+    "current_versions",
+    "database_url",
+    "diff_versions",
+    "disable_user",
+    "document_hash",
+    "get_exam",
+    "get_patient",
+    "get_user",
+    "get_version",
+    "head_revision",
+    "is_throttled",
+    "list_exams",
+    "list_patients",
+    "list_tokens",
+    "list_users",
+    "list_versions",
+    "make_engine",
+    "require",
+    "reset_password",
+    "revoke_token",
+    "save_draft",
+    "session_factory",
+    "set_password",
+    "sign",
+    "transaction",
+    "upgrade",
+    "user_for_token",
+    "version_document",
+]

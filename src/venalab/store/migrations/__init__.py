@@ -1,0 +1,1 @@
+"""Alembic migrations of the venalab database, run by `venalab.store.db.upgrade()`."""

@@ -1,0 +1,227 @@
+"""ORM models of the stored state: users, tokens, patients, exams with versions, audit log.
+
+The schema itself is created by the hand-written Alembic migrations in `migrations/versions/`
+(never by `metadata.create_all`); a test compares these models with the migrated schema on
+SQLite and PostgreSQL so the two cannot drift.
+
+Times are timezone-aware UTC on the Python side on both databases (`UTCDateTime`). Exam
+documents are stored as the canonical JSON object of `ExamDocument.to_json()` (JSONB on
+PostgreSQL) together with the SHA-256 of its canonical text (`canonical_json`), so a version's
+hash can be recomputed from its stored document at any time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from typing import Any, Final, Literal
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+Role = Literal["sonographer", "physician", "admin"]
+ROLES: Final[tuple[Role, ...]] = ("sonographer", "physician", "admin")
+ExamStatus = Literal["draft", "signed"]
+EXAM_STATUSES: Final[tuple[ExamStatus, ...]] = ("draft", "signed")
+
+# Deterministic constraint names on both databases, so migrations can refer to them.
+NAMING_CONVENTION: Final[dict[str, str]] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def canonical_json(obj: Any) -> str:
+    """The one text form a document is hashed in: sorted keys, no spaces, UTF-8 kept."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def document_hash(obj: Any) -> str:
+    """SHA-256 (hex) of `canonical_json(obj)`."""
+    return hashlib.sha256(canonical_json(obj).encode("utf-8")).hexdigest()
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes in and out. SQLite has no time zones: it stores naive UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store: use an aware UTC datetime")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+# JSONB on PostgreSQL: comparable (the immutability trigger compares documents) and indexable.
+JsonDoc = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dt.datetime: UTCDateTime()}  # noqa: RUF012 (SQLAlchemy's own hook)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('sonographer', 'physician', 'admin')", name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    must_change_password: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    tokens: Mapped[list[ApiToken]] = relationship(
+        back_populates="user", order_by="ApiToken.id", viewonly=True
+    )
+
+    def __repr__(self) -> str:
+        return f"User({self.username!r}, role={self.role!r}, active={self.active})"
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+    __table_args__ = (CheckConstraint("sex IN ('male', 'female', 'other', 'unknown')", name="sex"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    local_id: Mapped[str] = mapped_column(String(64), unique=True)
+    sex: Mapped[str] = mapped_column(String(16), default="unknown")
+    birth_date: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    age_years: Mapped[int | None] = mapped_column(default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    exams: Mapped[list[Exam]] = relationship(
+        back_populates="patient", order_by="[Exam.exam_date, Exam.id]", viewonly=True
+    )
+
+
+class Exam(Base):
+    __tablename__ = "exams"
+    __table_args__ = (
+        CheckConstraint("status IN ('draft', 'signed')", name="status"),
+        CheckConstraint("current_version >= 1", name="current_version"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    exam_date: Mapped[dt.date] = mapped_column(Date, index=True)
+    status: Mapped[ExamStatus] = mapped_column(String(16), default="draft")
+    current_version: Mapped[int] = mapped_column(default=1)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    patient: Mapped[Patient] = relationship(back_populates="exams")
+    creator: Mapped[User] = relationship(foreign_keys=[created_by])
+    versions: Mapped[list[ExamVersion]] = relationship(
+        back_populates="exam", order_by="ExamVersion.version", viewonly=True
+    )
+
+
+class ExamVersion(Base):
+    __tablename__ = "exam_versions"
+    __table_args__ = (
+        UniqueConstraint("exam_id", "version"),
+        CheckConstraint("status IN ('draft', 'signed')", name="status"),
+        CheckConstraint("version >= 1", name="version"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    exam_id: Mapped[int] = mapped_column(ForeignKey("exams.id"))
+    version: Mapped[int] = mapped_column()
+    document: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
+    doc_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[ExamStatus] = mapped_column(String(16), default="draft")
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    signed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    signed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+    exam: Mapped[Exam] = relationship(back_populates="versions")
+    author: Mapped[User] = relationship(foreign_keys=[created_by])
+    signer: Mapped[User | None] = relationship(foreign_keys=[signed_by])
+
+
+class AuditEntry(Base):
+    """One line of the append-only audit log (database triggers refuse UPDATE and DELETE)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index(None, "entity", "entity_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    username: Mapped[str | None] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    entity: Mapped[str | None] = mapped_column(String(32))
+    entity_id: Mapped[str | None] = mapped_column(String(64))
+    version: Mapped[int | None] = mapped_column()
+    doc_hash: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+    client: Mapped[str | None] = mapped_column(String(200))
+
+
+class LoginFailure(Base):
+    """Failed logins of the last minutes, for throttling (not the audit: that is in audit_log)."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    client: Mapped[str] = mapped_column(String(200), index=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)

@@ -1,0 +1,124 @@
+"""Request dependencies: one database transaction per request, the signed-in user, roles."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm import sessionmaker
+
+from venalab.store import models, users
+from venalab.web.errors import ApiError
+from venalab.web.security import CSRF_HEADER, SESSION_COOKIE, Session, SessionSigner, csrf_ok
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Ids are INTEGER columns (32-bit on PostgreSQL): a larger number cannot name a row, and passing
+# it to the database driver fails (an overflow, i.e. a server error) instead of a 404.
+MAX_DB_ID = 2**31 - 1
+ExamId = Annotated[int, Path(ge=1, le=MAX_DB_ID, description="Exam id")]
+VersionNo = Annotated[int, Path(ge=1, le=1_000_000, description="Version number (1 = first)")]
+
+
+@dataclass
+class AppState:
+    engine: Engine
+    session_factory: sessionmaker[DbSession]
+    signer: SessionSigner
+    database_url: str
+    cookie_secure: bool = False
+
+
+def state(request: Request) -> AppState:
+    st: AppState = request.app.state.venalab
+    return st
+
+
+def db(request: Request) -> Iterator[DbSession]:
+    """One transaction per request: committed when the handler returns, rolled back on error.
+
+    Function scope (below): the commit runs before the response is sent. With FastAPI's
+    default request scope it would run after, so a client could be told "saved" (or follow a
+    redirect and read the old state) before the transaction commits, or even if it fails.
+    """
+    s = state(request).session_factory()
+    try:
+        yield s
+        s.commit()
+    except BaseException:
+        s.rollback()
+        raise
+    finally:
+        s.close()
+
+
+Db = Annotated[DbSession, Depends(db, scope="function")]
+
+
+def client_of(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+@dataclass(frozen=True)
+class Principal:
+    user: models.User
+    session: Session | None  # None when authenticated by bearer token
+
+    @property
+    def via_token(self) -> bool:
+        return self.session is None
+
+
+def _principal(request: Request, s: DbSession) -> Principal | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        user = users.user_for_token(s, auth[7:].strip())
+        if user is None:
+            raise ApiError(
+                401,
+                "invalid or revoked bearer token",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        return Principal(user=user, session=None)
+    session = state(request).signer.read(request.cookies.get(SESSION_COOKIE))
+    if session is None:
+        return None
+    user = s.get(models.User, session.user_id)
+    if user is None or not user.active:
+        return None
+    return Principal(user=user, session=session)
+
+
+def optional_principal(request: Request, s: Db) -> Principal | None:
+    return _principal(request, s)
+
+
+def api_principal(request: Request, s: Db) -> Principal:
+    """Bearer token or session cookie; unsafe cookie requests must carry the CSRF token."""
+    p = _principal(request, s)
+    if p is None:
+        raise ApiError(
+            401,
+            "authentication required (bearer token or signed-in session)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if (
+        p.session is not None
+        and request.method not in SAFE_METHODS
+        and not csrf_ok(p.session, request.headers.get(CSRF_HEADER))
+    ):
+        raise ApiError(403, f"missing or wrong {CSRF_HEADER} header")
+    if p.user.must_change_password and p.session is not None:
+        raise ApiError(403, "change your one-time password first (/account/password)")
+    return p
+
+
+ApiPrincipal = Annotated[Principal, Depends(api_principal)]
+
+
+def require_role(p: Principal, *roles: str) -> None:
+    if p.user.role not in roles:
+        raise ApiError(403, f"role {p.user.role!r} may not do this (needs {' or '.join(roles)})")
