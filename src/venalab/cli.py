@@ -13,10 +13,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, ClassVar, NoReturn
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer import _click as click  # typer 0.29 vendors its own click
 from typer.core import TyperGroup
 
 from venalab.cli_score import score_app
