@@ -218,3 +218,29 @@ def test_openapi_describes_documents(env: Env) -> None:
     schemas = spec["components"]["schemas"]
     assert "ExamDocument" in schemas and "Result" in schemas and "ErrorBody" in schemas
     assert "/api/assess" in spec["paths"] and "/api/exams/{exam_id}/sign" in spec["paths"]
+
+
+def test_import_page_opens_worksheet_and_stores_nothing(env: Env, tmp_path: Path) -> None:
+    from venalab.engine import assess
+    from venalab.exam import load_exam
+    from venalab.interop.fhir_export import export_bundle
+
+    exam = load_exam(EXAMPLES / "calf-dvt.json")
+    bundle = json.dumps(export_bundle(exam, assess(exam))).encode()
+    c = env.client()
+    _login(c, "sono", env.passwords["sono"])
+    csrf = c.get("/import").text.split('name="csrf_token" value="')[1].split('"')[0]
+    r = c.post(
+        "/import",
+        data={"csrf_token": csrf},
+        files={"file": ("bundle.json", bundle, "application/fhir+json")},
+    )
+    assert r.status_code == 200 and "Imported from FHIR R4 Bundle" in r.text
+    assert "DVT-0007" in r.text and 'id="worksheet"' in r.text
+    r = c.post(
+        "/import",
+        data={"csrf_token": csrf},
+        files={"file": ("x.json", b'{"resourceType": "Patient"}', "application/json")},
+    )
+    assert r.status_code == 422 and "Nothing imported" in r.text
+    assert env.client("sono").get("/api/exams").json() == []  # nothing stored by an import

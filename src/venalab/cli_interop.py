@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import typer
 
+from venalab.interop.fhir_cli import fhir_export_cmd, fhir_import_cmd
 from venalab.interop.sr_cli import export_sr_cmd, import_sr_cmd
 
 import_app = typer.Typer(help="Import exams from DICOM SR or FHIR R4.", no_args_is_help=True)
 export_app = typer.Typer(help="Export exams to DICOM SR or FHIR R4.", no_args_is_help=True)
 import_app.command("sr")(import_sr_cmd)
 export_app.command("sr")(export_sr_cmd)
+import_app.command("fhir")(fhir_import_cmd)
+export_app.command("fhir")(fhir_export_cmd)
 
 
 @import_app.callback()

@@ -18,7 +18,8 @@ from venalab.exam import load_exam
 from venalab.store import audit, exams, make_engine, session_factory, upgrade, users
 from venalab.store.db import database_url
 from venalab.store.errors import StoreError
-from venalab.web import api, errors, pages
+from venalab.web import api, cds, errors, pages
+from venalab.web.cds import CdsConfig
 from venalab.web.deps import AppState
 from venalab.web.security import SessionSigner, load_secret_key
 
@@ -26,7 +27,11 @@ EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "data" / "examples"
 
 
 def create_app(
-    url: str | None = None, *, var_dir: Path | None = None, cookie_secure: bool | None = None
+    url: str | None = None,
+    *,
+    var_dir: Path | None = None,
+    cookie_secure: bool | None = None,
+    cds_config: CdsConfig | None = None,
 ) -> FastAPI:
     """The app on the database at `url` (default: DATABASE_URL or the SQLite file)."""
     url = url or database_url()
@@ -49,8 +54,10 @@ def create_app(
             cookie_secure if cookie_secure is not None else os.environ.get("VENALAB_SECURE_COOKIES")
         ),
     )
+    app.state.cds = cds_config or CdsConfig.from_env()
     errors.install(app)
     app.include_router(api.router)
+    app.include_router(cds.router)
     app.include_router(pages.router)
     app.mount(
         "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
@@ -74,7 +81,7 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        if request.url.path.startswith("/api"):
+        if request.url.path.startswith(("/api", "/cds-services")):
             handled = default_http(request, exc)
             result: Response = await handled if inspect.isawaitable(handled) else handled
             return result

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -37,6 +40,14 @@ def state(request: Request) -> AppState:
     return st
 
 
+# Test hook, used by tests/test_web_interrupted.py only: with VENALAB_TEST_PAUSE_BEFORE_COMMIT
+# set to a number of seconds, every unsafe request (POST...) sleeps inside its transaction,
+# after its writes and just before the commit, after saying so on stderr; the test kills the
+# process there. Read once at import; unset (the default) it changes nothing.
+_PAUSE_BEFORE_COMMIT_S = float(os.environ.get("VENALAB_TEST_PAUSE_BEFORE_COMMIT") or 0)
+PAUSE_MARKER = "venalab-test: paused before commit"
+
+
 def db(request: Request) -> Iterator[DbSession]:
     """One transaction per request: committed when the handler returns, rolled back on error.
 
@@ -47,6 +58,11 @@ def db(request: Request) -> Iterator[DbSession]:
     s = state(request).session_factory()
     try:
         yield s
+        if _PAUSE_BEFORE_COMMIT_S and request.method not in SAFE_METHODS:
+            s.flush()
+            sys.stderr.write(f"{PAUSE_MARKER} ({request.method} {request.url.path})\n")
+            sys.stderr.flush()
+            time.sleep(_PAUSE_BEFORE_COMMIT_S)
         s.commit()
     except BaseException:
         s.rollback()

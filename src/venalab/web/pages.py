@@ -10,12 +10,13 @@ import secrets
 from typing import Annotated, Any, cast
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from venalab.criteria import CRITERIA
 from venalab.engine import assess
+from venalab.errors import InvalidInput
 from venalab.exam import ExamDocument, parse_exam_obj
 from venalab.report.render import Audience
 from venalab.report.render import Format as ReportFormat
@@ -282,6 +283,89 @@ def worksheet_edit(request: Request, exam_id: ExamId, s: Db, p: PagePrincipal) -
         mode=mode,
         document=json.dumps(v.document),
         criteria=list(CRITERIA.values()),
+    )
+
+
+# ----------------------------------------------------------------------------- import
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+
+
+@router.get("/import", response_class=HTMLResponse)
+def import_page(request: Request, p: PagePrincipal) -> HTMLResponse:
+    return _render(request, "import.html", p, problems=[], error=None)
+
+
+@router.post("/import", response_class=HTMLResponse)
+async def import_upload(
+    request: Request,
+    p: PagePrincipal,
+    file: Annotated[UploadFile, File()],
+    csrf_token: Annotated[str, Form(max_length=64)] = "",
+) -> HTMLResponse:
+    """A DICOM SR or FHIR R4 Bundle becomes a worksheet to review; nothing is stored until the
+    user saves it, and what could not be mapped is listed."""
+    from venalab.interop.fhir_import import import_bundle
+    from venalab.interop.sr_import import import_sr_bytes
+
+    _check_form_csrf(p, csrf_token)
+    data = await file.read(MAX_UPLOAD_BYTES + 1)
+    if len(data) > MAX_UPLOAD_BYTES:
+        return _render(
+            request,
+            "import.html",
+            p,
+            status=413,
+            problems=[],
+            error="The file is larger than 20 MB.",
+        )
+    notes: list[str] = []
+    unmapped: list[tuple[str, str]]
+    try:
+        if data[128:132] == b"DICM" or (file.filename or "").lower().endswith(".dcm"):
+            sr = import_sr_bytes(data, name=file.filename or "<upload>")
+            doc, unmapped = sr.exam, [(u.path, u.reason) for u in sr.unmapped]
+            notes = list(sr.decisions)
+            kind = "DICOM SR"
+        else:
+            try:
+                bundle = json.loads(data)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                return _render(
+                    request,
+                    "import.html",
+                    p,
+                    status=422,
+                    problems=[],
+                    error="The file is neither a DICOM file nor FHIR JSON.",
+                )
+            imported = import_bundle(bundle)
+            doc, unmapped, notes = imported.exam, list(imported.unmapped), list(imported.notes)
+            kind = "FHIR R4 Bundle"
+    except InvalidInput as e:
+        return _render(
+            request,
+            "import.html",
+            p,
+            status=422,
+            problems=e.as_dicts(),
+            error=f"Nothing imported: invalid {e.what}.",
+        )
+    return _render(
+        request,
+        "worksheet.html",
+        p,
+        exam=None,
+        version=None,
+        mode="create",
+        document=doc.to_json(),
+        criteria=list(CRITERIA.values()),
+        imported={
+            "kind": kind,
+            "name": file.filename,
+            "unmapped": [f"{a}: {b}" for a, b in unmapped],
+            "notes": notes,
+        },
     )
 
 

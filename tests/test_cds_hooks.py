@@ -1,0 +1,288 @@
+"""CDS Hooks 2.0 service end to end over loopback: signed client JWTs (ES384) verified with keys
+published by a real HTTP server, prefetch and FHIR-server fetch, cards from the engine."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+import uvicorn
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from conftest import EXAMPLES
+from venalab.engine import assess
+from venalab.exam import load_exam
+from venalab.interop.fhir_export import export_bundle
+from venalab.web.app import create_app
+from venalab.web.cds import CdsClient, CdsConfig
+
+ISSUER = "https://ehr.test.invalid"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class _Published:
+    """A loopback HTTP server publishing the client's JWKS and a tiny FHIR server."""
+
+    def __init__(self, jwks: dict[str, Any], resources: list[dict[str, Any]]) -> None:
+        self.jwks, self.resources, self.requests = jwks, resources, []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                outer.requests.append((self.path, self.headers.get("Authorization")))
+                if self.path == "/jwks.json":
+                    body: Any = outer.jwks
+                elif self.path.startswith("/fhir/Patient/"):
+                    body = next(r for r in outer.resources if r["resourceType"] == "Patient")
+                elif self.path.startswith("/fhir/Observation?"):
+                    body = {
+                        "resourceType": "Bundle",
+                        "type": "searchset",
+                        "entry": [
+                            {"resource": r}
+                            for r in outer.resources
+                            if r["resourceType"] == "Observation"
+                        ],
+                    }
+                else:
+                    self.send_error(404)
+                    return
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+class Env:
+    def __init__(self, tmp: Path) -> None:
+        self.key = ec.generate_private_key(ec.SECP384R1())
+        jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self.key.public_key()))
+        jwk.update({"kid": "k1", "use": "sig", "alg": "ES384"})
+        exam = load_exam(EXAMPLES / "calf-dvt.json")
+        bundle = export_bundle(exam, assess(exam))
+        self.resources = [
+            e["resource"]
+            for e in bundle["entry"]
+            if e["resource"]["resourceType"] in ("Patient", "Observation")
+        ]
+        self.patient_id = next(r["id"] for r in self.resources if r["resourceType"] == "Patient")
+        self.published = _Published({"keys": [jwk]}, self.resources)
+        config = CdsConfig.of([CdsClient(iss=ISSUER, jwks_url=f"{self.published.base}/jwks.json")])
+        app = create_app(f"sqlite:///{tmp / 'cds.db'}", var_dir=tmp, cds_config=config)
+        self.port = _free_port()
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
+        threading.Thread(target=self.server.run, daemon=True).start()
+        deadline = time.time() + 20
+        while not self.server.started and time.time() < deadline:
+            time.sleep(0.05)
+        self.base = f"http://127.0.0.1:{self.port}/cds-services"
+
+    def token(self, aud: str, **override: Any) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": ISSUER,
+            "aud": aud,
+            "iat": now,
+            "exp": now + 300,
+            "jti": str(uuid.uuid4()),
+            **override,
+        }
+        return jwt.encode(claims, self.key, algorithm="ES384", headers={"kid": "k1", "typ": "JWT"})
+
+    def call(
+        self, service: str, body: dict[str, Any] | None = None, token: str | None = None
+    ) -> httpx.Response:
+        url = f"{self.base}/{service}" if service else self.base
+        headers = {"Authorization": f"Bearer {token or self.token(url)}"}
+        if body is None:
+            return httpx.get(url, headers=headers, timeout=30)
+        return httpx.post(url, json=body, headers=headers, timeout=30)
+
+    def prefetch(self) -> dict[str, Any]:
+        patient = next(r for r in self.resources if r["resourceType"] == "Patient")
+        return {
+            "patient": patient,
+            "observations": {
+                "resourceType": "Bundle",
+                "type": "searchset",
+                "entry": [
+                    {"resource": r} for r in self.resources if r["resourceType"] == "Observation"
+                ],
+            },
+        }
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    e = Env(tmp_path_factory.mktemp("cds"))
+    yield e
+    e.server.should_exit = True
+    e.published.server.shutdown()
+
+
+def _patient_view(env: Env, **extra: Any) -> dict[str, Any]:
+    return {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {"userId": "Practitioner/1", "patientId": env.patient_id},
+        **extra,
+    }
+
+
+def test_discovery_requires_and_accepts_a_signed_token(env: Env) -> None:
+    r = env.call("")
+    assert r.status_code == 200
+    ids = {s["id"]: s for s in r.json()["services"]}
+    assert ids["venalab-patient-view"]["hook"] == "patient-view"
+    assert ids["venalab-order-select"]["prefetch"]["patient"] == "Patient/{{context.patientId}}"
+    assert httpx.get(env.base, timeout=10).status_code == 401
+
+
+def test_patient_view_cards_from_prefetch(env: Env) -> None:
+    r = env.call("venalab-patient-view", _patient_view(env, prefetch=env.prefetch()))
+    assert r.status_code == 200, r.text
+    cards = r.json()["cards"]
+    dvt = next(c for c in cards if "Isolated distal (calf) DVT" in c["summary"])
+    assert dvt["indicator"] == "warning" and "PRV" in dvt["summary"]
+    assert dvt["source"]["label"].startswith("venalab")
+    assert any(c["summary"].startswith("Right leg CEAP") for c in cards)
+    recs = [c for c in cards if "url" in c["source"]]
+    assert recs and all(c["source"]["url"].startswith("https://") for c in recs)
+    for c in cards:
+        assert len(c["summary"]) < 140 and c["indicator"] in ("info", "warning", "critical")
+
+
+def test_missing_prefetch_fetches_from_the_fhir_server(env: Env) -> None:
+    body = _patient_view(
+        env,
+        fhirServer=f"{env.published.base}/fhir",
+        fhirAuthorization={
+            "access_token": "abc",
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.read",
+            "subject": "cds",
+        },
+    )
+    r = env.call("venalab-patient-view", body)
+    assert r.status_code == 200 and any("DVT" in c["summary"] for c in r.json()["cards"])
+    assert ("/fhir/Patient/" + env.patient_id, "Bearer abc") in env.published.requests
+    r = env.call("venalab-patient-view", _patient_view(env))
+    assert r.status_code == 412  # no prefetch and no server: as the specification says
+
+
+def test_order_select_anticoagulant_for_calf_dvt(env: Env) -> None:
+    order = {
+        "resourceType": "MedicationRequest",
+        "id": "rx1",
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{env.patient_id}"},
+        "medicationCodeableConcept": {"text": "Rivaroxaban 15 mg tablet"},
+    }
+    body = {
+        "hook": "order-select",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {
+            "userId": "Practitioner/1",
+            "patientId": env.patient_id,
+            "selections": ["MedicationRequest/rx1"],
+            "draftOrders": {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [{"resource": order}],
+            },
+        },
+        "prefetch": env.prefetch(),
+    }
+    r = env.call("venalab-order-select", body)
+    assert r.status_code == 200
+    cards = r.json()["cards"]
+    assert len(cards) == 1 and "serial imaging" in cards[0]["summary"]
+    assert "3 months" in cards[0]["detail"]
+    order["medicationCodeableConcept"] = {"text": "Paracetamol 500 mg"}
+    assert env.call("venalab-order-select", body).json()["cards"] == []
+
+
+def test_bad_tokens_get_401(env: Env) -> None:
+    url = f"{env.base}/venalab-patient-view"
+    body = _patient_view(env, prefetch=env.prefetch())
+    good = env.token(url)
+    head, payload, sig = good.split(".")
+    claims = json.loads(jwt.utils.base64url_decode(payload))
+    claims["iss"] = ISSUER  # same claims, one changed below: signature no longer matches
+    claims["exp"] += 3600
+    tampered = ".".join(
+        [head, jwt.utils.base64url_encode(json.dumps(claims).encode()).decode(), sig]
+    )
+    other_key = ec.generate_private_key(ec.SECP384R1())
+    cases = {
+        "tampered": tampered,
+        "expired": env.token(url, exp=int(time.time()) - 120, iat=int(time.time()) - 600),
+        "wrong audience": env.token(f"{env.base}/venalab-order-select"),
+        "unknown issuer": env.token(url, iss="https://evil.invalid"),
+        "foreign key": jwt.encode(
+            {
+                "iss": ISSUER,
+                "aud": url,
+                "iat": int(time.time()),
+                "exp": int(time.time()) + 60,
+                "jti": "x1",
+            },
+            other_key,
+            algorithm="ES384",
+            headers={"kid": "k1"},
+        ),
+        "hmac": jwt.encode(
+            {
+                "iss": ISSUER,
+                "aud": url,
+                "iat": int(time.time()),
+                "exp": int(time.time()) + 60,
+                "jti": "x2",
+            },
+            "secret" * 6,
+            algorithm="HS256",
+            headers={"kid": "k1"},
+        ),
+        "no jti": jwt.encode(
+            {"iss": ISSUER, "aud": url, "iat": int(time.time()), "exp": int(time.time()) + 60},
+            env.key,
+            algorithm="ES384",
+            headers={"kid": "k1"},
+        ),
+    }
+    for name, token in cases.items():
+        r = env.call("venalab-patient-view", body, token=token)
+        assert r.status_code == 401, name
+        assert r.json()["resourceType"] == "OperationOutcome"
+    assert env.call("venalab-patient-view", body, token=good).status_code == 200
+    replay = env.call("venalab-patient-view", body, token=good)
+    assert replay.status_code == 401 and "replay" in replay.text
