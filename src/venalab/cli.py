@@ -36,6 +36,8 @@ class LazyGroup(TyperGroup):
         "user": ("venalab.store.cli", "user_app"),
         "import": ("venalab.cli_interop", "import_app"),
         "export": ("venalab.cli_interop", "export_app"),
+        "knowledge": ("venalab.knowledge.cli", "knowledge_app"),
+        "ask": ("venalab.knowledge.cli", "ask_command"),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -44,7 +46,12 @@ class LazyGroup(TyperGroup):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.lazy:
             module, attr = self.lazy[cmd_name]
-            command = typer.main.get_command(getattr(importlib.import_module(module), attr))
+            target = getattr(importlib.import_module(module), attr)
+            if not isinstance(target, typer.Typer):  # a single command function
+                single = typer.Typer()
+                single.command()(target)
+                target = single
+            command = typer.main.get_command(target)
             command.name = cmd_name
             return command
         return super().get_command(ctx, cmd_name)

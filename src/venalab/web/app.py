@@ -18,7 +18,7 @@ from venalab.exam import load_exam
 from venalab.store import audit, exams, make_engine, session_factory, upgrade, users
 from venalab.store.db import database_url
 from venalab.store.errors import StoreError
-from venalab.web import api, cds, errors, pages
+from venalab.web import api, cds, errors, knowledge_pages, pages
 from venalab.web.cds import CdsConfig
 from venalab.web.deps import AppState
 from venalab.web.security import SessionSigner, load_secret_key
@@ -59,6 +59,7 @@ def create_app(
     app.include_router(api.router)
     app.include_router(cds.router)
     app.include_router(pages.router)
+    app.include_router(knowledge_pages.router)
     app.mount(
         "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
     )

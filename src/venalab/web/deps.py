@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import time
-from collections.abc import Iterator
+import weakref
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -48,7 +50,38 @@ _PAUSE_BEFORE_COMMIT_S = float(os.environ.get("VENALAB_TEST_PAUSE_BEFORE_COMMIT"
 PAUSE_MARKER = "venalab-test: paused before commit"
 
 
-def db(request: Request) -> Iterator[DbSession]:
+# At most this many requests hold a database session at once; the others wait here, without
+# holding a thread. Why: a request keeps its session (a pooled connection and, on SQLite, the
+# write lock once it has written) from authentication to commit, across several hops through
+# the worker threads (dependencies, handler, commit). Unbounded, 50 concurrent requests filled
+# all 40 worker threads with requests blocked on the connection pool or on SQLite's lock,
+# while the requests holding them could not get a thread to finish: stalls of many seconds
+# and "database is locked" server errors (benchmarks/bench_web_load.py). Below the pool size
+# (5 + 10 overflow) and the thread count, every session holder can always proceed. SQLite
+# has one writer at a time and waiting writers poll for its lock: fewer contenders there
+# keep the longest waits short, at the same throughput.
+DB_CONCURRENCY = {"sqlite": 4, "default": 10}
+_Slots = dict[int, asyncio.Semaphore]  # by limit
+_db_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Slots] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def db_slot(request: Request) -> AsyncIterator[None]:
+    # Semaphores per event loop (the server has one; test clients may run several).
+    sqlite = state(request).database_url.startswith("sqlite")
+    limit = DB_CONCURRENCY["sqlite" if sqlite else "default"]
+    per_loop = _db_slots.setdefault(asyncio.get_running_loop(), {})
+    slots = per_loop.get(limit)
+    if slots is None:
+        slots = per_loop[limit] = asyncio.Semaphore(limit)
+    async with slots:
+        yield
+
+
+def db(
+    request: Request, _slot: Annotated[None, Depends(db_slot, scope="function")]
+) -> Iterator[DbSession]:
     """One transaction per request: committed when the handler returns, rolled back on error.
 
     Function scope (below): the commit runs before the response is sent. With FastAPI's

@@ -1,0 +1,517 @@
+"""`ask(question, audience)`: a cited answer composed from knowledge entries or the engine.
+
+Order of decisions:
+1. A question about a measured value (a duration in ms or s and a named vein) goes to the
+   engine (`measurement.py`): its verdict and evidence are the answer.
+2. Otherwise the entries the audience may see are searched (`retrieval.py`): clinicians see
+   every clinician entry, each answer labelled with its review status; patients see only
+   *approved* patient entries.
+3. A question no visible entry answers well enough gets an honest "no reviewed content on
+   this" and the closest topics - never an invented answer.
+
+Citations are written `[@ID]` in the entries and renumbered [1], [2] ... in order of first
+appearance in the answer; the reference list holds exactly the numbers used.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Literal
+
+from venalab.citations import CITATIONS
+from venalab.evidence import Evidence, Frozen
+from venalab.knowledge.bibliography import load_bibliography
+from venalab.knowledge.entries import KnowledgeBase, load_knowledge_base
+from venalab.knowledge.measurement import (
+    MeasurementAnswer,
+    answer_measurement,
+    parse_measurement,
+)
+from venalab.knowledge.model import AUDIENCES, Audience, Entry, Section, Status
+from venalab.knowledge.retrieval import (
+    Bm25Index,
+    RetrievalParams,
+    RetrieverKind,
+    build_index,
+)
+
+AnswerKind = Literal["knowledge", "measurement", "declined"]
+DeclineReason = Literal["out-of-scope", "not-yet-reviewed", "empty-question"]
+
+DISCLAIMER: dict[Audience, str] = {
+    "clinician": "For healthcare professionals. This answer is assembled from venalab knowledge "
+    "entries and the cited sources; check the primary literature and use clinical judgement "
+    "before applying it to a patient.",
+    "patient": "This is general information, not medical advice. It does not replace your own "
+    "doctor or nurse, who know your health. If your leg suddenly swells, or you have chest pain "
+    "or trouble breathing, get urgent help.",
+}
+STATUS_LABEL: dict[Status, str] = {
+    "draft": "draft - not yet submitted for clinical review",
+    "submitted": "submitted - waiting for clinical review, not yet approved",
+    "under-review": "under review - not yet approved by a clinical reviewer",
+    "approved": "approved by a clinical reviewer",
+}
+ENGINE_STATUS = (
+    "computed by the venalab engine from its versioned criteria data; every rule still needs "
+    "clinical sign-off before clinical use"
+)
+# Which source stands behind each built-in criteria set (data/criteria/*.toml), and which
+# sets are research criteria rather than guideline criteria.
+_CRITERIA_SOURCE = {
+    "labropoulos-2003": "LAB03",
+    "svs-avf-2011": "SVS11",
+    "svs-avf-avls-2022": "SVS22",
+}
+_RESEARCH_CRITERIA = frozenset({"labropoulos-2003"})
+_MARKS = re.compile(r"(?:\[@[A-Za-z0-9][A-Za-z0-9_-]*\])+")
+_ONE_MARK = re.compile(r"\[@([A-Za-z0-9][A-Za-z0-9_-]*)\]")
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:g}"
+
+
+class Reference(Frozen):
+    number: int
+    id: str
+    text: str
+    doi: str | None = None
+    pmid: str | None = None
+    url: str | None = None
+
+
+class SourceEntry(Frozen):
+    id: str
+    title: str
+    topic: str
+    audience: Audience
+    status: Status
+    status_label: str
+    version: int
+    reviewer: str | None = None
+    score: float | None = None
+
+
+class Part(Frozen):
+    heading: str
+    items: tuple[str, ...]
+
+
+class RetrievalInfo(Frozen):
+    retriever: str
+    score: float | None = None
+    coverage: float | None = None
+    reason: str | None = None
+
+
+class Answer(Frozen):
+    question: str
+    audience: Audience
+    kind: AnswerKind
+    short_answer: str
+    key_points: tuple[str, ...] = ()
+    details: tuple[Part, ...] = ()
+    from_guidelines: tuple[str, ...] = ()
+    from_research: tuple[str, ...] = ()
+    references: tuple[Reference, ...] = ()
+    entry: SourceEntry | None = None
+    review_status: Status | None = None
+    status_note: str
+    measurement: MeasurementAnswer | None = None
+    declined_reason: DeclineReason | None = None
+    closest_topics: tuple[SourceEntry, ...] = ()
+    disclaimer: str
+    follow_up: tuple[str, ...] = ()
+    retrieval: RetrievalInfo
+
+    def prose(self) -> str:
+        """The running text a reader sees (for readability checks): no references."""
+        parts = [self.short_answer, *self.key_points]
+        for d in self.details:
+            parts += d.items
+        parts += [*self.from_guidelines, *self.from_research, self.disclaimer]
+        return "\n".join(parts)
+
+    def to_text(self) -> str:
+        """Plain-text rendering (CLI); the web page renders the fields itself."""
+        lines = [self.short_answer, ""]
+        if self.key_points:
+            lines += ["Key points:", *[f"  - {k}" for k in self.key_points], ""]
+        for d in self.details:
+            lines += [f"{d.heading}:", *[f"  {i}" for i in d.items], ""]
+        if self.from_guidelines:
+            lines += ["From the guidelines:", *[f"  - {g}" for g in self.from_guidelines], ""]
+        if self.from_research:
+            lines += ["From the research:", *[f"  - {r}" for r in self.from_research], ""]
+        if self.closest_topics:
+            lines += [
+                "Closest topics:",
+                *[f"  - {t.title} ({t.id}; {t.status})" for t in self.closest_topics],
+                "",
+            ]
+        if self.references:
+            lines += ["References:", *[f"  [{r.number}] {r.text}" for r in self.references], ""]
+        lines += [f"Status: {self.status_note}", f"Note: {self.disclaimer}"]
+        if self.follow_up:
+            lines += ["", "You could also ask:", *[f"  - {q}" for q in self.follow_up]]
+        return "\n".join(lines)
+
+
+class _Citer:
+    """Numbers citation ids in order of first appearance; builds the reference list."""
+
+    def __init__(self) -> None:
+        self.numbers: dict[str, int] = {}
+
+    def number(self, cid: str) -> int:
+        if cid not in self.numbers:
+            self.numbers[cid] = len(self.numbers) + 1
+        return self.numbers[cid]
+
+    def references(self) -> tuple[Reference, ...]:
+        bib = load_bibliography()
+        out: list[Reference] = []
+        for cid, n in sorted(self.numbers.items(), key=lambda kv: kv[1]):
+            rec = bib.get(cid)
+            if rec is not None:
+                out.append(
+                    Reference(
+                        number=n,
+                        id=cid,
+                        text=rec.formatted(),
+                        doi=rec.doi,
+                        pmid=rec.pmid,
+                        url=rec.url,
+                    )
+                )
+            else:  # an engine source outside the knowledge bibliography
+                c = CITATIONS[cid]
+                out.append(Reference(number=n, id=cid, text=c.text, doi=c.doi, pmid=c.pmid))
+        return tuple(out)
+
+
+def _render_keeping_marks(text: str, citer: _Citer) -> str:
+    # `plain` strips [@..] marks, so number them first, then clean emphasis.
+    def repl(m: re.Match[str]) -> str:
+        ids = _ONE_MARK.findall(m.group(0))
+        nums = list(dict.fromkeys(citer.number(i) for i in ids))
+        return "[" + ", ".join(str(n) for n in nums) + "]"
+
+    out = _MARKS.sub(repl, text)
+    out = re.sub(r"\*\*|__|`", "", out)
+    return re.sub(r"[ \t]{2,}", " ", out).strip()
+
+
+def _items(section: Section | None) -> tuple[str, ...]:
+    """A section's text as display items: bullet lines, table rows or paragraphs."""
+    if section is None:
+        return ()
+    items: list[str] = []
+    for para in section.paragraphs:
+        lines = [ln.strip() for ln in para.splitlines() if ln.strip()]
+        if all(ln.startswith(("- ", "* ")) or ln[:2].rstrip(".").isdigit() for ln in lines):
+            items += [re.sub(r"^(?:[-*]|\d+\.)\s+", "", ln) for ln in lines]
+        elif all(ln.startswith("|") for ln in lines):
+            rows = [ln for ln in lines if not re.fullmatch(r"\|[\s|:-]+\|", ln)]
+            cells = [[c.strip() for c in r.strip("|").split("|")] for r in rows]
+            header = cells[0] if cells else []
+            for row in cells[1:]:
+                pairs = [f"{h}: {v}" if h else v for h, v in zip(header, row, strict=False)]
+                items.append("; ".join(pairs) + ".")
+        else:
+            items.append(" ".join(lines))
+    return tuple(items)
+
+
+def _source(entry: Entry, score: float | None = None) -> SourceEntry:
+    r = entry.meta.review
+    return SourceEntry(
+        id=entry.id,
+        title=entry.meta.title,
+        topic=entry.meta.topic,
+        audience=entry.meta.audience,
+        status=r.status,
+        status_label=STATUS_LABEL[r.status],
+        version=r.version,
+        reviewer=r.reviewer,
+        score=None if score is None else round(score, 3),
+    )
+
+
+def _visible(kb: KnowledgeBase, audience: Audience) -> tuple[Entry, ...]:
+    entries = kb.for_audience(audience)
+    if audience == "patient":
+        return tuple(e for e in entries if e.status == "approved")
+    return entries
+
+
+@lru_cache(maxsize=16)
+def _index(
+    kb: KnowledgeBase, audience: Audience, kind: RetrieverKind, params: RetrievalParams
+) -> Bm25Index:
+    # Built over every entry of the audience; searches are limited to the visible ones.
+    return build_index(kb.for_audience(audience), kind, params)
+
+
+def _follow_ups(entry: Entry, kb: KnowledgeBase, audience: Audience) -> tuple[str, ...]:
+    visible = {e.id for e in _visible(kb, audience)}
+    out = [f.question for f in entry.meta.follow_up if f.entry is None or f.entry in visible]
+    return tuple(out[:4])
+
+
+def _declined(
+    question: str,
+    audience: Audience,
+    reason: DeclineReason,
+    closest: tuple[SourceEntry, ...],
+    info: RetrievalInfo,
+) -> Answer:
+    if reason == "not-yet-reviewed":
+        short = (
+            "No reviewed content on this yet. We have a page on this topic, but a clinician "
+            "has not approved it. Please ask your own doctor or nurse."
+            if audience == "patient"
+            else "No reviewed content on this yet: the matching entry is not approved."
+        )
+    elif reason == "empty-question":
+        short = "Please type a question about leg veins, for example: what are varicose veins?"
+    elif audience == "patient":
+        short = (
+            "No reviewed content on this. Our pages do not cover this question, so we will not "
+            "guess. Please ask your own doctor or nurse."
+        )
+    else:
+        short = (
+            "No reviewed content on this: no venalab knowledge entry answers this question, so "
+            "no answer is given. The closest topics are listed below."
+        )
+    return Answer(
+        question=question,
+        audience=audience,
+        kind="declined",
+        short_answer=short,
+        status_note="no entry used",
+        declined_reason=reason,
+        closest_topics=closest,
+        disclaimer=DISCLAIMER[audience],
+        follow_up=tuple(f"What is {t.title.split(' (')[0].lower()}?" for t in closest[:2])
+        if audience == "patient"
+        else tuple(f"Tell me about {t.title.split(' (')[0].lower()}." for t in closest[:2]),
+        retrieval=info,
+    )
+
+
+def _measurement_answer(
+    question: str, audience: Audience, m: MeasurementAnswer, kb: KnowledgeBase
+) -> Answer:
+    citer = _Citer()
+
+    def cite(ev: Evidence) -> str:
+        ids = [s for s in ev.sources or (ev.source,) if s in CITATIONS]
+        return "".join(f"[@{i}]" for i in dict.fromkeys(ids))
+
+    key_points: list[str] = []
+    guidelines: list[str] = []
+    research: list[str] = []
+    for v in m.verdicts:
+        ev = v.evidence
+        if audience == "clinician":
+            key_points.append(
+                f"Rule {ev.rule}: measured {_num(v.measured_ms)} ms, threshold "
+                f"{ev.comparison or ''} {_num(ev.threshold)} {ev.unit or ''} "
+                f"({ev.criteria or m.criteria_id}; source {ev.source}; evidence level {ev.level}). "
+                f"{cite(ev)}"
+            )
+            for chk in v.checks[1:]:
+                measured = "not stated" if chk.measured is None else _num(chk.measured)
+                key_points.append(
+                    f"Check {chk.rule}: measured {measured}, threshold {chk.comparison or ''} "
+                    f"{_num(chk.threshold)} {chk.unit or ''}{'; ' + chk.note if chk.note else ''}. "
+                    f"{cite(chk)}"
+                )
+            guidelines.append(
+                f"{m.criteria_title}: {v.vein_name} - cut-off {ev.comparison or ''} "
+                f"{_num(ev.threshold)} {ev.unit or ''}. {cite(ev)}"
+            )
+        else:
+            key_points.append(f"{v.plain_statement} {cite(ev)}")
+            guidelines.append(
+                f"The limit comes from the vein guidelines this service uses. {cite(ev)}"
+            )
+        for other in v.other_criteria:
+            if other.criteria == m.criteria_id:
+                continue
+            src = _CRITERIA_SOURCE.get(other.criteria, "VENALAB")
+            research_set = other.criteria in _RESEARCH_CRITERIA
+            if audience == "clinician":
+                verdict = "abnormal" if other.abnormal else "not abnormal"
+                line = (
+                    f"Criteria set {other.criteria} (cut-off {other.comparison} "
+                    f"{_num(other.threshold_ms)} ms) would call this {verdict}. [@{src}]"
+                )
+                (research if research_set else guidelines).append(line)
+            elif other.abnormal and other.threshold_ms is not None and research_set:
+                research.append(
+                    f"Some experts use a lower limit of {_num(other.threshold_ms)} ms. "
+                    f"By that limit, this value would count as leaking. [@{src}]"
+                )
+    short = " ".join(
+        v.statement if audience == "clinician" else v.plain_statement for v in m.verdicts
+    )
+    if m.question.notes and audience == "clinician":
+        short += " Note: " + "; ".join(m.question.notes) + "."
+    rendered_points = tuple(_render_keeping_marks(k, citer) for k in key_points)
+    rendered_guidelines = tuple(_render_keeping_marks(g, citer) for g in dict.fromkeys(guidelines))
+    rendered_research = tuple(_render_keeping_marks(r, citer) for r in dict.fromkeys(research))
+    topic = (
+        "perforator-veins-clinician"
+        if any(v.is_perforator for v in m.verdicts)
+        else "venous-reflux-clinician"
+    )
+    if audience == "patient":
+        topic = "venous-reflux-patient"
+    follow: tuple[str, ...] = ()
+    if topic in kb.ids() and kb.get(topic) in _visible(kb, audience):
+        follow = _follow_ups(kb.get(topic), kb, audience)
+        follow = tuple(f for f in follow if not re.search(r"\d+\s*ms", f))
+    return Answer(
+        question=question,
+        audience=audience,
+        kind="measurement",
+        short_answer=short,
+        key_points=rendered_points,
+        from_guidelines=rendered_guidelines,
+        from_research=rendered_research,
+        references=citer.references(),
+        status_note=ENGINE_STATUS
+        if audience == "clinician"
+        else "worked out by the venalab program from vein guidelines",
+        measurement=m,
+        disclaimer=DISCLAIMER[audience],
+        follow_up=follow,
+        retrieval=RetrievalInfo(retriever="engine"),
+    )
+
+
+def _knowledge_answer(
+    question: str,
+    audience: Audience,
+    entry: Entry,
+    best_section: str,
+    score: float,
+    info: RetrievalInfo,
+    kb: KnowledgeBase,
+    second: Entry | None,
+) -> Answer:
+    citer = _Citer()
+    cite: Callable[[str], str] = lambda t: _render_keeping_marks(t, citer)  # noqa: E731
+    summary = entry.section("summary")
+    short = cite(summary.paragraphs[0]) if summary and summary.paragraphs else entry.meta.title
+    key_points = tuple(cite(k) for k in entry.meta.key_points)
+    details: list[Part] = []
+    best = next((s for s in entry.sections if s.heading == best_section), None)
+    if best is not None and best.kind == "detail":
+        details.append(Part(heading=best.heading, items=tuple(cite(i) for i in _items(best))))
+    guidelines = tuple(cite(i) for i in _items(entry.section("guidelines")))
+    research = tuple(cite(i) for i in _items(entry.section("research")))
+    src = _source(entry, score)
+    note = f"{entry.meta.title}: {src.status_label}"
+    if entry.status == "approved" and src.reviewer:
+        note += f" ({src.reviewer}, version {src.version})"
+    follow = list(_follow_ups(entry, kb, audience))
+    if second is not None and second.meta.topic != entry.meta.topic:
+        ask_next = (
+            f"What is {second.meta.title.split(' (')[0].lower()}?"
+            if audience == "patient"
+            else f"Tell me about {second.meta.title.split(' (')[0].lower()}."
+        )
+        if ask_next not in follow:
+            follow.append(ask_next)
+    return Answer(
+        question=question,
+        audience=audience,
+        kind="knowledge",
+        short_answer=short,
+        key_points=key_points,
+        details=tuple(details),
+        from_guidelines=guidelines,
+        from_research=research,
+        references=citer.references(),
+        entry=src,
+        review_status=entry.status,
+        status_note=note,
+        disclaimer=DISCLAIMER[audience],
+        follow_up=tuple(follow[:4]),
+        retrieval=info,
+    )
+
+
+def ask(
+    question: str,
+    audience: Audience = "clinician",
+    *,
+    kb: KnowledgeBase | None = None,
+    retriever: RetrieverKind = "bm25",
+    params: RetrievalParams | None = None,
+    use_engine: bool = True,
+) -> Answer:
+    """Answer a question for a clinician or a patient, with numbered citations.
+
+    `kb` defaults to the entries shipped with venalab; `retriever="hybrid"` adds the optional
+    embedding model (raises EmbeddingUnavailable when the extra is not installed).
+    """
+    if audience not in AUDIENCES:
+        raise ValueError(f"audience must be one of {', '.join(AUDIENCES)}, got {audience!r}")
+    question = " ".join(question.split())
+    kb = kb or load_knowledge_base()
+    params = params or RetrievalParams()
+    if not question:
+        return _declined(
+            question,
+            audience,
+            "empty-question",
+            (),
+            RetrievalInfo(retriever=retriever, reason="empty"),
+        )
+    if use_engine:
+        parsed = parse_measurement(question)
+        if parsed is not None:
+            return _measurement_answer(question, audience, answer_measurement(parsed), kb)
+    index = _index(kb, audience, retriever, params)
+    visible = frozenset(e.id for e in _visible(kb, audience))
+    found = index.search(question, allowed=visible)
+    top = found.hits[0] if found.hits else None
+    info = RetrievalInfo(
+        retriever=retriever,
+        score=top.score if top else None,
+        coverage=top.coverage if top else None,
+        reason=found.reason,
+    )
+    if found.declined or top is None:
+        reason: DeclineReason = "out-of-scope"
+        closest = tuple(_source(index.entries[h.entry_id], h.score) for h in found.hits[:3])
+        if audience == "patient":
+            # Content that exists but is not approved is never shown to a patient; say so.
+            everything = index.search(question)
+            if not everything.declined and everything.hits[0].entry_id not in visible:
+                reason = "not-yet-reviewed"
+        return _declined(question, audience, reason, closest, info)
+    second_hit = found.hits[1] if len(found.hits) > 1 else None
+    second = (
+        index.entries[second_hit.entry_id]
+        if second_hit is not None and second_hit.score >= 0.8 * top.score
+        else None
+    )
+    return _knowledge_answer(
+        question,
+        audience,
+        index.entries[top.entry_id],
+        top.best_section,
+        top.score,
+        info,
+        kb,
+        second,
+    )
