@@ -7,16 +7,15 @@ citation ids of every row. Sets: svs-avf-avls-2022 (default), svs-avf-2011, labr
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from venalab.citations import EvidenceLevel, check_ids
-from venalab.datafiles import data_path, read_toml
-from venalab.errors import InvalidInput, Problem, problems_from_validation
+from venalab.datafiles import data_path, read_toml, validate_document
+from venalab.errors import InvalidInput, Problem
 
 Comparison = Literal[">", ">="]
 
@@ -118,11 +117,7 @@ def _problems_of(cs: CriteriaSet) -> list[Problem]:
 
 def parse_criteria(raw: dict[str, object], name: str) -> CriteriaSet:
     """Validate one criteria document; every problem is reported with its path."""
-    try:
-        # Through JSON so strict mode accepts TOML arrays as tuples but not "500" as a number.
-        cs = CriteriaSet.model_validate_json(json.dumps(raw))
-    except ValidationError as err:
-        raise InvalidInput(problems_from_validation(err), what=f"criteria file {name}") from None
+    cs = validate_document(raw, CriteriaSet, f"criteria file {name}")
     problems = _problems_of(cs)
     if problems:
         raise InvalidInput(problems, what=f"criteria file {name}")

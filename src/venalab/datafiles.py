@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 from importlib.resources import files
 from importlib.resources.abc import Traversable
-from typing import Any
+from typing import Any, TypeVar
 
-from venalab.errors import InvalidInput, Problem
+from pydantic import BaseModel, ValidationError
+
+from venalab.errors import InvalidInput, Problem, problems_from_validation
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def data_path(*parts: str) -> Traversable:
@@ -25,3 +30,15 @@ def read_toml(node: Traversable) -> dict[str, Any]:
         raise InvalidInput(
             [Problem("", f"{node.name}: {err}")], what=f"data file {node.name}"
         ) from None
+
+
+def validate_document(raw: object, model: type[M], what: str) -> M:
+    """Validate a decoded data document against its model, strictly.
+
+    Through JSON, so strict mode accepts TOML arrays as tuples but never "500" for a number;
+    every problem is reported with its path, under `what` (e.g. "criteria file x.toml").
+    """
+    try:
+        return model.model_validate_json(json.dumps(raw))
+    except ValidationError as err:
+        raise InvalidInput(problems_from_validation(err), what=what) from None

@@ -16,17 +16,16 @@ Lab values in SI units are converted with venalab.units (factors SI-UNITS).
 
 from __future__ import annotations
 
-import json
 import tomllib
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from venalab.citations import EvidenceLevel, check_ids
-from venalab.datafiles import data_path, read_toml
-from venalab.errors import InvalidInput, Problem, problems_from_validation
+from venalab.datafiles import data_path, read_toml, validate_document
+from venalab.errors import InvalidInput, Problem
 from venalab.evidence import (
     Comparison,
     Evidence,
@@ -286,10 +285,7 @@ def _range_problems(rr: ReferenceRanges) -> list[Problem]:
 
 def parse_reference_ranges(raw: object, name: str) -> ReferenceRanges:
     """Validate a reference-range document; every problem is reported with its path."""
-    try:
-        rr = ReferenceRanges.model_validate_json(json.dumps(raw))
-    except ValidationError as err:
-        raise InvalidInput(problems_from_validation(err), what=f"reference ranges {name}") from None
+    rr = validate_document(raw, ReferenceRanges, f"reference ranges {name}")
     problems = _range_problems(rr)
     if problems:
         raise InvalidInput(problems, what=f"reference ranges {name}")

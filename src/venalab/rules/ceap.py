@@ -44,7 +44,6 @@ symptom form (`C0s`, ESVS22), an optional `(date, level)` suffix and a trailing 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -52,12 +51,12 @@ from functools import cache
 from itertools import pairwise
 from typing import Annotated, Literal, cast, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from venalab.anatomy import VEINS
 from venalab.citations import EvidenceLevel, check_ids
-from venalab.datafiles import data_path, read_toml
-from venalab.errors import InvalidInput, Problem, problems_from_validation
+from venalab.datafiles import data_path, read_toml, validate_document
+from venalab.errors import InvalidInput, Problem
 from venalab.evidence import Evidence, Finding, Frozen, evidence
 from venalab.exam import Clinical, Etiology, Sign
 from venalab.rules.reflux import PerforatorResult, SegmentResult
@@ -272,11 +271,7 @@ def _check(data: CeapData) -> tuple[_Vocabulary, list[Problem]]:
 @cache
 def _load() -> _Vocabulary:
     raw = read_toml(data_path("ceap.toml"))
-    try:
-        # Through JSON so strict mode accepts TOML arrays as tuples but not "2" as a number.
-        data = CeapData.model_validate_json(json.dumps(raw))
-    except ValidationError as err:
-        raise InvalidInput(problems_from_validation(err), what="data file ceap.toml") from None
+    data = validate_document(raw, CeapData, "data file ceap.toml")
     vocab, problems = _check(data)
     if problems:
         raise InvalidInput(problems, what="data file ceap.toml")

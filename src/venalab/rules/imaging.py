@@ -12,15 +12,14 @@ Pattern meanings, C-class expectations and the cohort figures (TV24, TV25) are d
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from venalab.citations import EvidenceLevel, check_ids
-from venalab.datafiles import data_path, read_toml
-from venalab.errors import InvalidInput, Problem, problems_from_validation
+from venalab.datafiles import data_path, read_toml, validate_document
+from venalab.errors import InvalidInput, Problem
 from venalab.evidence import Finding, Frozen, Importance, evidence
 from venalab.exam import Calcification, LegImaging, PeriostealReaction, Side
 from venalab.rules.ceap import C_ORDER
@@ -225,10 +224,7 @@ def _problems_of(p: ImagingPatterns) -> list[Problem]:
 
 def parse_imaging_patterns(raw: dict[str, object], name: str) -> ImagingPatterns:
     """Validate an imaging-pattern document; every problem is reported with its path."""
-    try:
-        patterns = ImagingPatterns.model_validate_json(json.dumps(raw))
-    except ValidationError as err:
-        raise InvalidInput(problems_from_validation(err), what=f"data file {name}") from None
+    patterns = validate_document(raw, ImagingPatterns, f"data file {name}")
     problems = _problems_of(patterns)
     if problems:
         raise InvalidInput(problems, what=f"data file {name}")

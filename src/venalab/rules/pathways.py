@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from venalab.anatomy import VEINS
 from venalab.citations import EvidenceLevel, check_ids
-from venalab.datafiles import data_path, read_toml
+from venalab.datafiles import data_path, read_toml, validate_document
 from venalab.errors import InvalidInput, Problem, problems_from_validation
 from venalab.evidence import Comparison, Evidence, Frozen, Recommendation, evidence
 from venalab.exam import ExamDocument, History, Side
@@ -259,10 +259,7 @@ def _template_problems(data: PathwayData) -> list[Problem]:
 
 def parse_pathway_data(raw: Mapping[str, object], name: str = "pathways.toml") -> PathwayData:
     """Validate a pathways document; every problem is reported with its path."""
-    try:
-        data = PathwayData.model_validate_json(json.dumps(raw))
-    except ValidationError as err:
-        raise InvalidInput(problems_from_validation(err), what=f"data file {name}") from None
+    data = validate_document(raw, PathwayData, f"data file {name}")
     problems = [
         Problem(f"recommendations.{k}", "missing: the pathway rules use this text")
         for k in sorted(REQUIRED_RECOMMENDATIONS - set(data.recommendations))

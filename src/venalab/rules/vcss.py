@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from venalab.citations import EvidenceLevel, check_ids
-from venalab.datafiles import data_path, read_toml
-from venalab.errors import InvalidInput, Problem, problems_from_validation
+from venalab.datafiles import data_path, read_toml, validate_document
+from venalab.errors import InvalidInput, Problem
 from venalab.evidence import Comparison, Evidence, Frozen, compare, evidence
 from venalab.exam import VcssItems
 
@@ -165,10 +165,7 @@ def _problems_of(scale: VcssScale) -> list[Problem]:
 
 def parse_vcss_scale(raw: dict[str, object], name: str = "vcss.toml") -> VcssScale:
     """Validate a VCSS scale document; every problem is reported with its path."""
-    try:
-        scale = VcssScale.model_validate_json(json.dumps(raw))
-    except ValidationError as err:
-        raise InvalidInput(problems_from_validation(err), what=f"score file {name}") from None
+    scale = validate_document(raw, VcssScale, f"score file {name}")
     problems = _problems_of(scale)
     if problems:
         raise InvalidInput(problems, what=f"score file {name}")
@@ -564,10 +561,7 @@ class _SignBounds(BaseModel):
 @cache
 def _sign_bounds() -> _SignBounds:
     raw = read_toml(data_path("scores", "vcss_from_signs.toml"))
-    try:
-        bounds = _SignBounds.model_validate_json(json.dumps(raw))
-    except ValidationError as err:
-        raise InvalidInput(problems_from_validation(err), what="vcss_from_signs.toml") from None
+    bounds = validate_document(raw, _SignBounds, "vcss_from_signs.toml")
     unknown = [
         Problem(f"signs.{sign}.{item}", "not an rVCSS item")
         for sign, items in bounds.signs.items()

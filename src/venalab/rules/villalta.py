@@ -17,15 +17,14 @@ Items, levels, bands and rules are data: `data/scores/villalta.toml`, validated 
 from __future__ import annotations
 
 import itertools
-import json
 from functools import cache
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from venalab.citations import EvidenceLevel, check_ids
-from venalab.datafiles import data_path, read_toml
-from venalab.errors import InvalidInput, Problem, problems_from_validation
+from venalab.datafiles import data_path, read_toml, validate_document
+from venalab.errors import InvalidInput, Problem
 from venalab.evidence import Evidence, Frozen, evidence
 from venalab.exam import VillaltaItems
 
@@ -130,10 +129,7 @@ def _problems_of(scale: VillaltaScale) -> list[Problem]:
 
 def parse_villalta_scale(raw: dict[str, object], name: str = "villalta.toml") -> VillaltaScale:
     """Validate a Villalta scale document; every problem is reported with its path."""
-    try:
-        scale = VillaltaScale.model_validate_json(json.dumps(raw))
-    except ValidationError as err:
-        raise InvalidInput(problems_from_validation(err), what=f"score file {name}") from None
+    scale = validate_document(raw, VillaltaScale, f"score file {name}")
     problems = _problems_of(scale)
     if problems:
         raise InvalidInput(problems, what=f"score file {name}")

@@ -15,15 +15,14 @@ result. Items, points, thresholds and prevalences are data (`data/scores/wells.t
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from venalab.citations import EvidenceLevel, check_ids
-from venalab.datafiles import data_path, read_toml
-from venalab.errors import InvalidInput, Problem, problems_from_validation
+from venalab.datafiles import data_path, read_toml, validate_document
+from venalab.errors import InvalidInput, Problem
 from venalab.evidence import Evidence, Frozen, compare, evidence
 from venalab.exam import WellsItems
 
@@ -136,10 +135,7 @@ def _problems_of(rule: WellsRule) -> list[Problem]:
 
 def parse_wells_rule(raw: dict[str, object], name: str = "wells.toml") -> WellsRule:
     """Validate a Wells rule document; every problem is reported with its path."""
-    try:
-        rule = WellsRule.model_validate_json(json.dumps(raw))
-    except ValidationError as err:
-        raise InvalidInput(problems_from_validation(err), what=f"score file {name}") from None
+    rule = validate_document(raw, WellsRule, f"score file {name}")
     problems = _problems_of(rule)
     if problems:
         raise InvalidInput(problems, what=f"score file {name}")
