@@ -11,7 +11,7 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, ClassVar, NoReturn
+from typing import Annotated, ClassVar
 
 import typer
 from rich.console import Console
@@ -19,6 +19,7 @@ from rich.table import Table
 from typer import _click as click  # typer 0.29 vendors its own click
 from typer.core import TyperGroup
 
+from venalab.cli_errors import fail_invalid, print_invalid
 from venalab.cli_score import score_app
 from venalab.criteria import CRITERIA, DEFAULT_CRITERIA_ID, get_criteria
 from venalab.engine import assess
@@ -88,20 +89,6 @@ class TptOption(StrEnum):
     proximal = "proximal"
 
 
-def _print_invalid(source: str, error: InvalidInput) -> None:
-    err.print(
-        f"[bold red]{source}[/]: invalid {error.what}, {len(error.problems)} problem(s):",
-        highlight=False,
-    )
-    for p in error.problems:
-        err.print(f"  {p.path or '(document)'}: {p.message}", highlight=False, markup=False)
-
-
-def _fail_invalid(source: str, error: InvalidInput) -> NoReturn:
-    _print_invalid(source, error)
-    raise typer.Exit(2)
-
-
 def _read_exams(files: list[str]) -> list[tuple[str, ExamDocument]]:
     """Validate every input before anything is written; the first bad file stops the run."""
     exams: list[tuple[str, ExamDocument]] = []
@@ -119,8 +106,8 @@ def _read_exams(files: list[str]) -> list[tuple[str, ExamDocument]]:
             bad.append((name, e))
     if bad:
         for name, problem in bad[:-1]:
-            _print_invalid(name, problem)
-        _fail_invalid(*bad[-1])
+            print_invalid(name, problem)
+        fail_invalid(*bad[-1])
     return exams
 
 
@@ -149,7 +136,7 @@ def assess_cmd(
     try:
         cs = get_criteria(criteria)
     except InvalidInput as e:
-        _fail_invalid("--criteria", e)
+        fail_invalid("--criteria", e)
     exams = _read_exams(files)
     options = EngineOptions(criteria=cs.id, tibioperoneal_trunk=tibioperoneal_trunk.value)
     results: list[tuple[ExamDocument, Result]] = [(ex, assess(ex, cs, options)) for _, ex in exams]
@@ -206,7 +193,7 @@ def report_cmd(
     try:
         cs = get_criteria(criteria)
     except InvalidInput as e:
-        _fail_invalid("--criteria", e)
+        fail_invalid("--criteria", e)
     ((_, exam),) = _read_exams([exam_file])
     result = assess(exam, cs, EngineOptions(criteria=cs.id))
     data = render_report(exam, result, audience.value, fmt.value, lab=LabInfo(name=lab_name))
@@ -278,7 +265,7 @@ def criteria_show(
     try:
         cs = get_criteria(criteria_id)
     except InvalidInput as e:
-        _fail_invalid("criteria", e)
+        fail_invalid("criteria", e)
     if as_json:
         sys.stdout.write(cs.model_dump_json(indent=2, by_alias=True) + "\n")
         return

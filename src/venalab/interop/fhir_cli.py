@@ -24,6 +24,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
+from venalab.cli_errors import fail_invalid
 from venalab.criteria import DEFAULT_CRITERIA_ID, get_criteria
 from venalab.engine import assess
 from venalab.errors import InvalidInput, Problem
@@ -41,13 +42,7 @@ class PlainGsv(StrEnum):
 
 
 def _fail(source: str, error: InvalidInput) -> NoReturn:
-    err.print(
-        f"[bold red]{source}[/]: invalid {error.what}, {len(error.problems)} problem(s):",
-        highlight=False,
-    )
-    for p in error.problems:
-        err.print(f"  {p.path or '(document)'}: {p.message}", highlight=False, markup=False)
-    raise typer.Exit(2)
+    fail_invalid(source, error)
 
 
 def _read_text(name: str, what: str) -> str:

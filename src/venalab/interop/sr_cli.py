@@ -25,6 +25,7 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 
+from venalab.cli_errors import fail_invalid
 from venalab.criteria import CRITERIA, DEFAULT_CRITERIA_ID, get_criteria
 from venalab.engine import assess
 from venalab.errors import InvalidInput
@@ -51,14 +52,7 @@ class PlainGsvOption(StrEnum):
 
 
 def _fail(source: str, error: InvalidInput) -> NoReturn:
-    err.print(
-        f"[bold red]{source}[/]: invalid {error.what}, {len(error.problems)} problem(s):",
-        highlight=False,
-    )
-    for p in error.problems:
-        err.print(f"  {p.path or '(file)'}: {p.message}", highlight=False, markup=False)
-    err.print("nothing written", style="dim")
-    raise typer.Exit(2)
+    fail_invalid(source, error, whole="(file)", note="nothing written")
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
