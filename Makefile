@@ -38,6 +38,7 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_assess.py
 	$(PY) benchmarks/bench_reports.py
+	$(PY) benchmarks/bench_cohort.py
 
 ## codes: regenerate the vein code table from pydicom's DICOM dictionaries
 codes: $(STAMP)

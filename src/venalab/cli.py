@@ -39,6 +39,8 @@ class LazyGroup(TyperGroup):
         "export": ("venalab.cli_interop", "export_app"),
         "knowledge": ("venalab.knowledge.cli", "knowledge_app"),
         "ask": ("venalab.knowledge.cli", "ask_command"),
+        "cohort": ("venalab.cohort.cli", "cohort_app"),
+        "synth": ("venalab.cohort.cli", "synth_command"),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

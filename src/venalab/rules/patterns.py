@@ -7,9 +7,13 @@
 - Segmental: reflux in a portion of a superficial or deep truncal vein.
 
 Conventions (venalab, documented): a segment entry without `site` stands for the whole
-segment as recorded; unmeasured points between two refluxing points do not interrupt axial
-reflux, a measured competent point does. Deep axial reflux (femoral through popliteal vein)
-is a venalab derivation from the CEAP04 example ("axial FV and POPV reflux") [D].
+segment as recorded. Axial reflux needs refluxing measurements at both ends of the span (GSV:
+SFJ or proximal thigh GSV, and the proximal below-knee GSV; SSV: SPJ or proximal SSV, and the
+distal SSV; deep: CFV or FV, and the proximal popliteal vein) and somewhere in the segment
+between them (thigh GSV, SSV, FV); points not measured between refluxing points do not
+interrupt it, a measured competent point does. An end not measured leaves the pattern
+segmental: the span is not shown. Deep axial reflux (femoral through popliteal vein) is a
+venalab derivation from the CEAP04 example ("axial FV and POPV reflux") [D].
 """
 
 from __future__ import annotations

@@ -190,7 +190,7 @@ PerforatorCriterion = Literal["duration", "diameter", "location"]
 
 
 def _outcomes(
-    seg: Segment, cs: CriteriaSet, ulcer_limb: bool
+    seg: Segment, cs: CriteriaSet, c_classes: tuple[str, ...]
 ) -> list[tuple[PerforatorCriterion, bool | None]]:
     """Each criterion of the set's pathologic-perforator definition: met, not met, or unknown."""
     p = cs.perforator
@@ -203,7 +203,8 @@ def _outcomes(
         out.append(
             ("diameter", None if d is None else compare(d, p.diameter_comparison, p.diameter_mm))
         )
-    if p.ulcer_location_required_in and ulcer_limb:
+    # The location criterion applies in the limb classes the set lists (C6r counts as C6).
+    if any(c[:2] in p.ulcer_location_required_in for c in c_classes):
         out.append(("location", seg.beneath_ulcer))
     return out
 
@@ -246,11 +247,11 @@ def _check_evidence(criterion: PerforatorCriterion, seg: Segment, cs: CriteriaSe
 
 
 def _perforator_checks(
-    seg: Segment, cs: CriteriaSet, ulcer_limb: bool
+    seg: Segment, cs: CriteriaSet, c_classes: tuple[str, ...]
 ) -> tuple[PerforatorCheck, ...]:
     return tuple(
         PerforatorCheck(criterion=name, met=met, evidence=_check_evidence(name, seg, cs))
-        for name, met in _outcomes(seg, cs, ulcer_limb)
+        for name, met in _outcomes(seg, cs, c_classes)
     )
 
 
@@ -262,8 +263,7 @@ def assess_perforator(
     seg: Segment, cs: CriteriaSet, c_classes: tuple[str, ...]
 ) -> PerforatorResult:
     """Pathologic-perforator decision with each criterion's evidence."""
-    ulcer_limb = any(c.startswith(("C5", "C6")) for c in c_classes)
-    checks = _perforator_checks(seg, cs, ulcer_limb)
+    checks = _perforator_checks(seg, cs, c_classes)
     pathologic = _pathologic(checks)
     duration = checks[0]
     missing = [c.criterion for c in checks if c.met is None]
@@ -290,7 +290,7 @@ def assess_perforator(
     )
     verdicts: list[CriteriaVerdict] = []
     judged = [
-        (other, all(met is True for _, met in _outcomes(seg, other, ulcer_limb)))
+        (other, all(met is True for _, met in _outcomes(seg, other, c_classes)))
         for other in CRITERIA.values()
     ]
     for other, patho in judged if len({verdict for _, verdict in judged}) > 1 else ():
