@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import string
 from collections.abc import Mapping
-from functools import cache
+from functools import cache, cached_property
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -120,6 +120,14 @@ class PathwayParams(_Strict):
     iddvt: IddvtParams
     svt: SvtParams
     cvi: CviParams
+
+    @cached_property
+    def placeholders(self) -> dict[str, Any]:
+        """Every parameter by name, for the recommendation texts (computed once per set)."""
+        out: dict[str, Any] = {}
+        for section in (self.iddvt, self.svt, self.cvi):
+            out.update(section.model_dump())
+        return out
 
 
 class FactorText(_Strict):
@@ -227,10 +235,7 @@ TEXT_FIELDS: frozenset[str] = frozenset(
 
 def param_fields(params: PathwayParams) -> dict[str, Any]:
     """The parameters as text placeholders (section prefixes dropped; names do not collide)."""
-    out: dict[str, Any] = {}
-    for section in (params.iddvt, params.svt, params.cvi):
-        out.update(section.model_dump())
-    return out
+    return params.placeholders
 
 
 def _template_problems(data: PathwayData) -> list[Problem]:

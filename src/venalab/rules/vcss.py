@@ -22,7 +22,7 @@ import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -113,12 +113,16 @@ class VcssScale(_Strict):
     corona_phlebectatica: CoronaRule
     severity: SeverityRule
 
-    @property
+    @cached_property
     def item_names(self) -> tuple[str, ...]:
         return tuple(i.name for i in self.items)
 
+    @cached_property
+    def _by_name(self) -> dict[str, VcssItemSpec]:
+        return {i.name: i for i in self.items}
+
     def item(self, name: str) -> VcssItemSpec:
-        return next(i for i in self.items if i.name == name)
+        return self._by_name[name]
 
     @property
     def max_total(self) -> int:
