@@ -211,38 +211,32 @@ def _outcomes(
 
 def _check_evidence(criterion: PerforatorCriterion, seg: Segment, cs: CriteriaSet) -> Evidence:
     p = cs.perforator
-    if criterion == "duration":
+    if criterion == "location":
         return evidence(
-            "perforator.duration",
-            list(p.sources),
-            level=p.evidence,
+            "perforator.location",
+            ["SVS11"],
+            level="V",
             criteria=cs.label,
-            threshold=p.duration_ms,
-            measured=seg.reflux_ms,
-            comparison=p.duration_comparison,
-            unit="ms",
-            note=None if seg.reflux_ms is not None else "outward flow duration not recorded",
+            note="In a C5-C6 limb a pathologic perforator lies beneath a healed or open "
+            "venous ulcer (SVS11 guideline 2.5)."
+            + ("" if seg.beneath_ulcer is not None else " Location not recorded."),
         )
-    if criterion == "diameter":
-        return evidence(
-            "perforator.diameter",
-            list(p.sources),
-            level=p.evidence,
-            criteria=cs.label,
-            threshold=p.diameter_mm,
-            measured=seg.diameter_mm,
-            comparison=p.diameter_comparison,
-            unit="mm",
-            note=None if seg.diameter_mm is not None else "diameter not recorded",
-        )
+    numeric = {
+        "duration": (p.duration_ms, p.duration_comparison, seg.reflux_ms, "ms",
+                     "outward flow duration"),
+        "diameter": (p.diameter_mm, p.diameter_comparison, seg.diameter_mm, "mm", "diameter"),
+    }  # fmt: skip
+    threshold, comparison, measured, unit, what = numeric[criterion]
     return evidence(
-        "perforator.location",
-        ["SVS11"],
-        level="V",
+        f"perforator.{criterion}",
+        list(p.sources),
+        level=p.evidence,
         criteria=cs.label,
-        note="In a C5-C6 limb a pathologic perforator lies beneath a healed or open "
-        "venous ulcer (SVS11 guideline 2.5)."
-        + ("" if seg.beneath_ulcer is not None else " Location not recorded."),
+        threshold=threshold,
+        measured=measured,
+        comparison=comparison,
+        unit=unit,
+        note=None if measured is not None else f"{what} not recorded",
     )
 
 
