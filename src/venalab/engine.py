@@ -26,7 +26,7 @@ from venalab.rules.pathways import PathwayParams, pathway_params, thrombosis_pat
 from venalab.rules.patterns import reflux_patterns
 from venalab.rules.reflux import PerforatorResult, SegmentResult, assess_perforator, assess_segment
 from venalab.rules.thrombosis import ThrombosisResult, classify_thrombosis
-from venalab.rules.vcss import items_with_sign_bounds, score_vcss
+from venalab.rules.vcss import score_with_sign_bounds
 from venalab.rules.villalta import score_villalta
 from venalab.rules.wells import score_wells
 
@@ -250,8 +250,9 @@ def assess_leg(
     # rVCSS grades chronic venous disease: signs bound its items except in an acute-thrombosis
     # study, where edema and pain belong to the thrombosis (venalab convention).
     sign_basis = leg.clinical.signs if exam.exam.purpose != "thrombosis" else ()
-    vcss_items, bounds_evidence = items_with_sign_bounds(vcss_given, sign_basis)
-    vcss = score_vcss(vcss_items, path=f"scores.vcss.{side}") if vcss_items is not None else None
+    vcss, bounds_evidence = score_with_sign_bounds(
+        vcss_given, sign_basis, path=f"scores.vcss.{side}"
+    )
     if vcss is not None:
         findings.append(
             Finding(

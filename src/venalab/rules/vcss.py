@@ -22,7 +22,7 @@ import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cache, cached_property, lru_cache
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -617,3 +617,23 @@ def items_with_sign_bounds(
         note=f"Lower bounds from the recorded clinical signs: {listed}.",
     )
     return merged, ev
+
+
+def score_with_sign_bounds(
+    items: VcssItems | None, signs: Iterable[str], *, path: str = "scores.vcss"
+) -> tuple[VcssResult | None, Evidence | None]:
+    """rVCSS of a leg: its scored items, with lower bounds from its signs for unscored items.
+
+    (None, None) when there is nothing to score. Legs with signs but no scored items are the
+    common case in reflux studies; their result depends on the signs alone and is shared.
+    """
+    if items is None:
+        return _score_signs_only(tuple(sorted(set(signs))))
+    bounded, ev = items_with_sign_bounds(items, signs)
+    return (score_vcss(bounded, path=path) if bounded is not None else None), ev
+
+
+@lru_cache(maxsize=4096)
+def _score_signs_only(signs: tuple[str, ...]) -> tuple[VcssResult | None, Evidence | None]:
+    bounded, ev = items_with_sign_bounds(None, signs)
+    return (score_vcss(bounded) if bounded is not None else None), ev
