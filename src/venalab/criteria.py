@@ -117,11 +117,7 @@ def _problems_of(cs: CriteriaSet) -> list[Problem]:
 
 def parse_criteria(raw: dict[str, object], name: str) -> CriteriaSet:
     """Validate one criteria document; every problem is reported with its path."""
-    cs = validate_document(raw, CriteriaSet, f"criteria file {name}")
-    problems = _problems_of(cs)
-    if problems:
-        raise InvalidInput(problems, what=f"criteria file {name}")
-    return cs
+    return validate_document(raw, CriteriaSet, f"criteria file {name}", _problems_of)
 
 
 def load_criteria_file(path: Path) -> CriteriaSet:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Callable
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from typing import Any, TypeVar
@@ -32,13 +33,23 @@ def read_toml(node: Traversable) -> dict[str, Any]:
         ) from None
 
 
-def validate_document(raw: object, model: type[M], what: str) -> M:
-    """Validate a decoded data document against its model, strictly.
+def validate_document(
+    raw: object,
+    model: type[M],
+    what: str,
+    checks: Callable[[M], list[Problem]] | None = None,
+) -> M:
+    """Validate a decoded data document against its model, strictly, then its cross-field
+    `checks` (citation ids, bands, coverage).
 
     Through JSON, so strict mode accepts TOML arrays as tuples but never "500" for a number;
     every problem is reported with its path, under `what` (e.g. "criteria file x.toml").
     """
     try:
-        return model.model_validate_json(json.dumps(raw))
+        doc = model.model_validate_json(json.dumps(raw))
     except ValidationError as err:
         raise InvalidInput(problems_from_validation(err), what=what) from None
+    problems = checks(doc) if checks else []
+    if problems:
+        raise InvalidInput(problems, what=what)
+    return doc

@@ -285,11 +285,7 @@ def _range_problems(rr: ReferenceRanges) -> list[Problem]:
 
 def parse_reference_ranges(raw: object, name: str) -> ReferenceRanges:
     """Validate a reference-range document; every problem is reported with its path."""
-    rr = validate_document(raw, ReferenceRanges, f"reference ranges {name}")
-    problems = _range_problems(rr)
-    if problems:
-        raise InvalidInput(problems, what=f"reference ranges {name}")
-    return rr
+    return validate_document(raw, ReferenceRanges, f"reference ranges {name}", _range_problems)
 
 
 def load_reference_ranges(path: Path) -> ReferenceRanges:

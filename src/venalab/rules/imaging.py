@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from venalab.citations import EvidenceLevel, check_ids
 from venalab.datafiles import data_path, read_toml, validate_document
-from venalab.errors import InvalidInput, Problem
+from venalab.errors import Problem
 from venalab.evidence import Finding, Frozen, Importance, evidence
 from venalab.exam import Calcification, LegImaging, PeriostealReaction, Side
 from venalab.rules.ceap import C_ORDER
@@ -224,11 +224,7 @@ def _problems_of(p: ImagingPatterns) -> list[Problem]:
 
 def parse_imaging_patterns(raw: dict[str, object], name: str) -> ImagingPatterns:
     """Validate an imaging-pattern document; every problem is reported with its path."""
-    patterns = validate_document(raw, ImagingPatterns, f"data file {name}")
-    problems = _problems_of(patterns)
-    if problems:
-        raise InvalidInput(problems, what=f"data file {name}")
-    return patterns
+    return validate_document(raw, ImagingPatterns, f"data file {name}", _problems_of)
 
 
 @cache

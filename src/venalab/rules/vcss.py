@@ -169,11 +169,7 @@ def _problems_of(scale: VcssScale) -> list[Problem]:
 
 def parse_vcss_scale(raw: dict[str, object], name: str = "vcss.toml") -> VcssScale:
     """Validate a VCSS scale document; every problem is reported with its path."""
-    scale = validate_document(raw, VcssScale, f"score file {name}")
-    problems = _problems_of(scale)
-    if problems:
-        raise InvalidInput(problems, what=f"score file {name}")
-    return scale
+    return validate_document(raw, VcssScale, f"score file {name}", _problems_of)
 
 
 @cache

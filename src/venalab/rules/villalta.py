@@ -129,11 +129,7 @@ def _problems_of(scale: VillaltaScale) -> list[Problem]:
 
 def parse_villalta_scale(raw: dict[str, object], name: str = "villalta.toml") -> VillaltaScale:
     """Validate a Villalta scale document; every problem is reported with its path."""
-    scale = validate_document(raw, VillaltaScale, f"score file {name}")
-    problems = _problems_of(scale)
-    if problems:
-        raise InvalidInput(problems, what=f"score file {name}")
-    return scale
+    return validate_document(raw, VillaltaScale, f"score file {name}", _problems_of)
 
 
 @cache

@@ -135,11 +135,7 @@ def _problems_of(rule: WellsRule) -> list[Problem]:
 
 def parse_wells_rule(raw: dict[str, object], name: str = "wells.toml") -> WellsRule:
     """Validate a Wells rule document; every problem is reported with its path."""
-    rule = validate_document(raw, WellsRule, f"score file {name}")
-    problems = _problems_of(rule)
-    if problems:
-        raise InvalidInput(problems, what=f"score file {name}")
-    return rule
+    return validate_document(raw, WellsRule, f"score file {name}", _problems_of)
 
 
 @cache
