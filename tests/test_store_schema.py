@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,13 +10,15 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, inspect, text
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, inspect, select, text
 from sqlalchemy.exc import DBAPIError
 
 from conftest import make_exam
 from pg_fixture import db_url, pg_server, pg_url  # noqa: F401
 from venalab.store import (
     DEFAULT_SQLITE_PATH,
+    ApiToken,
     Base,
     audit,
     create_exam,
@@ -39,6 +42,7 @@ TABLES = {
     "exam_versions",
     "audit_log",
     "login_failures",
+    "user_sessions",
 }
 
 
@@ -61,7 +65,8 @@ def _seed(engine: Engine) -> int:
 
 def test_upgrade_creates_the_schema_at_head(engine: Engine) -> None:
     assert set(inspect(engine).get_table_names()) >= TABLES
-    assert current_revision(engine) == head_revision() == "0001"
+    assert current_revision(engine) == head_revision()
+    assert len(ScriptDirectory.from_config(alembic_config()).get_heads()) == 1
 
 
 def test_models_match_the_migrated_schema(engine: Engine) -> None:
@@ -76,7 +81,7 @@ def test_upgrade_is_idempotent_and_downgrade_removes_everything(db_url: str) -> 
     try:
         upgrade(eng)
         upgrade(db_url)  # a URL works too; already at head: nothing to do
-        assert current_revision(eng) == "0001"
+        assert current_revision(eng) == head_revision()
         with eng.begin() as conn:
             cfg = alembic_config()
             cfg.attributes["connection"] = conn
@@ -206,3 +211,32 @@ def test_normalize_url() -> None:
     assert normalize_url("postgres://a@b/c") == "postgresql+psycopg://a@b/c"
     assert normalize_url("postgresql+psycopg://a@b/c") == "postgresql+psycopg://a@b/c"
     assert normalize_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_tokens_existing_before_0002_get_an_expiry(db_url: str) -> None:  # noqa: F811
+    """Migration 0002 adds the required token expiry: tokens that exist get 90 days from the
+    upgrade, so running integrations keep working until then."""
+    eng = make_engine(db_url)
+    try:
+        upgrade(eng, "0001")
+        with eng.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO users (username, display_name, role, password_hash, active, "
+                    "must_change_password, created_at) "
+                    "VALUES ('bot', 'bot', 'sonographer', 'x', true, false, CURRENT_TIMESTAMP)"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO api_tokens (user_id, name, token_hash, created_at) "
+                    "SELECT id, 'old', 'h', CURRENT_TIMESTAMP FROM users"
+                )
+            )
+        upgrade(eng)
+        with transaction(session_factory(eng)) as s:
+            [token] = s.scalars(select(ApiToken)).all()
+            left = token.expires_at - dt.datetime.now(dt.UTC)
+            assert dt.timedelta(days=89) < left <= dt.timedelta(days=90)
+    finally:
+        eng.dispose()

@@ -54,6 +54,15 @@ def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(users_module, "_hasher", CHEAP)
 
 
+def _login(
+    factory: sessionmaker[Session], username: str, password: str, client: str = "127.0.0.1"
+) -> User | None:
+    """One login in its own transaction, as the login page does it: `login` counts the attempt
+    in a transaction of its own, so it runs before the caller's session writes anything."""
+    with transaction(factory) as s:
+        return authenticate(s, username, password, client)
+
+
 @pytest.fixture
 def factory(db_url: str) -> Iterator[sessionmaker[Session]]:  # noqa: F811
     engine: Engine = make_engine(db_url)
@@ -79,9 +88,9 @@ def test_create_user_with_generated_one_time_password(factory: sessionmaker[Sess
         assert logged_in is not None and logged_in.must_change_password
         set_password(s, logged_in, "a much better passphrase")
         assert not logged_in.must_change_password
+    assert _login(factory, "alice", password) is None
+    assert _login(factory, "Alice", "a much better passphrase") is not None
     with transaction(factory) as s:
-        assert authenticate(s, "alice", password, "127.0.0.1") is None
-        assert authenticate(s, "Alice", "a much better passphrase", "127.0.0.1") is not None
         actions = [e.action for e in reversed(audit.query(s, entity_id="alice"))]
         assert actions == [
             "user-create",
@@ -169,14 +178,16 @@ def test_failed_logins_are_recorded_and_throttled(factory: sessionmaker[Session]
 def test_throttling_by_client_across_usernames(factory: sessionmaker[Session]) -> None:
     with transaction(factory) as s:
         create_user(s, "bob", "sonographer", password=PASSWORD)
+    for i in range(THROTTLE_MAX_FAILURES - 1):
+        assert _login(factory, f"ghost{i}", "guess guess guess", "10.6.6.6") is None
     with transaction(factory) as s:
-        for i in range(THROTTLE_MAX_FAILURES - 1):
-            assert authenticate(s, f"ghost{i}", "guess guess guess", "10.6.6.6") is None
         assert not is_throttled(s, "bob", "10.6.6.6")
-        assert authenticate(s, "ghost9", "guess guess guess", "10.6.6.6") is None
+    assert _login(factory, "ghost9", "guess guess guess", "10.6.6.6") is None
+    with transaction(factory) as s:
         assert is_throttled(s, "bob", "10.6.6.6")
         assert not is_throttled(s, "bob", "10.0.0.1")
-        assert authenticate(s, "bob", PASSWORD, "10.0.0.1") is not None
+    assert _login(factory, "bob", PASSWORD, "10.0.0.1") is not None
+    with transaction(factory) as s:
         unknown = audit.query(s, action="login-failure", username="ghost0")[0]
         assert (unknown.detail, unknown.client) == ({"reason": "unknown-user"}, "10.6.6.6")
 
@@ -184,10 +195,11 @@ def test_throttling_by_client_across_usernames(factory: sessionmaker[Session]) -
 def test_success_clears_the_username_streak(factory: sessionmaker[Session]) -> None:
     with transaction(factory) as s:
         create_user(s, "bob", "sonographer", password=PASSWORD)
-        for _ in range(THROTTLE_MAX_FAILURES - 1):
-            authenticate(s, "bob", "nope nope nope", "10.0.0.2")
-        assert authenticate(s, "bob", PASSWORD, "10.0.0.3") is not None
-        authenticate(s, "bob", "nope nope nope", "10.0.0.4")
+    for _ in range(THROTTLE_MAX_FAILURES - 1):
+        _login(factory, "bob", "nope nope nope", "10.0.0.2")
+    assert _login(factory, "bob", PASSWORD, "10.0.0.3") is not None
+    _login(factory, "bob", "nope nope nope", "10.0.0.4")
+    with transaction(factory) as s:
         assert not is_throttled(s, "bob", "10.0.0.4")
 
 
@@ -199,8 +211,8 @@ def test_disabled_users_cannot_log_in_or_use_tokens(factory: sessionmaker[Sessio
         assert user_for_token(s, token) is user
         assert disable_user(s, "bob", actor=admin) is user
         disable_user(s, "bob", actor=admin)  # again: no-op
+    assert _login(factory, "bob", PASSWORD, "10.0.0.1") is None
     with transaction(factory) as s:
-        assert authenticate(s, "bob", PASSWORD, "10.0.0.1") is None
         assert user_for_token(s, token) is None
         assert audit.query(s, action="login-failure")[0].detail == {"reason": "disabled"}
         [entry] = audit.query(s, action="user-disable")

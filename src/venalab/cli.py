@@ -211,7 +211,7 @@ def serve_cmd(
         bool, typer.Option(help="Load the example exams into an empty database.")
     ] = True,
 ) -> None:
-    """Start the web application (worksheet, stored exams, reports, API at /docs).
+    """Start the web application (worksheet, stored exams, reports, API; /openapi.json).
 
     The database is DATABASE_URL, else the SQLite file var/venalab.db; its schema is migrated
     first. On first start an 'admin' account gets a one-time password, printed here once.
@@ -227,9 +227,12 @@ def serve_cmd(
     shown = url if url.startswith("sqlite") else url.split("@")[-1]
     out.print(f"Database: {shown}")
     out.print(
-        f"venalab is at http://{host}:{port}/  (API docs: http://{host}:{port}/docs; Ctrl+C stops)"
+        f"venalab is at http://{host}:{port}/  (OpenAPI: http://{host}:{port}/openapi.json; "
+        "Ctrl+C stops)"
     )
-    uvicorn.run(create_app(url), host=host, port=port, log_level="warning")
+    # proxy_headers=False: X-Forwarded-* are believed only from VENALAB_TRUSTED_PROXIES
+    # (web/proxies.py); uvicorn would otherwise take them from any local peer.
+    uvicorn.run(create_app(url), host=host, port=port, log_level="warning", proxy_headers=False)
 
 
 @app.command("schema")

@@ -128,10 +128,28 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(100))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column()
     last_used_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
     user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class UserSession(Base):
+    """A signed-in browser session (migration 0002). The cookie carries a random id; only its
+    SHA-256 is stored, so a copy of the database cannot be used to take over a session.
+    Logging out, changing the password and disabling the account set `ended_at`."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    id_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    client: Mapped[str | None] = mapped_column(String(200), default=None)
 
 
 class Patient(Base):
@@ -217,7 +235,11 @@ class AuditEntry(Base):
 
 
 class LoginFailure(Base):
-    """Failed logins of the last minutes, for throttling (not the audit: that is in audit_log)."""
+    """Login attempts of the last minutes, for throttling (the audit is in audit_log).
+
+    A row is written, in its own committed transaction, before a password is checked (a
+    reserved attempt); it stays as the record of a failure, and a success deletes the
+    username's rows (store/users.py, `login`)."""
 
     __tablename__ = "login_failures"
 

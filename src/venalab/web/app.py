@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -17,10 +18,12 @@ from venalab.store.errors import StoreError
 from venalab.web import errors, openapi
 from venalab.web.cds import CdsConfig
 from venalab.web.deps import AppState
+from venalab.web.proxies import TrustedProxies
 from venalab.web.rendering import LoginRequired, PageForbidden, templates
 from venalab.web.routes import ROUTERS
-from venalab.web.security import SessionSigner, load_secret_key
+from venalab.web.security import SessionSigner, add_security_headers, load_secret_key
 from venalab.web.settings import Settings
+from venalab.web.token_cache import TokenCache
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "data" / "examples"
 
@@ -55,12 +58,18 @@ def create_app(
         description="Lower-limb venous duplex interpretation: exam documents in, cited results "
         "out; stored exams with versions, sign-off and audit. Decision support for "
         "clinicians; not a substitute for clinical judgement.",
+        # The interactive docs pages load their scripts from a CDN into this origin (and need
+        # inline script): off. The OpenAPI document is at /openapi.json.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.venalab = AppState(
         settings=settings,
         engine=engine,
         session_factory=session_factory(engine),
         signer=SessionSigner(load_secret_key(settings.secret_key, settings.var_dir)),
+        proxies=TrustedProxies.parse(settings.trusted_proxies),
+        token_cache=TokenCache(settings.token_cache_seconds, settings.var_dir),
     )
     app.state.cds = cds_config or CdsConfig.from_file(settings.cds_clients_file)
     errors.install(app, html=_error_page)
@@ -72,18 +81,18 @@ def create_app(
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> Response:
-        return RedirectResponse(f"/login?next={exc.next_url}", status_code=303)
+        return RedirectResponse(f"/login?next={quote(exc.next_url, safe='/')}", status_code=303)
 
     @app.exception_handler(PageForbidden)
     async def _forbidden(request: Request, exc: PageForbidden) -> Response:
         return _error_page(request, 403, str(exc), [])
 
+    proxies = app.state.venalab.proxies
+
     @app.middleware("http")
     async def _headers(request: Request, call_next: Any) -> Response:
         response: Response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
+        add_security_headers(response.headers, path=request.url.path, tls=proxies.is_tls(request))
         return response
 
     openapi.install(app)

@@ -16,8 +16,16 @@ from sqlalchemy.orm import sessionmaker
 from venalab.store import models, users
 from venalab.store.users import Permission
 from venalab.web.errors import ApiError
-from venalab.web.security import CSRF_HEADER, SESSION_COOKIE, Session, SessionSigner, csrf_ok
+from venalab.web.proxies import TrustedProxies
+from venalab.web.security import (
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    SessionSigner,
+    WebSession,
+    csrf_ok,
+)
 from venalab.web.settings import Settings
+from venalab.web.token_cache import TokenCache
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Ids are INTEGER columns (32-bit on PostgreSQL): a larger number cannot name a row, and passing
@@ -33,14 +41,16 @@ class AppState:
     engine: Engine
     session_factory: sessionmaker[DbSession]
     signer: SessionSigner
+    proxies: TrustedProxies
+    token_cache: TokenCache
 
     @property
     def database_url(self) -> str:
         return self.settings.database_url
 
-    @property
-    def cookie_secure(self) -> bool:
-        return self.settings.secure_cookies
+    def cookie_secure(self, request: Request) -> bool:
+        """Cookies carry `Secure` when configured so, or when this request came over TLS."""
+        return self.settings.secure_cookies or self.proxies.is_tls(request)
 
 
 def state(request: Request) -> AppState:
@@ -101,37 +111,49 @@ Db = Annotated[DbSession, Depends(db, scope="function")]
 
 
 def client_of(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The client's address: the socket peer, or what a trusted proxy says (web/proxies.py)."""
+    return state(request).proxies.client(request)
 
 
 @dataclass(frozen=True)
 class Principal:
     user: models.User
-    session: Session | None  # None when authenticated by bearer token
+    session: WebSession | None  # None when authenticated by bearer token
 
     @property
     def via_token(self) -> bool:
         return self.session is None
 
 
+def _token_user(request: Request, s: DbSession, token: str) -> models.User:
+    """The owner of a live bearer token, through the worker's short-lived cache."""
+    cache = state(request).token_cache
+    key = users.token_hash(token)
+    hit = cache.get(s, key)
+    if hit is not None:
+        return hit[1]
+    found = users.resolve_token(s, token)
+    if found is None:
+        raise ApiError(
+            401,
+            "invalid, expired or revoked bearer token",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    api_token, user = found
+    cache.put(key, api_token.id, api_token.expires_at, user)
+    return user
+
+
 def _principal(request: Request, s: DbSession) -> Principal | None:
     auth = request.headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        user = users.user_for_token(s, auth[7:].strip())
-        if user is None:
-            raise ApiError(
-                401,
-                "invalid or revoked bearer token",
-                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-            )
-        return Principal(user=user, session=None)
-    session = state(request).signer.read(request.cookies.get(SESSION_COOKIE))
-    if session is None:
+    if auth[:7].lower() == "bearer ":
+        return Principal(user=_token_user(request, s, auth[7:].strip()), session=None)
+    session_id = state(request).signer.open(request.cookies.get(SESSION_COOKIE))
+    found = users.find_session(s, session_id) if session_id else None
+    if found is None:
         return None
-    user = s.get(models.User, session.user_id)
-    if user is None or not user.active:
-        return None
-    return Principal(user=user, session=session)
+    row, user = found
+    return Principal(user=user, session=WebSession(row_id=row.id, csrf=row.csrf))
 
 
 def optional_principal(request: Request, s: Db) -> Principal | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
@@ -16,6 +17,21 @@ from venalab.web.deps import Principal, optional_principal
 from venalab.web.security import CSRF_FIELD, csrf_ok
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+def _path_segment(value: object) -> str:
+    """One URL path segment: every reserved character escaped (`/`, `?`, `#` included)."""
+    return quote(str(value), safe="")
+
+
+def _http_url(value: object) -> str:
+    """A link target that can only be an http(s) URL (never javascript: or data:)."""
+    text = str(value or "")
+    return text if urlsplit(text).scheme.lower() in ("http", "https") else "#"
+
+
+templates.env.filters["segment"] = _path_segment
+templates.env.filters["http_url"] = _http_url
 
 
 class LoginRequired(Exception):
@@ -34,7 +50,8 @@ def page_principal(
     request: Request, p: Annotated[Principal | None, Depends(optional_principal)]
 ) -> Principal:
     if p is None:
-        raise LoginRequired(str(request.url.path))
+        query = request.url.query
+        raise LoginRequired(request.url.path + (f"?{query}" if query else ""))
     if p.user.must_change_password and request.url.path != "/account/password":
         raise LoginRequired("/account/password")
     return p

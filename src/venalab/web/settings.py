@@ -9,6 +9,9 @@ message naming the variable and what it accepts. Tests build `Settings(...)` dir
 | `VENALAB_VAR` | folder for the SQLite file, the secret key and other local state | `var` |
 | `VENALAB_SECRET_KEY` | key that signs session cookies (set it when running several workers or hosts) | random, kept in `var/secret_key` |
 | `VENALAB_SECURE_COOKIES` | `1`/`true`: cookies always carry `Secure` | off |
+| `VENALAB_TRUSTED_PROXIES` | comma-separated addresses or networks of reverse proxies whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed | none |
+| `VENALAB_TOKEN_LIFETIME_DAYS` | lifetime of a new API bearer token, in days (1 to 3650) | 90 |
+| `VENALAB_TOKEN_CACHE_SECONDS` | how long a worker may reuse a bearer token it checked (0 to 300; 0: check every request) | 10 |
 | `VENALAB_CDS_CLIENTS` | JSON file listing the CDS Hooks clients allowed to call | none (CDS calls refused) |
 | `VENALAB_CDS_BASE_URL` | public base URL of this service, the audience of CDS client tokens | from the request |
 | `VENALAB_KNOWLEDGE_DIR` | folder of knowledge entries | the entries shipped with venalab |
@@ -16,6 +19,7 @@ message naming the variable and what it accepts. Tests build `Settings(...)` dir
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,6 +44,33 @@ def _flag(env: Mapping[str, str], name: str, problems: list[Problem]) -> bool:
     return False
 
 
+def _int(
+    env: Mapping[str, str], name: str, default: int, low: int, high: int, problems: list[Problem]
+) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if raw.isascii() and raw.isdigit() and low <= int(raw) <= high:
+        return int(raw)
+    problems.append(Problem(name, f"must be a whole number from {low} to {high}, got {raw!r}"))
+    return default
+
+
+def _networks(env: Mapping[str, str], name: str, problems: list[Problem]) -> tuple[str, ...]:
+    """Addresses or CIDR networks, comma-separated, each checked (stored normalised)."""
+    out: list[str] = []
+    for item in env.get(name, "").split(","):
+        if not item.strip():
+            continue
+        try:
+            out.append(str(ipaddress.ip_network(item.strip(), strict=False)))
+        except ValueError:
+            problems.append(
+                Problem(name, f"{item.strip()!r} is not an IP address or network (e.g. 10.0.0.0/8)")
+            )
+    return tuple(out)
+
+
 def _path(env: Mapping[str, str], name: str) -> Path | None:
     raw = env.get(name, "").strip()
     return Path(raw) if raw else None
@@ -54,6 +85,9 @@ class Settings(BaseModel):
     var_dir: Path = Path("var")
     secret_key: str | None = None
     secure_cookies: bool = False
+    trusted_proxies: tuple[str, ...] = ()
+    token_lifetime_days: int = 90
+    token_cache_seconds: int = 10
     cds_clients_file: Path | None = None
     cds_base_url: str | None = None
     knowledge_dir: Path | None = None
@@ -70,6 +104,9 @@ class Settings(BaseModel):
             var_dir=var_dir,
             secret_key=env.get("VENALAB_SECRET_KEY") or None,
             secure_cookies=_flag(env, "VENALAB_SECURE_COOKIES", problems),
+            trusted_proxies=_networks(env, "VENALAB_TRUSTED_PROXIES", problems),
+            token_lifetime_days=_int(env, "VENALAB_TOKEN_LIFETIME_DAYS", 90, 1, 3650, problems),
+            token_cache_seconds=_int(env, "VENALAB_TOKEN_CACHE_SECONDS", 10, 0, 300, problems),
             cds_clients_file=_path(env, "VENALAB_CDS_CLIENTS"),
             cds_base_url=(env.get("VENALAB_CDS_BASE_URL") or "").strip().rstrip("/") or None,
             knowledge_dir=_path(env, "VENALAB_KNOWLEDGE_DIR"),

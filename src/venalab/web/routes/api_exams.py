@@ -30,6 +30,7 @@ from venalab.web.schemas import (
     exam_out,
     version_out,
 )
+from venalab.web.security import report_csp
 
 router = APIRouter(prefix="/api", tags=["exams"])
 Editor = Annotated[Principal, Depends(permitted("edit"))]
@@ -153,4 +154,5 @@ def api_report(
     data, media = render_exam_report(
         s, exam_id, version, audience, format, principal.user, client_of(request)
     )
-    return Response(data, media_type=media)
+    csp = {"Content-Security-Policy": report_csp(data)} if format == "html" else None
+    return Response(data, media_type=media, headers=csp)

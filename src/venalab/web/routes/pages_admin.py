@@ -1,16 +1,16 @@
-"""Admin pages: user accounts and the audit log."""
+"""Admin pages: user accounts, API tokens and the audit log."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from venalab.store import audit, users
 from venalab.store.errors import StoreError
-from venalab.web.deps import Db, Principal, client_of
+from venalab.web.deps import MAX_DB_ID, Db, Principal, client_of, state
 from venalab.web.rendering import PageForbidden, check_form_csrf, page_permitted, render
 
 router = APIRouter(include_in_schema=False)
@@ -70,7 +70,31 @@ def admin_disable(
         users.disable_user(s, username, actor=p.user, client=client_of(request))
     except StoreError as e:
         raise PageForbidden(str(e)) from None
+    state(request).token_cache.invalidate_after_commit(s)  # their tokens stop at once
     return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.get("/admin/tokens", response_class=HTMLResponse)
+def admin_tokens(request: Request, s: Db, p: UserManager) -> HTMLResponse:
+    rows = [
+        {"token": t, "state": users.token_state(t), "owner": t.user.username}
+        for t in users.list_tokens(s)
+    ]
+    return render(request, "tokens.html", p, rows=rows)
+
+
+@router.post("/admin/tokens/{token_id}/revoke", response_model=None)
+def admin_revoke_token(
+    request: Request,
+    token_id: Annotated[int, Path(ge=1, le=MAX_DB_ID)],
+    s: Db,
+    p: UserManager,
+    csrf_token: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    check_form_csrf(p, csrf_token)
+    users.revoke_token(s, None, token_id, actor=p.user, client=client_of(request))
+    state(request).token_cache.invalidate_after_commit(s)
+    return RedirectResponse("/admin/tokens", status_code=303)
 
 
 @router.get("/admin/audit", response_class=HTMLResponse)

@@ -1,32 +1,54 @@
-"""Pages: log in, log out, change one's password."""
+"""Pages: log in, log out, change one's password.
+
+A login always starts a new server-side session with a new random id (no session fixation;
+a session cookie the browser already had is ended). Logout ends the session on the server,
+not only in the browser; a password change ends every session of the user and gives this
+browser a fresh one.
+"""
 
 from __future__ import annotations
 
 import secrets
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from venalab.store import users
+from venalab.store import models, users
 from venalab.store.errors import StoreError
 from venalab.web.deps import Db, client_of, state
 from venalab.web.rendering import PagePrincipal, check_form_csrf, render
-from venalab.web.security import SESSION_COOKIE
+from venalab.web.security import SESSION_COOKIE, safe_next
 
 router = APIRouter(include_in_schema=False)
 LOGIN_CSRF_COOKIE = "venalab_login_csrf"
 
 
-@router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, next: str = "/", error: str | None = None) -> HTMLResponse:
+def _set_session_cookie(request: Request, resp: Response, s: Db, user: models.User) -> None:
+    """Start a session for `user` and hand its sealed id to the browser."""
+    session_id, _row = users.start_session(s, user, client=client_of(request))
+    resp.set_cookie(
+        SESSION_COOKIE,
+        state(request).signer.seal(session_id),
+        httponly=True,
+        samesite="lax",
+        secure=state(request).cookie_secure(request),
+        max_age=int(users.SESSION_LIFETIME.total_seconds()),
+        path="/",
+    )
+
+
+def _login_form(
+    request: Request, next_url: str, error: str | None, status: int = 200
+) -> HTMLResponse:
+    """The login form with a fresh login-CSRF token (cookie and hidden field)."""
     token = secrets.token_urlsafe(16)
     resp = render(
         request,
         "login.html",
         None,
-        next=next if next.startswith("/") else "/",
+        status=status,
+        next=safe_next(next_url),
         error=error,
         login_csrf=token,
     )
@@ -36,9 +58,15 @@ def login_page(request: Request, next: str = "/", error: str | None = None) -> H
         httponly=True,
         samesite="strict",
         max_age=1800,
-        secure=state(request).cookie_secure,
+        secure=state(request).cookie_secure(request),
+        path="/",
     )
     return resp
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str = "/") -> HTMLResponse:
+    return _login_form(request, next, None)
 
 
 @router.post("/login", response_model=None)
@@ -46,70 +74,57 @@ def login_submit(
     request: Request,
     s: Db,
     username: Annotated[str, Form(max_length=64)],
-    password: Annotated[str, Form(max_length=256)],
+    password: Annotated[str, Form(max_length=1024)],
     login_csrf: Annotated[str, Form(max_length=64)] = "",
-    next: Annotated[str, Form(max_length=500)] = "/",
+    next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE)
     if not cookie or not secrets.compare_digest(cookie, login_csrf):
-        return RedirectResponse(
-            "/login?error=" + quote("Your login form expired; try again."), status_code=303
-        )
+        return _login_form(request, next, "Your login form expired; try again.", status=403)
     client = client_of(request)
-    if users.is_throttled(s, username, client):
-        users.authenticate(s, username, password, client)  # records the throttled attempt
-        return render(
-            request,
-            "login.html",
-            None,
-            status=429,
-            next=next,
-            login_csrf=login_csrf,
-            error="Too many failed attempts. Wait 15 minutes and try again.",
-        )
-    user = users.authenticate(s, username, password, client)
-    if user is None:
-        return render(
-            request,
-            "login.html",
-            None,
-            status=401,
-            next=next,
-            login_csrf=login_csrf,
-            error="Wrong username or password.",
-        )
-    cookie_value, _session = state(request).signer.issue(user.id)
-    target = (
-        "/account/password"
-        if user.must_change_password
-        else (next if next.startswith("/") and not next.startswith("//") else "/")
-    )
+    outcome = users.login(s, username, password, client)
+    if outcome.user is None:
+        if outcome.throttled:
+            return _login_form(
+                request,
+                next,
+                "Too many failed attempts. Wait 15 minutes and try again.",
+                status=429,
+            )
+        return _login_form(request, next, "Wrong username or password.", status=401)
+    user = outcome.user
+    # A session the browser brought along (someone else's, planted, or its own) ends here.
+    old = state(request).signer.open(request.cookies.get(SESSION_COOKIE))
+    found = users.find_session(s, old) if old else None
+    if found is not None:
+        users.end_session(s, found[0], found[1], client=client)
+    target = "/account/password" if user.must_change_password else safe_next(next)
     resp = RedirectResponse(target, status_code=303)
-    resp.set_cookie(
-        SESSION_COOKIE,
-        cookie_value,
-        httponly=True,
-        samesite="lax",
-        secure=state(request).cookie_secure,
-        max_age=state(request).signer.max_age_s,
-    )
-    resp.delete_cookie(LOGIN_CSRF_COOKIE)
+    _set_session_cookie(request, resp, s, user)
+    resp.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
     return resp
 
 
 @router.post("/logout")
 def logout(
-    request: Request, p: PagePrincipal, csrf_token: Annotated[str, Form(max_length=64)] = ""
+    request: Request,
+    s: Db,
+    p: PagePrincipal,
+    csrf_token: Annotated[str, Form(max_length=64)] = "",
 ) -> RedirectResponse:
     check_form_csrf(p, csrf_token)
+    if p.session is not None:
+        row = s.get(models.UserSession, p.session.row_id)
+        if row is not None:
+            users.end_session(s, row, p.user, client=client_of(request))
     resp = RedirectResponse("/login", status_code=303)
-    resp.delete_cookie(SESSION_COOKIE)
+    resp.delete_cookie(SESSION_COOKIE, path="/")
     return resp
 
 
 @router.get("/account/password", response_class=HTMLResponse)
-def password_page(request: Request, p: PagePrincipal, error: str | None = None) -> HTMLResponse:
-    return render(request, "password.html", p, error=error)
+def password_page(request: Request, p: PagePrincipal) -> HTMLResponse:
+    return render(request, "password.html", p, error=None)
 
 
 @router.post("/account/password", response_model=None)
@@ -117,9 +132,9 @@ def password_submit(
     request: Request,
     s: Db,
     p: PagePrincipal,
-    current: Annotated[str, Form(max_length=256)],
-    new: Annotated[str, Form(max_length=256)],
-    repeat: Annotated[str, Form(max_length=256)],
+    current: Annotated[str, Form(max_length=1024)],
+    new: Annotated[str, Form(max_length=1024)],
+    repeat: Annotated[str, Form(max_length=1024)],
     csrf_token: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     check_form_csrf(p, csrf_token)
@@ -128,6 +143,8 @@ def password_submit(
         error = "The current password is wrong."
     elif new != repeat:
         error = "The two new passwords differ."
+    elif new == current:
+        error = "Choose a password different from the current one."
     else:
         try:
             users.set_password(s, p.user, new, actor=p.user, client=client_of(request))
@@ -135,4 +152,8 @@ def password_submit(
             error = str(e)
     if error:
         return render(request, "password.html", p, status=422, error=error)
-    return RedirectResponse("/", status_code=303)
+    # Every session of the user ended with the change (a stolen cookie too); this browser
+    # continues in a new one.
+    resp = RedirectResponse("/", status_code=303)
+    _set_session_cookie(request, resp, s, p.user)
+    return resp

@@ -22,6 +22,7 @@ from venalab.store import exams, models, users
 from venalab.web.deps import Db, ExamId, Principal, client_of
 from venalab.web.rendering import PagePrincipal, check_form_csrf, page_permitted, render
 from venalab.web.reports import render_exam_report, signoff_of
+from venalab.web.security import report_csp
 from venalab.web.trend import trend_svg
 
 router = APIRouter(include_in_schema=False)
@@ -44,7 +45,7 @@ def worklist(
     )
 
 
-@router.get("/patients/{local_id}", response_class=HTMLResponse)
+@router.get("/patients/{local_id:path}", response_class=HTMLResponse)
 def patient_page(request: Request, local_id: str, s: Db, p: PagePrincipal) -> HTMLResponse:
     patient = exams.get_patient(s, local_id)
     timeline = []
@@ -93,7 +94,7 @@ def worksheet_new(
         exam=None,
         version=None,
         mode="create",
-        document=json.dumps(doc),
+        document=doc,
         criteria=list(CRITERIA.values()),
     )
 
@@ -110,7 +111,7 @@ def worksheet_edit(request: Request, exam_id: ExamId, s: Db, p: PagePrincipal) -
         exam=e,
         version=v,
         mode=mode,
-        document=json.dumps(v.document),
+        document=v.document,
         criteria=list(CRITERIA.values()),
     )
 
@@ -187,7 +188,7 @@ async def import_upload(
         exam=None,
         version=None,
         mode="create",
-        document=doc.to_json(),
+        document=json.loads(doc.to_json()),
         criteria=list(CRITERIA.values()),
         imported={
             "kind": kind,
@@ -292,4 +293,6 @@ def exam_report(
     headers = {}
     if format == "pdf":
         headers["Content-Disposition"] = f'attachment; filename="venalab-exam-{exam_id}.pdf"'
+    else:
+        headers["Content-Security-Policy"] = report_csp(data)
     return Response(data, media_type=media, headers=headers)

@@ -345,7 +345,6 @@
     }
     clearProblems();
     if (resp.status === 409) {
-      status.innerHTML = "";
       status.textContent = "Not saved: someone else saved this exam since you opened it. Your input is still here; ";
       const a = document.createElement("a");
       a.href = `/exams/${examId}`; a.target = "_blank"; a.textContent = "open the latest version";
