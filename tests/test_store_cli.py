@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from pathlib import Path
 
 import pytest
 import typer
@@ -22,6 +24,12 @@ from venalab.store.cli import user_app
 app = typer.Typer()
 app.add_typer(user_app, name="user")
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def private_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Revocations signal running servers through VENALAB_VAR; keep that out of the checkout.
+    monkeypatch.setenv("VENALAB_VAR", str(tmp_path / "var"))
 
 
 def _last_line(output: str) -> str:
@@ -89,3 +97,54 @@ def test_user_errors_exit_1_with_a_message(db_url: str, monkeypatch: pytest.Monk
         result = runner.invoke(app, args)
         assert result.exit_code == 1, (args, result.output)
         assert message in result.output
+
+
+def test_tokens_expire_list_and_revoke(
+    db_url: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("VENALAB_TOKEN_LIFETIME_DAYS", "30")
+    assert runner.invoke(app, ["user", "add", "bob", "--role", "sonographer"]).exit_code == 0
+    short = runner.invoke(app, ["user", "token", "bob", "--name", "ci"])
+    assert short.exit_code == 0 and "valid 30 days" in short.output
+    long = runner.invoke(app, ["user", "token", "bob", "--name", "pacs", "--days", "365"])
+    assert long.exit_code == 0 and "valid 365 days" in long.output
+    assert runner.invoke(app, ["user", "token", "bob", "--name", "x", "--days", "0"]).exit_code == 2
+
+    listed = runner.invoke(app, ["user", "tokens", "--json"])
+    rows = [json.loads(line) for line in listed.output.splitlines()]
+    assert [(r["user"], r["name"], r["state"]) for r in rows] == [
+        ("bob", "ci", "active"),
+        ("bob", "pacs", "active"),
+    ]
+    now = dt.datetime.now(dt.UTC)
+    days = [(dt.datetime.fromisoformat(r["expires_at"]) - now).days for r in rows]
+    assert days == [29, 364]  # just under 30 and 365 days from now
+    assert runner.invoke(app, ["user", "tokens", "bob"]).exit_code == 0
+
+    revoked = runner.invoke(app, ["user", "token-revoke", str(rows[0]["id"])])
+    assert revoked.exit_code == 0 and "revoked token" in revoked.output
+    assert (tmp_path / "var" / "auth-changed").exists()  # running servers are told
+    engine = make_engine(db_url)
+    try:
+        with transaction(session_factory(engine)) as s:
+            assert user_for_token(s, _last_line(short.output)) is None
+            assert user_for_token(s, _last_line(long.output)) is not None
+            [entry] = audit.query(s, action="token-revoke")
+            assert entry.client == "cli" and entry.detail == {"for": "bob", "name": "ci"}
+        everything = runner.invoke(app, ["user", "token-revoke", "--user", "bob"])
+        assert everything.exit_code == 0 and "pacs" in everything.output
+        with transaction(session_factory(engine)) as s:
+            assert user_for_token(s, _last_line(long.output)) is None
+    finally:
+        engine.dispose()
+    states = [
+        json.loads(x)["state"]
+        for x in runner.invoke(app, ["user", "tokens", "--json"]).output.splitlines()
+    ]
+    assert states == ["revoked", "revoked"]
+    missing = runner.invoke(app, ["user", "token-revoke", "999"])
+    assert missing.exit_code == 1 and "no token 999" in missing.output
+    assert runner.invoke(app, ["user", "token-revoke"]).exit_code == 1

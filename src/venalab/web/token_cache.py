@@ -66,6 +66,7 @@ class TokenCache:
         self._signal = var_dir / SIGNAL_FILE if var_dir is not None else None
         self._entries: dict[str, CachedToken] = {}
         self._lock = threading.Lock()
+        self.clock = time.monotonic  # tests move it forward
         self._seen: _FileId = self._file_id()
 
     def _file_id(self) -> _FileId:
@@ -92,7 +93,7 @@ class TokenCache:
         entry = self._entries.get(token_hash)
         if entry is None:
             return None
-        if time.monotonic() - entry.stored_at > self.ttl_s or entry.expires_at <= utcnow():
+        if self.clock() - entry.stored_at > self.ttl_s or entry.expires_at <= utcnow():
             with self._lock:
                 self._entries.pop(token_hash, None)
             return None
@@ -101,7 +102,7 @@ class TokenCache:
     def put(self, token_hash: str, token_id: int, expires_at: dt.datetime, user: User) -> None:
         if self.ttl_s <= 0:
             return
-        entry = CachedToken(token_id, expires_at, _detached_copy(user), time.monotonic())
+        entry = CachedToken(token_id, expires_at, _detached_copy(user), self.clock())
         with self._lock:
             if len(self._entries) >= MAX_ENTRIES:
                 self._entries.clear()
