@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from pg_fixture import db_url, pg_server, pg_url  # noqa: F401
 from test_web_api import Env, _example, _login
@@ -205,9 +205,17 @@ def test_hostile_text_is_embedded_inertly_in_every_worksheet(lite: Env, tmp_path
     )
     assert r.status_code == 200
     assert _initial_document(r.text)["patient"]["id"] == SCRIPT_PAYLOAD
-    # elsewhere the text is escaped as text
-    for page in (f"/exams/{exam_id}", f"/exams/{exam_id}/history", "/"):
-        assert "<script>window.__pwned" not in c.get(page).text
+    # an amendment reason too; elsewhere the text is escaped as text
+    doc_api = lite.client("doc")
+    assert (
+        doc_api.post(f"/api/exams/{exam_id}/sign", json={"expected_version": 1}).status_code == 200
+    )
+    amend = {"document": doc, "expected_version": 1, "reason": IMG_PAYLOAD}
+    assert doc_api.post(f"/api/exams/{exam_id}/amend", json=amend).status_code == 201
+    for page in (f"/exams/{exam_id}", f"/exams/{exam_id}/history", f"/exams/{exam_id}/report", "/"):
+        text = c.get(page).text
+        assert "<script>window.__pwned" not in text and "<img src=x" not in text, page
+    assert "&lt;img src=x onerror=" in c.get(f"/exams/{exam_id}/history").text
 
 
 # ----------------------------------------------------------------------------- item 2
@@ -248,6 +256,22 @@ def test_password_change_ends_every_other_session(env: Env) -> None:
     replay = env.client()
     replay.cookies.set(SESSION_COOKIE, old_cookie)
     assert replay.get("/api/me").status_code == 401
+
+
+def test_the_current_password_cannot_be_guessed_through_the_change_form(lite: Env) -> None:
+    c = _logged_in(lite, "sono")
+    form = {"new": "n" * 16, "repeat": "n" * 16, "csrf_token": _csrf(c)}
+    for i in range(users.THROTTLE_MAX_FAILURES):
+        r = c.post("/account/password", data=form | {"current": f"guess-{i}"})
+        assert r.status_code == 422 and "current password is wrong" in r.text
+    r = c.post("/account/password", data=form | {"current": lite.passwords["sono"]})
+    assert r.status_code == 429  # even the right one, until the window has passed
+    with lite.factory() as s:
+        failures = audit.query(s, action="login-failure", username="sono")
+        assert len(failures) == 6 and failures[0].detail == {
+            "reason": "throttled",
+            "during": "password-change",
+        }
 
 
 def test_disabling_a_user_ends_their_sessions_and_tokens_at_once(env: Env) -> None:
@@ -322,6 +346,30 @@ def test_admin_lists_and_revokes_tokens_at_once(env: Env) -> None:
         admin.post("/admin/tokens/999999/revoke", data={"csrf_token": _csrf(admin)}).status_code
         == 404
     )
+
+
+def test_a_cached_token_costs_no_database_query(lite: Env) -> None:
+    """Issue 14: within VENALAB_TOKEN_CACHE_SECONDS a worker does not look the token up
+    again; the owner it remembers works for writes too (merged into the request's session)."""
+    engine = lite.app.state.venalab.engine
+    c = lite.client("sono")
+    assert c.get("/api/me").status_code == 200
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert c.get("/api/me").json()["username"] == "sono"
+        assert c.post("/api/assess", json=_example()).status_code == 200
+        assert statements == []
+        created = c.post("/api/exams", json=_example())
+        assert created.status_code == 201
+        assert not any("api_tokens" in s for s in statements)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert created.json()["version"]["created_by"] == "sono"
 
 
 def test_revocation_reaches_other_workers_sharing_var(lite: Env, tmp_path: Path) -> None:

@@ -398,6 +398,31 @@ def login(
     return outcome
 
 
+def confirm_password(s: Session, user: User, password: str, client: str) -> LoginReason:
+    """Check the current password of a signed-in user (before changing it), counted and
+    throttled like a login, so a borrowed session cannot guess it at leisure. Returns ""
+    when it matches, else "throttled" or "wrong-password" (audited as a login failure).
+    Call it before `s` has written anything (see `login`)."""
+    client = client[:200]
+    if not _reserve_attempt(s, user.username, client, utcnow()):
+        reason: LoginReason = "throttled"
+    elif not check_password(user, password):
+        reason = "wrong-password"
+    else:
+        s.execute(delete(LoginFailure).where(LoginFailure.username == user.username))
+        return ""
+    audit.record(
+        s,
+        audit.ACTION_LOGIN_FAILURE,
+        user=user,
+        entity="user",
+        entity_id=user.username,
+        detail={"reason": reason, "during": "password-change"},
+        client=client,
+    )
+    return reason
+
+
 def authenticate(s: Session, username: str, password: str, client: str) -> User | None:
     """The active user with this username and password, else None (also when throttled);
     `login` without the reason."""

@@ -139,7 +139,10 @@ def password_submit(
 ) -> Response:
     check_form_csrf(p, csrf_token)
     error = None
-    if not users.check_password(p.user, current):
+    checked = users.confirm_password(s, p.user, current, client_of(request))
+    if checked == "throttled":
+        error = "Too many wrong passwords. Wait 15 minutes and try again."
+    elif checked:
         error = "The current password is wrong."
     elif new != repeat:
         error = "The two new passwords differ."
@@ -151,7 +154,8 @@ def password_submit(
         except (ValueError, StoreError) as e:
             error = str(e)
     if error:
-        return render(request, "password.html", p, status=422, error=error)
+        status = 429 if checked == "throttled" else 422
+        return render(request, "password.html", p, status=status, error=error)
     # Every session of the user ended with the change (a stolen cookie too); this browser
     # continues in a new one.
     resp = RedirectResponse("/", status_code=303)
