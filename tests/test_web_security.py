@@ -59,6 +59,10 @@ def _csrf(c: TestClient, page: str = "/") -> str:
     return c.get(page).text.split('name="csrf-token" content="')[1].split('"')[0]
 
 
+def _login_token(html: str) -> str:
+    return html.split('name="login_csrf" value="')[1].split('"')[0]
+
+
 def _logged_in(env: Env, who: str) -> TestClient:
     c = env.client()
     _login(c, who, env.passwords[who])
@@ -418,7 +422,7 @@ def test_secure_cookies_only_over_tls_from_a_trusted_proxy(tmp_path: Path) -> No
             page = c.get("/login")
             assert ("secure" in page.headers["set-cookie"].lower()) is secure
             assert ("strict-transport-security" in page.headers) is secure
-            token = page.text.split('name="login_csrf" value="')[1].split('"')[0]
+            token = _login_token(page.text)
             # (a Secure cookie is not sent back over the test's plain http: the proxy's side
             # of the connection; the browser's side was TLS)
             r = c.post(
@@ -476,7 +480,7 @@ def test_untrusted_forwarded_for_does_not_move_the_throttle(lite: Env) -> None:
     c = TestClient(lite.app, client=("192.0.2.50", 50000))
     for i in range(users.THROTTLE_MAX_FAILURES):
         page = c.get("/login")
-        token = page.text.split('name="login_csrf" value="')[1].split('"')[0]
+        token = _login_token(page.text)
         c.post(
             "/login",
             data={"username": f"ghost{i}", "password": "guess-guess-guess", "login_csrf": token},
@@ -485,7 +489,7 @@ def test_untrusted_forwarded_for_does_not_move_the_throttle(lite: Env) -> None:
     with lite.factory() as s:
         assert {e.client for e in audit.query(s, action="login-failure")} == {"192.0.2.50"}
     page = c.get("/login")
-    token = page.text.split('name="login_csrf" value="')[1].split('"')[0]
+    token = _login_token(page.text)
     r = c.post(
         "/login",
         data={"username": "sono", "password": lite.passwords["sono"], "login_csrf": token},
@@ -548,7 +552,7 @@ def test_parallel_login_requests_check_at_most_five_passwords(
     for i in range(20):
         c = TestClient(env.app, client=(f"10.8.0.{i}", 50000))
         page = c.get("/login")
-        forms.append((c, page.text.split('name="login_csrf" value="')[1].split('"')[0]))
+        forms.append((c, _login_token(page.text)))
     barrier = threading.Barrier(len(forms))
     statuses: list[int] = []
 
@@ -589,7 +593,7 @@ def test_login_never_redirects_off_site(lite: Env, target: str) -> None:
     assert safe_next(target) == "/"
     c = lite.client()
     page = c.get("/login", params={"next": target})
-    token = page.text.split('name="login_csrf" value="')[1].split('"')[0]
+    token = _login_token(page.text)
     r = c.post(
         "/login",
         data={

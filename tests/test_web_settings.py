@@ -68,3 +68,33 @@ def test_admin_pages_follow_the_permission_table(env: Env) -> None:
     _login(a, "adm", env.passwords["adm"])
     assert a.get("/admin/users").status_code == 200
     assert a.get("/admin/audit").status_code == 200
+
+
+def test_security_settings_and_their_bounds() -> None:
+    s = Settings.from_env(
+        {
+            "VENALAB_TRUSTED_PROXIES": "10.0.0.1, 192.168.0.0/16,fd00::/8",
+            "VENALAB_TOKEN_LIFETIME_DAYS": "30",
+            "VENALAB_TOKEN_CACHE_SECONDS": "0",
+        }
+    )
+    assert s.trusted_proxies == ("10.0.0.1/32", "192.168.0.0/16", "fd00::/8")
+    assert (s.token_lifetime_days, s.token_cache_seconds) == (30, 0)
+    defaults = Settings.from_env({})
+    assert defaults.trusted_proxies == () and defaults.token_lifetime_days == 90
+    assert defaults.token_cache_seconds == 10
+    with pytest.raises(InvalidInput) as e:
+        Settings.from_env(
+            {
+                "VENALAB_TRUSTED_PROXIES": "10.0.0.1,proxy.example",
+                "VENALAB_TOKEN_LIFETIME_DAYS": "3651",
+                "VENALAB_TOKEN_CACHE_SECONDS": "-1",
+            }
+        )
+    assert [p.path for p in e.value.problems] == [
+        "VENALAB_TRUSTED_PROXIES",
+        "VENALAB_TOKEN_LIFETIME_DAYS",
+        "VENALAB_TOKEN_CACHE_SECONDS",
+    ]
+    assert "proxy.example" in e.value.problems[0].message
+    assert "1 to 3650" in e.value.problems[1].message
