@@ -184,3 +184,32 @@ def test_no_payload_runs_anywhere_in_chromium(
     assert any("script-src" in m for m in sono.csp), sono.csp
     sono.context.close()
     boss.context.close()
+
+
+def test_served_app_ignores_forwarded_headers_from_an_untrusted_peer(
+    lab: Server, tmp_path: Path
+) -> None:
+    """`venalab serve` without VENALAB_TRUSTED_PROXIES: a client on the loopback (where
+    uvicorn would believe proxy headers by default) cannot choose the address that is
+    throttled and audited, nor claim TLS."""
+    import httpx
+
+    from venalab.store import audit, make_engine, session_factory, transaction
+
+    with httpx.Client(base_url=lab.base) as c:
+        page = c.get("/login")
+        token = page.text.split('name="login_csrf" value="')[1].split('"')[0]
+        r = c.post(
+            "/login",
+            data={"username": "sono", "password": "wrong-wrong-wrong", "login_csrf": token},
+            headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"},
+        )
+        assert r.status_code == 401
+        assert "secure" not in r.headers.get("set-cookie", "").lower()
+        assert "strict-transport-security" not in r.headers
+    engine = make_engine(f"sqlite:///{tmp_path / 'var' / 'venalab.db'}")
+    try:
+        with transaction(session_factory(engine)) as s:
+            assert audit.query(s, action="login-failure")[0].client == "127.0.0.1"
+    finally:
+        engine.dispose()

@@ -444,6 +444,22 @@ def test_secure_cookies_only_over_tls_from_a_trusted_proxy(tmp_path: Path) -> No
         env.dispose()
 
 
+def _key_in_a_new_process(var_dir: str) -> bytes:
+    from venalab.web.security import load_secret_key
+
+    return load_secret_key(None, Path(var_dir))
+
+
+def test_workers_starting_together_share_one_secret_key(tmp_path: Path) -> None:
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(8) as pool:
+        keys = pool.map(_key_in_a_new_process, [str(tmp_path / "var")] * 16)
+    assert len(set(keys)) == 1 and len(keys[0]) == 64
+    assert (tmp_path / "var" / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in (tmp_path / "var").iterdir()) == ["secret_key"]
+
+
 def test_forwarded_headers_believed_only_from_trusted_proxies() -> None:
     class Conn:
         def __init__(self, peer: str, headers: list[tuple[str, str]], scheme: str = "http"):
