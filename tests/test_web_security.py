@@ -152,6 +152,21 @@ def test_every_page_has_a_strict_csp_no_store_and_no_inline_code(lite: Env) -> N
     )
 
 
+def test_scripts_build_the_page_without_html_strings() -> None:
+    """The static scripts create elements and set textContent/value; none parses a string as
+    HTML or code (the sinks a DOM injection needs)."""
+    static = Path(__file__).resolve().parents[1] / "src" / "venalab" / "web" / "static"
+    sinks = re.compile(
+        r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function|"
+        r"setTimeout\(\s*['\"`]|srcdoc|createContextualFragment"
+    )
+    scripts = sorted(static.glob("*.js"))
+    assert scripts
+    for script in scripts:
+        found = sinks.findall(script.read_text())
+        assert found == [], (script.name, found)
+
+
 def test_reports_allow_their_own_stylesheet_by_hash_and_nothing_else(lite: Env) -> None:
     exam_id = lite.client("sono").post("/api/exams", json=_example()).json()["exam_id"]
     for client, url in (
