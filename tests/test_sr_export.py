@@ -38,6 +38,7 @@ EXAMPLES = ["seed-001-calcinosis.json", "calf-dvt.json"]
 # defined term even when declared; an empty StudyID/StudyTime only matters for a DICOMDIR.
 ACCEPTED_WARNINGS = (
     "Unrecognized defined term = <99VENALAB>",
+    "Unrecognized defined term = <ICD10CM>",
     "Missing attribute or value that would be needed to build DICOMDIR",
 )
 

@@ -51,6 +51,7 @@ from venalab.anatomy import VEINS
 from venalab.exam import SIDES, ExamDocument, Segment, Side
 from venalab.interop import fhir_codes as fc
 from venalab.interop.fhir_codes import Coding, FieldSpec, concept
+from venalab.interop.findings import report_conclusion
 from venalab.result import LegResult, Result
 from venalab.rules.reflux import PerforatorResult, SegmentResult
 
@@ -643,7 +644,6 @@ class _Builder:
     def report(self, conclusion_code: list[JSON]) -> None:
         legs = [side for side, _ in self.exam.legs.items()]
         laterality = legs[0] if len(legs) == 1 else "bilateral"
-        findings = [f.text for f in self.result.findings if f.importance <= 3]
         res: JSON = {
             "resourceType": "DiagnosticReport",
             "status": "final",
@@ -652,7 +652,7 @@ class _Builder:
             "subject": {"reference": self.patient_ref},
             "effectiveDateTime": self.date,
             "result": [{"reference": r} for r in self.observation_refs],
-            "conclusion": " ".join(findings) or "No abnormal finding recorded.",
+            "conclusion": report_conclusion(self.exam, self.result),
         }
         if self.exam.exam.operator is not None:
             res["performer"] = [{"display": self.exam.exam.operator}]
