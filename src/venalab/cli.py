@@ -37,6 +37,8 @@ class LazyGroup(TyperGroup):
         "user": ("venalab.store.cli", "user_app"),
         "import": ("venalab.cli_interop", "import_app"),
         "export": ("venalab.cli_interop", "export_app"),
+        "dicom": ("venalab.interop.dicom_cli", "dicom_app"),
+        "hl7": ("venalab.interop.hl7_cli", "hl7_app"),
         "knowledge": ("venalab.knowledge.cli", "knowledge_app"),
         "ask": ("venalab.knowledge.cli", "ask_command"),
         "cohort": ("venalab.cohort.cli", "cohort_app"),
