@@ -244,14 +244,14 @@ def serve_cmd(
         out.print(line, highlight=False)
     shown = url if url.startswith("sqlite") else url.split("@")[-1]
     out.print(f"Database: {shown}")
-    out.print(
-        f"venalab is at http://{host}:{port}/  (API docs: http://{host}:{port}/docs; Ctrl+C stops)"
-    )
     from venalab.interop.services import start_interop
 
     services = start_interop(url, dicom_port, hl7_port)
     for line in services.lines:
         out.print(line, highlight=False)
+    out.print(
+        f"venalab is at http://{host}:{port}/  (API docs: http://{host}:{port}/docs; Ctrl+C stops)"
+    )
     try:
         uvicorn.run(create_app(url), host=host, port=port, log_level="warning")
     finally:

@@ -493,7 +493,7 @@ def validate(text: str) -> None:
     so an embedded document's Base64 data is checked here instead (alphabet, padding,
     decodable) and replaced by a short stand-in for hl7apy's check of the rest."""
     lines = []
-    for line in text.split("\r"):
+    for line in re.split(r"\r\n|\r|\n", text.strip()):
         m = _ED.match(line)
         if m is not None:
             base64.b64decode(m.group(2), validate=True)
