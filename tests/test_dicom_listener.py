@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from venalab.interop import dicom_listener as dl
 from venalab.interop.sr_import import import_sr, import_sr_bytes
-from venalab.store import make_engine, session_factory, upgrade
 from venalab.store import interop as si
-from venalab.store.interop import OrderIn
+from venalab.store import make_engine, session_factory, upgrade
 from venalab.store.db import transaction
+from venalab.store.interop import OrderIn
 
 DATA = Path(__file__).parent / "data" / "sr"
 

@@ -268,9 +268,7 @@ def test_side_applies_only_to_sections_without_laterality(sr_dir: Path) -> None:
     assert [s.vein for s in result.exam.legs.right.segments] == ["CFV"]
     # A bilateral section is never attributed to one leg.
     assert "bilateral" in _paths(result)["1.3.2"]
-    assert "1.1.2: no laterality in the file; side left chosen for the import" in (
-        result.decisions
-    )
+    assert "1.1.2: no laterality in the file; side left chosen for the import" in (result.decisions)
 
 
 def test_no_laterality_anywhere_is_refused_without_side(sr_dir: Path) -> None:
