@@ -30,6 +30,13 @@ Editor = Annotated[Principal, Depends(permitted("edit"))]
 ItemId = Annotated[int, PathParam(ge=1, le=MAX_DB_ID)]
 
 
+def script_json(obj: object) -> str:
+    """JSON safe inside the worksheet's <script type="application/json"> element: <, > and &
+    are written as \\u escapes, so text from a file or an order cannot close the element."""
+    text = obj if isinstance(obj, str) else json.dumps(obj)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 class LinkBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     exam_id: int = Field(ge=1, le=MAX_DB_ID)
@@ -90,7 +97,7 @@ def _worksheet_from_sr(
         exam=None,
         version=None,
         mode="create",
-        document=json.dumps(document),
+        document=script_json(document),
         criteria=list(CRITERIA.values()),
         link_url=f"/incoming/{item.id}/done" if item.status == "pending" else "",
         imported={
@@ -163,7 +170,7 @@ def order_worksheet(request: Request, order_id: ItemId, s: Db, p: PagePrincipal)
         exam=None,
         version=None,
         mode="create",
-        document=json.dumps(interop.order_prefill(order)),
+        document=script_json(interop.order_prefill(order)),
         criteria=list(CRITERIA.values()),
         link_url=f"/orders/{order.id}/link" if order.exam_id is None else "",
         imported={

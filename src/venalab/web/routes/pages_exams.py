@@ -153,6 +153,7 @@ async def import_upload(
     from venalab.interop.fhir_import import import_bundle
     from venalab.interop.sr_import import import_sr_bytes
     from venalab.store.interop import local_code_map
+    from venalab.web.routes.incoming import script_json
 
     check_form_csrf(p, csrf_token)
     data = await file.read(MAX_UPLOAD_BYTES + 1)
@@ -222,7 +223,7 @@ async def import_upload(
         exam=None,
         version=None,
         mode="create",
-        document=document,
+        document=script_json(document),
         criteria=list(CRITERIA.values()),
         imported={
             "kind": kind,
