@@ -153,7 +153,7 @@ def test_scheduled_order_in_worklist_prefills_the_worksheet(env: Env) -> None:
 
 
 def test_sr_code_map_is_admin_only_validated_and_audited(env: Env) -> None:
-    sono, sono_csrf = env.login("sono")
+    sono, _ = env.login("sono")
     assert sono.get("/admin/sr-codes").status_code == 403
     c, csrf = env.login("adm")
     bad = c.post(
