@@ -497,3 +497,64 @@ def test_generic_measurement_group_with_finding_site(tmp_path: Path) -> None:
     result = import_sr(path)
     assert result.exam.legs == exam.legs
     assert result.unmapped == ()
+
+
+# --- vendor styles (issue 20): standard properties, nested containers, laterality levels ----
+
+
+def test_vendor_c_nested_containers_and_standard_properties(sr_dir: Path) -> None:
+    """Wrapper containers, laterality only on measurements, seconds, peak retrograde
+    velocity, a Tracking Identifier label, and a thrombus whose length (SCT 410668003
+    "Length", cm), occlusion and age are standard HAS PROPERTIES items under the finding."""
+    result = import_sr(xml2dsr("vendor_c_nested", sr_dir))
+    assert result.unmapped == ()
+    left = result.exam.legs.left
+    assert left is not None and result.exam.legs.right is None
+    gsv, popv = left.segments
+    assert (gsv.vein, gsv.reflux_ms, gsv.peak_reflux_velocity_cm_s, gsv.diameter_mm) == (
+        "GSVa",
+        1200.0,
+        35.0,
+        7.1,
+    )
+    assert gsv.label == "GSV 3 cm below SFJ"
+    assert popv.thrombus is not None
+    assert (popv.thrombus.length_cm, popv.thrombus.occlusive, popv.thrombus.age) == (
+        5.5,
+        True,
+        "chronic",
+    )
+    assert "1.1.2.1.1: 1.2 s -> 1200 ms" in result.decisions
+
+
+def test_vendor_d_legacy_groups_with_laterality_under_the_finding_site(sr_dir: Path) -> None:
+    path = xml2dsr("vendor_d_legacy_groups", sr_dir)
+    result = import_sr(path, patient={"age_years": 61})
+    right = result.exam.legs.right
+    assert right is not None
+    cfv, gsv = right.segments
+    assert cfv.thrombus is not None and cfv.thrombus.length_cm == 4.2  # 42 mm
+    assert (gsv.vein, gsv.site, gsv.reflux_ms) == ("GSVb", "distal", 640.0)
+    # The group with no laterality anywhere is reported, not guessed ...
+    assert "venalab does not guess" in _paths(result)["1.1.3"]
+    # ... unless the leg is chosen for the import: then only that group takes it.
+    chosen = import_sr(path, side="left", patient={"age_years": 61})
+    assert chosen.exam.legs.left is not None
+    assert [s.vein for s in chosen.exam.legs.left.segments] == ["SSV"]
+    assert [s.vein for s in chosen.exam.legs.right.segments] == ["CFV", "GSVb"]  # type: ignore[union-attr]
+
+
+def test_unit_aliases_are_read_and_reported(tmp_path: Path) -> None:
+    exam = make_exam(left={"segments": [{"vein": "GSVa", "reflux_ms": 800}]})
+    ds = build_sr(exam, assess(exam))
+    findings = next(
+        i for i in ds.ContentSequence if i.ConceptNameCodeSequence[0].CodeValue == C.FINDINGS.value
+    )
+    unit = findings.ContentSequence[2].ContentSequence[0].MeasuredValueSequence[0]
+    unit.MeasurementUnitsCodeSequence[0].CodeValue = "sec"
+    unit.NumericValue, unit.FloatingPointValue = "0.8", 0.8
+    path = tmp_path / "sec.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    result = import_sr(path)
+    assert result.exam.legs.left.segments[0].reflux_ms == 800.0  # type: ignore[union-attr]
+    assert any("unit 'sec' read as UCUM 's'" in d for d in result.decisions)

@@ -591,8 +591,7 @@ class _Reader:
                         return _side(_code(sub.ds, "ConceptCodeSequence"))
         sides = {
             _side(_code(sub.ds, "ConceptCodeSequence"))
-            for item in group.children
-            for sub in item.children
+            for sub in _descendants(group)
             if sub.relationship == "HAS CONCEPT MOD" and sub.key == C.LATERALITY.key
         }
         if len(sides) == 1:
@@ -923,6 +922,14 @@ def _unknown(kind: str, concept: SrCode | None) -> str:
             "map; add it to the lab's local-code map if venalab should use it"
         )
     return f"{kind} not used by venalab (no exam-document field for this code)"
+
+
+def _descendants(item: _Item) -> list[_Item]:
+    out: list[_Item] = []
+    for child in item.children:
+        out.append(child)
+        out.extend(_descendants(child))
+    return out
 
 
 def _flow_direction(item: _Item) -> CodeKey | None:
