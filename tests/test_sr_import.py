@@ -558,3 +558,13 @@ def test_unit_aliases_are_read_and_reported(tmp_path: Path) -> None:
     result = import_sr(path)
     assert result.exam.legs.left.segments[0].reflux_ms == 800.0  # type: ignore[union-attr]
     assert any("unit 'sec' read as UCUM 's'" in d for d in result.decisions)
+
+
+def test_vendor_e_group_under_the_root_report_laterality_and_content_age(sr_dir: Path) -> None:
+    result = import_sr(xml2dsr("vendor_e_minimal", sr_dir))
+    assert result.missing == () and result.unmapped == ()
+    right = result.exam.legs.right
+    assert right is not None and result.exam.legs.left is None
+    assert [(s.vein, s.reflux_ms) for s in right.segments] == [("SSV", 750.0)]
+    assert result.exam.patient.age_years == 64
+    assert any("from the report content (Subject Age)" in d for d in result.decisions)

@@ -202,6 +202,7 @@ CONCLUSION = _c(codes.DCM.Conclusion)
 PATIENT_CHARACTERISTICS = _c(codes.DCM.PatientCharacteristics)
 BODY_MASS_INDEX = SrCode("SCT", codes.SCT.BodyMassIndex.value, "Body mass index")
 INDICATIONS = _c(codes.DCM.IndicationsForProcedure)
+SUBJECT_AGE = _c(codes.DCM.SubjectAge)
 
 # UCUM units: the exam document's unit per dimension is the first of each table (factor 1).
 UNIT_FACTORS: dict[str, dict[str, float]] = {

@@ -369,6 +369,8 @@ class _Reader:
         self.patient_extra: dict[str, Any] = {}
         self.legs: dict[Side, list[dict[str, Any]]] = {}
         self.context_ignored: list[str] = []
+        self.content_age: int | None = None  # (121033, DCM, "Subject Age") in the content
+        self.document_side: Side | None = None  # a Laterality modifier on the whole report
 
     def skip(self, item: _Item, reason: str) -> None:
         self.unmapped.append(Unmapped(item.path, f"{item.label()}: {reason}"))
@@ -390,15 +392,41 @@ class _Reader:
             self.decisions.append(
                 f"template id is {tid or 'absent'}, not 5100: read with the TID 5100 structure"
             )
-        for item in _tree(ds, "1"):
+        items = _tree(ds, "1")
+        # A laterality of the whole report applies to every section, wherever it is written.
+        lateral = [
+            i for i in items if i.relationship == "HAS CONCEPT MOD" and i.key == C.LATERALITY.key
+        ]
+        first = {id(i) for i in lateral}
+        for item in [*lateral, *(i for i in items if id(i) not in first)]:
             self.root_child(item)
         if self.context_ignored:
             self.decisions.append(
                 "observation context not imported: " + ", ".join(self.context_ignored)
             )
 
+    def subject_age(self, item: _Item) -> bool:
+        """(121033, DCM, "Subject Age") as a NUM in years, months, weeks or days."""
+        num = _num(item)
+        per_year = {"a": 1.0, "mo": 12.0, "wk": 52.0, "d": 365.0}
+        if num is None or num[1] not in per_year:
+            self.skip(item, "subject age without a value in a (years), mo, wk or d")
+            return False
+        self.content_age = int(num[0] // per_year[num[1]])
+        return True
+
     def root_child(self, item: _Item) -> None:
         key = item.key
+        if item.value_type == "NUM" and key == C.SUBJECT_AGE.key:
+            self.subject_age(item)
+            return
+        if item.relationship == "HAS CONCEPT MOD" and key == C.LATERALITY.key:
+            self.document_side = _side(_code(item.ds, "ConceptCodeSequence"))
+            self.decisions.append(
+                f"{item.path}: report laterality {self.document_side or 'not left/right'} "
+                "applies to sections that state none"
+            )
+            return
         if item.relationship in ("HAS OBS CONTEXT", "HAS CONCEPT MOD"):
             if key == C.PERSON_OBSERVER_NAME.key and item.value_type == "PNAME":
                 name = _person(item.ds.get("PersonName", ""))
@@ -413,7 +441,7 @@ class _Reader:
                 self.context_ignored.append(item.concept.meaning if item.concept else item.path)
             return
         if item.value_type == "CONTAINER" and key in (C.FINDINGS.key, C.FINDINGS_LEGACY.key):
-            self.section(item)
+            self.section(item, self.document_side)
         elif item.value_type == "CONTAINER" and key == C.SUMMARY.key:
             self.decisions.append(
                 f"{item.path}: summary section not imported (venalab recomputes the "
@@ -426,7 +454,15 @@ class _Reader:
                 f"{item.path}: container {item.concept or '(no concept)'} holds vein "
                 "measurement groups: read as a findings section"
             )
-            self.section(item)
+            self.section(item, self.document_side)
+        elif item.value_type == "CONTAINER" and self.is_group(item):
+            self.decisions.append(
+                f"{item.path}: vein measurement group outside any findings section: read as "
+                "a section of its own"
+            )
+            self.section(
+                _Item(item.path, "CONTAINS", "CONTAINER", None, item.ds, [item]), self.document_side
+            )
         elif item.value_type == "CODE" and key == C.PATIENT_POSITION.key:
             value = _code(item.ds, "ConceptCodeSequence")
             position = C.POSITION_BY_CODE.get(value.key) if value else None
@@ -443,6 +479,9 @@ class _Reader:
 
     def patient_characteristics(self, container: _Item) -> None:
         for item in container.children:
+            if item.value_type == "NUM" and item.key == C.SUBJECT_AGE.key:
+                self.subject_age(item)
+                continue
             if item.value_type == "NUM" and item.key == C.BODY_MASS_INDEX.key:
                 num = _num(item)
                 if num and num[1] in C.UNIT_FACTORS["bmi"]:
@@ -1086,6 +1125,13 @@ def import_sr_bytes(
         missing = [m for m in missing if not _fills(key, m)]
     reader = _Reader(local, side, plain_gsv)
     reader.root(ds)
+    if reader.content_age is not None and not _has_age(header):
+        header["age_years"] = reader.content_age
+        missing = [m for m in missing if not _fills("age_years", m)]
+        decisions.append(
+            f"patient age {reader.content_age} years from the report content (Subject Age); "
+            "the header has none"
+        )
     problems: list[Problem] = []
     if not reader.legs:
         problems.append(
