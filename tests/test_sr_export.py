@@ -205,7 +205,8 @@ def segments(draw: st.DrawFn) -> dict[str, Any]:
         "obstruction": st.booleans(),
         "label": st.text(
             st.characters(codec="utf-8", categories=["L", "N"]), min_size=1, max_size=20
-        ),
+        )
+        | st.sampled_from(["Cockett's perforating vein", "Boyd's perforating vein", "Thigh"]),
         "peak_reflux_velocity_cm_s": st.floats(min_value=0, max_value=500),
         "position_cm": st.floats(min_value=0, max_value=120),
         "thrombus": st.fixed_dictionaries(
@@ -233,14 +234,21 @@ def segments(draw: st.DrawFn) -> dict[str, Any]:
     left=st.lists(segments(), max_size=4),
     right=st.lists(segments(), min_size=1, max_size=4),
     purpose=st.sampled_from(["insufficiency", "thrombosis", "follow-up", "other"]),
+    position=st.sampled_from([None, "standing", "sitting", "reverse-trendelenburg", "supine"]),
 )
 def test_round_trip_property(
-    tmp_path: Path, left: list[dict[str, Any]], right: list[dict[str, Any]], purpose: str
+    tmp_path: Path,
+    left: list[dict[str, Any]],
+    right: list[dict[str, Any]],
+    purpose: str,
+    position: str | None,
 ) -> None:
+    info: dict[str, Any] = {"date": "2024-12-01", "purpose": purpose}
+    info["provocation"] = ["valsalva", "cuff"]
+    if position is not None:
+        info["position"] = position
     exam = make_exam(
-        left={"segments": left} if left else None,
-        right={"segments": right},
-        exam={"date": "2024-12-01", "purpose": purpose, "provocation": ["valsalva", "cuff"]},
+        left={"segments": left} if left else None, right={"segments": right}, exam=info
     )
     path = tmp_path / "p.dcm"
     export_sr(exam, assess(exam), path)
