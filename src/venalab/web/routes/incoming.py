@@ -37,6 +37,40 @@ def script_json(obj: object) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+def review_worksheet(
+    request: Request,
+    p: Principal,
+    document: object,
+    *,
+    kind: str,
+    name: str,
+    unmapped: list[str] | None = None,
+    notes: list[str] | None = None,
+    missing: list[dict[str, str]] | None = None,
+    link_url: str = "",
+) -> HTMLResponse:
+    """A new worksheet prefilled from a file, a received report or an order, for review:
+    nothing is stored until the user saves (then `link_url` is told the new exam's id)."""
+    return render(
+        request,
+        "worksheet.html",
+        p,
+        exam=None,
+        version=None,
+        mode="create",
+        document=script_json(document),
+        criteria=list(CRITERIA.values()),
+        link_url=link_url,
+        imported={
+            "kind": kind,
+            "name": name,
+            "unmapped": unmapped or [],
+            "notes": notes or [],
+            "missing": missing or [],
+        },
+    )
+
+
 class LinkBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     exam_id: int = Field(ge=1, le=MAX_DB_ID)
@@ -90,24 +124,17 @@ def _worksheet_from_sr(
     if order is not None and order.indication and "indication" not in document.get("exam", {}):
         document["exam"] = {**document.get("exam", {}), "indication": order.indication[:2000]}
     status = "" if item.status == "pending" else f" (already {item.status})"
-    return render(
+    return review_worksheet(
         request,
-        "worksheet.html",
         p,
-        exam=None,
-        version=None,
-        mode="create",
-        document=script_json(document),
-        criteria=list(CRITERIA.values()),
+        document,
+        kind="DICOM SR received from",
+        name=f"{item.calling_ae} #{item.id}{status}"
+        + (f", order {order.accession}" if order else ""),
+        unmapped=[f"{u.path}: {u.reason}" for u in sr.unmapped],
+        notes=list(sr.decisions),
+        missing=[{"path": m.path, "message": m.message} for m in sr.missing],
         link_url=f"/incoming/{item.id}/done" if item.status == "pending" else "",
-        imported={
-            "kind": "DICOM SR received from",
-            "name": f"{item.calling_ae} #{item.id}{status}"
-            + (f", order {order.accession}" if order else ""),
-            "unmapped": [f"{u.path}: {u.reason}" for u in sr.unmapped],
-            "notes": list(sr.decisions),
-            "missing": [{"path": m.path, "message": m.message} for m in sr.missing],
-        },
     )
 
 
@@ -163,24 +190,14 @@ def incoming_dismiss(
 @router.get("/orders/{order_id}/worksheet", response_class=HTMLResponse)
 def order_worksheet(request: Request, order_id: ItemId, s: Db, p: PagePrincipal) -> HTMLResponse:
     order = interop.get_order(s, order_id)
-    return render(
+    return review_worksheet(
         request,
-        "worksheet.html",
         p,
-        exam=None,
-        version=None,
-        mode="create",
-        document=script_json(interop.order_prefill(order)),
-        criteria=list(CRITERIA.values()),
+        interop.order_prefill(order),
+        kind="order",
+        name=f"{order.accession} ({order.procedure or 'venous duplex'}), referred by "
+        f"{order.referring_physician or 'unknown'}",
         link_url=f"/orders/{order.id}/link" if order.exam_id is None else "",
-        imported={
-            "kind": "order",
-            "name": f"{order.accession} ({order.procedure or 'venous duplex'}), referred by "
-            f"{order.referring_physician or 'unknown'}",
-            "unmapped": [],
-            "notes": [],
-            "missing": [],
-        },
     )
 
 

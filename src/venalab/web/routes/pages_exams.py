@@ -153,7 +153,7 @@ async def import_upload(
     from venalab.interop.fhir_import import import_bundle
     from venalab.interop.sr_import import import_sr_bytes
     from venalab.store.interop import local_code_map
-    from venalab.web.routes.incoming import script_json
+    from venalab.web.routes.incoming import review_worksheet
 
     check_form_csrf(p, csrf_token)
     data = await file.read(MAX_UPLOAD_BYTES + 1)
@@ -216,22 +216,15 @@ async def import_upload(
             problems=e.as_dicts(),
             error=f"Nothing imported: invalid {e.what}.",
         )
-    return render(
+    return review_worksheet(
         request,
-        "worksheet.html",
         p,
-        exam=None,
-        version=None,
-        mode="create",
-        document=script_json(document),
-        criteria=list(CRITERIA.values()),
-        imported={
-            "kind": kind,
-            "name": name,
-            "unmapped": [f"{a}: {b}" for a, b in unmapped],
-            "notes": notes,
-            "missing": missing,
-        },
+        document,
+        kind=kind,
+        name=name,
+        unmapped=[f"{a}: {b}" for a, b in unmapped],
+        notes=notes,
+        missing=missing,
     )
 
 
