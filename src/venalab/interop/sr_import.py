@@ -15,8 +15,19 @@ Conventions (shared/reference/interop.md section 10), each one reported when it 
   modifier, no site. A plain "great saphenous vein" (no thigh/calf) follows `plain_gsv`:
   "by-site" (default) maps proximal -> GSVa and distal -> GSVb and skips (reports) the rest;
   "thigh" / "calf" map every plain GSV to GSVa / GSVb; "skip" reports them all.
-- Measurements: SCT 397413000 vessel lumen diameter -> diameter_mm; local (private) codes
-  through the local-code map (sr_codes); UCUM units converted (s, ms, cm, mm, m/s ...).
+- Lenient reading (issue 20), each choice reported: sections may be wrapped in other
+  containers or missing (vein groups under the root), laterality may sit on the report, the
+  section, the group, under the group's Finding Site or on every measurement; non-UCUM unit
+  spellings (sec, msec) are read; the patient's age may come from a Subject Age in the
+  content; a header lacking the patient id, age or date gives a draft with `missing` fields
+  (asked for in the worksheet) instead of a refusal.
+- Measurements: SCT 397413000 vessel lumen diameter -> diameter_mm; LN 20355-4 peak blood
+  velocity with Direction of flow = Retrograde flow -> peak_reflux_velocity_cm_s; DCM 112039
+  Tracking Identifier -> label; SCT Obstruction (yes/no) -> obstruction; local (private)
+  codes through the local-code map (sr_codes); UCUM units converted (s, ms, cm, mm, m/s ...).
+- Properties nested under a thrombus finding: standard ones are read wherever they sit (SCT
+  410668003 Length -> thrombus.length_cm, SCT Occlusion -> occlusive, a CID 6130 value such
+  as Chronic -> age), besides the local codes.
 - Thrombus: SCT 396339007 or CID 3714 "Definite"/"Severe" -> a thrombus; "No thrombus" is a
   negative finding and never becomes one; "Possible thrombus" is reported, not imported.
 - Patient id, sex, birth date (else age) and the study date come from the DICOM header. Exam
