@@ -22,7 +22,6 @@ from typing import Literal
 
 from venalab.citations import CITATIONS
 from venalab.evidence import Evidence, Frozen
-from venalab.knowledge.bibliography import load_bibliography
 from venalab.knowledge.entries import KnowledgeBase, load_knowledge_base
 from venalab.knowledge.measurement import (
     MeasurementAnswer,
@@ -172,24 +171,10 @@ class _Citer:
         return self.numbers[cid]
 
     def references(self) -> tuple[Reference, ...]:
-        bib = load_bibliography()
         out: list[Reference] = []
         for cid, n in sorted(self.numbers.items(), key=lambda kv: kv[1]):
-            rec = bib.get(cid)
-            if rec is not None:
-                out.append(
-                    Reference(
-                        number=n,
-                        id=cid,
-                        text=rec.formatted(),
-                        doi=rec.doi,
-                        pmid=rec.pmid,
-                        url=rec.url,
-                    )
-                )
-            else:  # an engine source outside the knowledge bibliography
-                c = CITATIONS[cid]
-                out.append(Reference(number=n, id=cid, text=c.text, doi=c.doi, pmid=c.pmid))
+            c = CITATIONS[cid]
+            out.append(Reference(number=n, id=cid, text=c.text, doi=c.doi, pmid=c.pmid, url=c.url))
         return tuple(out)
 
 

@@ -28,9 +28,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from venalab.citations import CITATIONS, load_register
 from venalab.errors import InvalidInput, Problem
 from venalab.knowledge.answer import ask
-from venalab.knowledge.bibliography import load_bibliography
 from venalab.knowledge.entries import ENTRIES_DIR, KnowledgeBase, load_directory
 from venalab.knowledge.evaluation import load_questions
 from venalab.knowledge.model import Entry, ReviewAction
@@ -180,8 +180,7 @@ def _show_text(e: Entry) -> str:
         "",
         "Citations:",
     ]
-    bib = load_bibliography()
-    lines += [f"  {c}: {bib[c].formatted()}" for c in e.meta.citations]
+    lines += [f"  {c}: {CITATIONS[c].text}" for c in e.meta.citations]
     lines += ["", "Review history:"]
     for ev in r.history:
         note = f" - {ev.comment}" if ev.comment else ""
@@ -229,9 +228,9 @@ def readability_problems(kb: KnowledgeBase) -> list[Problem]:
 
 @knowledge_app.command("validate")
 def validate_cmd(directory: DirOption = None) -> None:
-    """Check every entry, the bibliography, the synonym table, the question set and readability."""
+    """Check every entry, the source register, the synonym table, the question set and readability."""
     problems: list[Problem] = []
-    for loader in (load_bibliography, load_concepts, load_questions):
+    for loader in (load_register, load_concepts, load_questions):
         try:
             loader()
         except InvalidInput as e:

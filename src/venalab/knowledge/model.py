@@ -2,7 +2,7 @@
 
 An entry is one topic written for one audience. Its body is a list of `## ` sections; three
 are required (Summary, From the guidelines, From the research). Citations are written
-`[@ID]` in the text and resolve into the bibliography (`bibliography.toml`). The review record
+`[@ID]` in the text and resolve into the source register (`data/citations.toml`). The review record
 holds the status (draft, submitted, under-review, approved), the reviewer and the dated
 history of every workflow step, each with the hash of the content it applied to.
 """
