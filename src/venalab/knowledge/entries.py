@@ -43,6 +43,7 @@ from venalab.errors import InvalidInput, Problem
 from venalab.evidence import Frozen
 from venalab.knowledge.model import (
     CITE_MARK,
+    REQUIRED_PATIENT_SECTIONS,
     REQUIRED_SECTIONS,
     SECTION_KINDS,
     Audience,
@@ -230,6 +231,13 @@ def parse_entry(
     sections, section_problems = parse_sections(body, where)
     problems += section_problems
     problems += _citation_problems(meta, body, where, register)
+    if meta.audience == "patient":
+        headings = {sec.heading.lower() for sec in sections}
+        problems += [
+            Problem(f"{where}:body", f"a patient entry needs the section '## {h}'")
+            for h in REQUIRED_PATIENT_SECTIONS
+            if h.lower() not in headings
+        ]
     review_problems = _review_problems(meta, body, where)
     if not check_approval:
         review_problems = [p for p in review_problems if "content_sha256" not in p.path]
