@@ -95,6 +95,9 @@ class Concept(Frozen):
     # dosing, orthopaedics...): a question naming one is declined unless it also names a
     # venous condition.
     out_of_scope: bool = False
+    # Out-of-scope sites of venous disease (arm, brain, pelvis...): the question is declined
+    # even when it names a venous condition ("upper extremity DVT").
+    overrides: bool = False
 
 
 class ConceptTable(Frozen):
@@ -128,7 +131,8 @@ class ConceptTable(Frozen):
         return [CONCEPT_PREFIX + name for name, _, _ in self.matches(stemmed)]
 
     def scope_signals(self, stemmed: Sequence[str]) -> tuple[bool, bool, bool]:
-        """(topical, anchoring, off-topic) concepts named in a stemmed question.
+        """(topical, anchoring, off-topic) concepts named in a stemmed question; an
+        overriding out-of-scope concept (another site of venous disease) cancels anchoring.
 
         A venous concept inside the phrase of an out-of-scope one does not count ("ulcer" in
         "diabetic foot ulcer", "femoropopliteal" in "femoropopliteal bypass").
@@ -142,6 +146,8 @@ class ConceptTable(Frozen):
         live = [self.by_name[name] for name, a, b in found if not inside(a, b)]
         topical = any(not c.generic and not c.out_of_scope for c in live)
         anchoring = any(not (c.generic or c.out_of_scope or c.shared) for c in live)
+        if any(self.by_name[name].overrides for name, _, _ in found):
+            anchoring = False
         return topical, anchoring, bool(off)
 
     def topical(self, token: str) -> bool:
