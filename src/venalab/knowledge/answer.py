@@ -511,6 +511,10 @@ def _knowledge_answer(
     top = found.hits[0]
     entry = index.entries[top.entry_id]
     cite: Callable[[str], str] = lambda t: _render_keeping_marks(t, citer)  # noqa: E731
+    # Rendered (and so numbered) in reading order: short answer, key points, details...
+    summary = entry.section("summary")
+    short = cite(summary.paragraphs[0]) if summary and summary.paragraphs else entry.meta.title
+    key_points = tuple(cite(k) for k in entry.meta.key_points)
     details: list[Part] = []
     if score is not None:
         details.append(
@@ -519,13 +523,10 @@ def _knowledge_answer(
                 items=(cite(score.plain if audience == "patient" else score.statement),),
             )
         )
-    summary = entry.section("summary")
-    short = cite(summary.paragraphs[0]) if summary and summary.paragraphs else entry.meta.title
-    key_points = tuple(cite(k) for k in entry.meta.key_points)
     taken: set[tuple[str, str]] = set()
     chosen = _extra_sections(index, found, entry, taken)
     # Every further part of a multi-part question brings the sections that match it.
-    for part in parts[1:]:
+    for part in parts if len(parts) > 1 else ():
         # A part that names no topic of its own ("how are they treated?") is about the
         # topic of the question's first part.
         _, anchoring, _ = index.concepts.scope_signals(

@@ -56,12 +56,9 @@ class RetrievalParams(Frozen):
     b: float = 0.6
     title_boost: float = 1.0  # weight of the title-field BM25 score added to the section score
     min_score: float = 2.0
-    # A question naming no venous concept is answered only on a strong lexical match
-    # (trial names, authors, terms of the entries that the synonym table does not list).
-    strong_score: float = 9.0
-    # ...or when it uses a word only a few sections of the entries use (a trial, an author,
-    # a drug or a sign the synonym table does not list): "CALISTO trial", "thiosulfate".
-    specific_df: int = 2
+    # A question naming no venous concept is answered only on a very strong lexical match
+    # (the synonym table names the topics; everyday words such as "safe" or "fly" are not).
+    strong_score: float = 20.0
     embedding_weight: float = 0.5
 
 
@@ -140,10 +137,6 @@ class Bm25Index:
             if docs
             else None
         )
-        self.doc_freq: dict[str, int] = {}
-        for d in docs:
-            for t in set(d.tokens):
-                self.doc_freq[t] = self.doc_freq.get(t, 0) + 1
         idf: dict[str, float] = dict(self.bm25.idf) if self.bm25 else {}
         self.idf = idf
         self.max_idf = max(idf.values(), default=1.0)
@@ -200,8 +193,7 @@ class Bm25Index:
         topical, anchoring, off = self.concepts.scope_signals(content)
         if off and not anchoring:
             return "out-of-scope topic"
-        specific = any(0 < self.doc_freq.get(t, 0) <= self.params.specific_df for t in content)
-        if not (topical or specific) and best < self.params.strong_score:
+        if not topical and best < self.params.strong_score:
             return "no venous topic"
         if best < self.params.min_score:
             return "low score"
