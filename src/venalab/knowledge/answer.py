@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Literal, get_args
 
@@ -68,14 +68,14 @@ _SECTION_SHARE = 0.6
 _MAX_EXTRA_SECTIONS = 3
 
 
-def review_policy() -> ReviewPolicy:
+def review_policy(env: Mapping[str, str] | None = None) -> ReviewPolicy:
     """The lab's patient review policy: VENALAB_PATIENT_REVIEW_POLICY, default show-with-banner.
 
     show-with-banner: patients get unreviewed entries with the banner and their status;
     approved-only: patients see approved entries only. Clinicians always see every entry,
     each with its status.
     """
-    value = os.environ.get(POLICY_ENV, "").strip() or "show-with-banner"
+    value = (os.environ if env is None else env).get(POLICY_ENV, "").strip() or "show-with-banner"
     for p in REVIEW_POLICIES:
         if value == p:
             return p
