@@ -42,6 +42,10 @@ TABLES = {
     "exam_versions",
     "audit_log",
     "login_failures",
+    "local_sr_codes",
+    "scheduled_orders",
+    "incoming_srs",
+    "result_messages",
     "user_sessions",
 }
 
@@ -213,12 +217,12 @@ def test_normalize_url() -> None:
     assert normalize_url("sqlite:///x.db") == "sqlite:///x.db"
 
 
-def test_tokens_existing_before_0002_get_an_expiry(db_url: str) -> None:  # noqa: F811
-    """Migration 0002 adds the required token expiry: tokens that exist get 90 days from the
+def test_tokens_existing_before_0003_get_an_expiry(db_url: str) -> None:  # noqa: F811
+    """Migration 0003 adds the required token expiry: tokens that exist get 90 days from the
     upgrade, so running integrations keep working until then."""
     eng = make_engine(db_url)
     try:
-        upgrade(eng, "0001")
+        upgrade(eng, "0002_interop")
         with eng.begin() as conn:
             conn.execute(
                 text(

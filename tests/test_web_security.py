@@ -24,6 +24,7 @@ from sqlalchemy import event, update
 from pg_fixture import db_url, pg_server, pg_url  # noqa: F401
 from test_web_api import Env, _example, _login
 from venalab.store import ApiToken, audit, users
+from venalab.store import interop as si
 from venalab.web.app import create_app
 from venalab.web.proxies import TrustedProxies
 from venalab.web.routes import ROUTERS
@@ -109,7 +110,19 @@ def _page_paths(env: Env) -> list[str]:
     """Every GET page of the app with its path parameters filled in (an unknown parameter
     fails the test, so a new page cannot escape these checks)."""
     exam_id = env.client("sono").post("/api/exams", json=_example()).json()["exam_id"]
-    values = {"exam_id": str(exam_id), "local_id": _example()["patient"]["id"]}
+    with env.factory() as s, s.begin():
+        order = si.receive_order(
+            s,
+            si.OrderIn("ACC-1", "P-1", indication=SCRIPT_PAYLOAD),
+            source="hl7:test",
+            message_id="M1",
+        )
+    values = {
+        "exam_id": str(exam_id),
+        "local_id": _example()["patient"]["id"],
+        "order_id": str(order.id),
+        "item_id": "999999",  # no incoming report: the 404 page is checked
+    }
     paths = []
     for route in _routes(env):
         if "GET" not in route.methods:
@@ -128,7 +141,7 @@ def test_every_page_has_a_strict_csp_no_store_and_no_inline_code(lite: Env) -> N
     seen = 0
     for path in [*pages, "/worksheet?patient=x", "/ask?q=ulcer"]:
         r = admin.get(path)
-        assert r.status_code == 200, (path, r.status_code)
+        assert r.status_code == (404 if "999999" in path else 200), (path, r.status_code)
         assert r.headers["cache-control"] == "no-store", path
         assert r.headers["x-frame-options"] == "DENY"
         _assert_strict_csp(r.headers["content-security-policy"])
@@ -664,6 +677,15 @@ def test_every_page_form_needs_its_csrf_token(lite: Env) -> None:
         "/exams/{exam_id}/sign": (f"/exams/{exam_id}/sign", {"expected_version": "1"}),
         "/import": ("/import", {}),
         "/knowledge/{entry_id}/{action}": ("/knowledge/x/submit", {}),
+        "/incoming/{item_id}/dismiss": ("/incoming/1/dismiss", {"reason": "x"}),
+        "/admin/sr-codes": (
+            "/admin/sr-codes",
+            {"scheme": "99X", "code": "C1", "target": "reflux_ms"},
+        ),
+        "/admin/sr-codes/{row_id}/delete": ("/admin/sr-codes/1/delete", {}),
+        # JSON endpoints called by the worksheet script: the X-CSRF-Token header
+        "/incoming/{item_id}/done": ("/incoming/1/done", {}),
+        "/orders/{order_id}/link": ("/orders/1/link", {}),
     }
     posts = {
         r.path
@@ -675,6 +697,11 @@ def test_every_page_form_needs_its_csrf_token(lite: Env) -> None:
     for path, data in bodies.values():
         for token in (None, "wrong"):
             form = data | ({"csrf_token": token} if token else {})
+            if path.endswith(("/done", "/link")):
+                headers = {"X-CSRF-Token": token} if token else {}
+                r = admin.post(path, json={"exam_id": exam_id}, headers=headers)
+                assert r.status_code == 403, (path, token, r.status_code)
+                continue
             files = {"file": ("x.json", b"{}", "application/json")} if path == "/import" else None
             r = admin.post(path, data=form, files=files, follow_redirects=False)
             assert r.status_code == 403, (path, token, r.status_code)
