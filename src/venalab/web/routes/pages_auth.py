@@ -118,7 +118,13 @@ def logout(
         if row is not None:
             users.end_session(s, row, p.user, client=client_of(request))
     resp = RedirectResponse("/login", status_code=303)
-    resp.delete_cookie(SESSION_COOKIE, path="/")
+    resp.delete_cookie(
+        SESSION_COOKIE,
+        path="/",
+        secure=state(request).cookie_secure(request),
+        httponly=True,
+        samesite="lax",
+    )
     return resp
 
 
