@@ -39,6 +39,10 @@ class TooLarge(InvalidInput):
     """The input is larger than its size limit (HTTP 413)."""
 
 
+class NotJson(InvalidInput):
+    """The input is not JSON text at all (HTTP 400)."""
+
+
 def too_large(size_limit: int, what: str, name: str = "the input") -> TooLarge:
     return TooLarge(
         [Problem("", f"{name} is larger than {describe_bytes(size_limit)} (input limit)")], what
@@ -70,9 +74,7 @@ def _walk_problems(value: Any) -> Iterator[Problem]:
         elif isinstance(node, int):
             # bit_length, not str(): converting a huge integer to text is the slow part.
             if node.bit_length() > lim.integer_digits * 3.33:
-                yield Problem(
-                    format_path(path), f"integer longer than {lim.integer_digits} digits"
-                )
+                yield Problem(format_path(path), f"integer longer than {lim.integer_digits} digits")
         elif isinstance(node, float):
             if not math.isfinite(node):
                 yield Problem(format_path(path), "not a finite number")
@@ -174,9 +176,9 @@ def decode_json(
     try:
         value = json.loads(data)
     except json.JSONDecodeError as err:
-        raise InvalidInput([Problem("", f"not valid JSON: {err}")], what) from None
+        raise NotJson([Problem("", f"not JSON: {err}")], what) from None
     except UnicodeDecodeError as err:
-        raise InvalidInput([Problem("", f"not UTF-8 text: {err.reason}")], what) from None
+        raise NotJson([Problem("", f"not UTF-8 text: {err.reason}")], what) from None
     except (RecursionError, ValueError):
         # Too deep for the decoder, or an integer of more than 4,300 digits.
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
@@ -219,7 +221,7 @@ class _BoundedLoader(yaml.SafeLoader):
         self.path: Path_ = []
         self.aliases = 0
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node:
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         if index is not None or parent is None:
             step: int | str | None = None if parent is None else _label(index)
         else:
@@ -234,7 +236,7 @@ class _BoundedLoader(yaml.SafeLoader):
         if step is not None:
             self.path.append(step)
         try:
-            node: Node = super().compose_node(parent, index)
+            node = super().compose_node(parent, index)
         finally:
             if step is not None:
                 self.path.pop()
@@ -325,9 +327,7 @@ def decode_yaml(text: str, what: str = "document", *, name: str = "the input") -
 # Files and streams
 
 
-def read_limited(
-    path: Path, size_limit: int | None = None, what: str = "document"
-) -> bytes:
+def read_limited(path: Path, size_limit: int | None = None, what: str = "document") -> bytes:
     """A file's bytes; InvalidInput when it cannot be read, TooLarge when it is larger than
     `size_limit` (default: the body limit). The size is checked before reading."""
     size_limit = LIMITS.body_bytes if size_limit is None else size_limit

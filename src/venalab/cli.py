@@ -24,7 +24,7 @@ from venalab.cli_score import score_app
 from venalab.criteria import CRITERIA, DEFAULT_CRITERIA_ID, get_criteria
 from venalab.engine import assess
 from venalab.errors import InvalidInput
-from venalab.exam import ExamDocument, load_exam, parse_exam_text
+from venalab.exam import ExamDocument, load_exam, load_exam_stdin
 from venalab.result import EngineOptions, Result
 from venalab.textsummary import summary_renderable
 
@@ -98,7 +98,7 @@ def _read_exams(files: list[str]) -> list[tuple[str, ExamDocument]]:
     for name in files:
         try:
             if name == "-":
-                exams.append(("<stdin>", parse_exam_text(sys.stdin.read(), name="<stdin>")))
+                exams.append(("<stdin>", load_exam_stdin()))
             else:
                 path = Path(name)
                 if not path.is_file():

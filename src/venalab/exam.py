@@ -7,15 +7,24 @@ optional and marked "venalab extension" in their descriptions.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal, Self
 
-import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from venalab.bounded import decode_json, decode_yaml, locate_breach, read_limited, utf8
+from venalab.bounded import (
+    NotJson,
+    decode_json,
+    decode_yaml,
+    locate_breach,
+    read_limited,
+    read_stream,
+    utf8,
+)
 from venalab.errors import InvalidInput, Problem, problems_from_validation
 from venalab.limits import LIMITS
 from venalab.text_rules import check_identifier, multi_line, single_line
@@ -527,7 +536,9 @@ def parse_exam_obj(obj: object) -> ExamDocument:
     try:
         text = json.dumps(obj, default=_json_default)
     except (RecursionError, ValueError, TypeError) as err:  # Python callers only: the
-        raise InvalidInput([Problem("", f"not a JSON document: {err}")]) from None  # decoders bound theirs
+        raise InvalidInput(
+            [Problem("", f"not a JSON document: {err}")]
+        ) from None  # decoders bound theirs
     return parse_exam_json(text)
 
 
@@ -541,7 +552,8 @@ def parse_exam_json(text: str | bytes) -> ExamDocument:
         return ExamDocument.model_validate_json(text)
     except ValidationError as err:
         if any(e["type"] == "json_invalid" for e in err.errors()):
-            decode_json(text, _WHAT)  # names the path of a limit it breaks
+            with contextlib.suppress(NotJson):  # (a syntax error: pydantic says where)
+                decode_json(text, _WHAT)  # names the path of a limit it breaks
             raw = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
             breach = locate_breach(raw)  # (what duplicate keys hid from json.loads)
             if breach is not None:
@@ -557,6 +569,12 @@ def parse_exam_text(text: str, *, name: str = "<input>") -> ExamDocument:
     if stripped.startswith("{"):
         return parse_exam_json(text)
     return parse_exam_obj(decode_yaml(text, _WHAT, name=name))
+
+
+def load_exam_stdin() -> ExamDocument:
+    """Read an exam document (JSON or YAML) from standard input, within LIMITS.body_bytes."""
+    data = read_stream(sys.stdin.buffer, LIMITS.body_bytes, _WHAT)
+    return parse_exam_text(utf8(data, _WHAT, name="<stdin>"), name="<stdin>")
 
 
 def load_exam(path: Path) -> ExamDocument:

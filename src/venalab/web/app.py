@@ -17,6 +17,7 @@ from venalab.store.errors import StoreError
 from venalab.web import errors, openapi
 from venalab.web.cds import CdsConfig
 from venalab.web.deps import AppState
+from venalab.web.input_guard import InputGuard
 from venalab.web.rendering import LoginRequired, PageForbidden, templates
 from venalab.web.routes import ROUTERS
 from venalab.web.security import SessionSigner, load_secret_key
@@ -77,6 +78,9 @@ def create_app(
     @app.exception_handler(PageForbidden)
     async def _forbidden(request: Request, exc: PageForbidden) -> Response:
         return _error_page(request, 403, str(exc), [])
+
+    # Inside the headers middleware below, so its answers get the same headers.
+    app.add_middleware(InputGuard, html=_error_page)
 
     @app.middleware("http")
     async def _headers(request: Request, call_next: Any) -> Response:

@@ -11,10 +11,12 @@ from typing import Annotated, Any, cast
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from venalab.bounded import NotJson, decode_json
 from venalab.criteria import CRITERIA
 from venalab.engine import assess
 from venalab.errors import InvalidInput
 from venalab.exam import ExamDocument, parse_exam_obj
+from venalab.limits import LIMITS, describe_bytes
 from venalab.report.render import Audience
 from venalab.report.render import Format as ReportFormat
 from venalab.report.venous_map import render_venous_map
@@ -117,7 +119,7 @@ def worksheet_edit(request: Request, exam_id: ExamId, s: Db, p: PagePrincipal) -
 
 # ----------------------------------------------------------------------------- import
 
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MAX_UPLOAD_BYTES = LIMITS.upload_bytes
 
 
 @router.get("/import", response_class=HTMLResponse)
@@ -146,7 +148,7 @@ async def import_upload(
             p,
             status=413,
             problems=[],
-            error="The file is larger than 20 MB.",
+            error=f"The file is larger than {describe_bytes(MAX_UPLOAD_BYTES)} (input limit).",
         )
     notes: list[str] = []
     unmapped: list[tuple[str, str]]
@@ -158,8 +160,8 @@ async def import_upload(
             kind = "DICOM SR"
         else:
             try:
-                bundle = json.loads(data)
-            except (json.JSONDecodeError, UnicodeDecodeError):
+                bundle = decode_json(data, "FHIR bundle", size_limit=MAX_UPLOAD_BYTES)
+            except NotJson:
                 return render(
                     request,
                     "import.html",
