@@ -31,6 +31,7 @@ from venalab.engine import assess
 from venalab.errors import InvalidInput, Problem
 from venalab.exam import load_exam, load_exam_stdin
 from venalab.limits import LIMITS
+from venalab.private_files import write_private
 from venalab.result import EngineOptions
 
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
@@ -63,7 +64,7 @@ def _write(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
     else:
-        output.write_text(text, encoding="utf-8")
+        write_private(output, text)
 
 
 def fhir_export_cmd(

@@ -37,6 +37,7 @@ from venalab.evidence import Frozen
 from venalab.exam import ExamDocument, parse_exam_obj
 from venalab.store import audit
 from venalab.store.errors import Conflict, InvalidState, InvalidValue, NotFound, StoreError
+from venalab.store.integrity import check_signed
 from venalab.store.models import (
     Exam,
     ExamStatus,
@@ -47,6 +48,7 @@ from venalab.store.models import (
     utcnow,
 )
 from venalab.store.users import require
+from venalab.text_rules import match_key
 
 REASON_MAX_LENGTH: Final = 2000
 
@@ -65,13 +67,29 @@ def version_document(version: ExamVersion) -> ExamDocument:
 # Patients
 
 
+def _lookalike_error(existing: Patient, local_id: str) -> InvalidValue:
+    return InvalidValue(
+        "patient.id",
+        f"{local_id!r} looks like the existing patient {existing.local_id!r} (the ids differ "
+        "only in letter case, Unicode form, dashes or spacing); use the existing id, or an id "
+        "that is clearly different",
+    )
+
+
 def _patient_for(s: Session, doc: ExamDocument) -> Patient:
+    """The document's patient, created on first sight. A new id that only looks like an
+    existing one (text_rules.match_key) is refused, naming the existing patient."""
     local_id = doc.patient.id
     patient = s.scalar(select(Patient).where(Patient.local_id == local_id))
     if patient is not None:
         return patient
+    key = match_key(local_id)
+    lookalike = s.scalar(select(Patient).where(Patient.match_key == key))
+    if lookalike is not None:
+        raise _lookalike_error(lookalike, local_id)
     patient = Patient(
         local_id=local_id,
+        match_key=key,
         sex=doc.patient.sex,
         birth_date=doc.patient.birth_date,
         age_years=doc.patient.age_years,
@@ -135,7 +153,7 @@ def get_version(s: Session, exam_id: int, version: int | None = None) -> ExamVer
     )
     if found is None:
         raise NotFound(f"exam {exam_id} has no version {version}")
-    return found
+    return check_signed(found)  # never serve a changed document under its signature
 
 
 def list_versions(s: Session, exam_id: int) -> list[ExamVersion]:
@@ -175,7 +193,7 @@ def current_versions(s: Session, patient_local_id: str) -> list[ExamVersion]:
         .where(Exam.patient_id == patient.id)
         .order_by(Exam.exam_date, Exam.id)
     )
-    return list(s.scalars(stmt))
+    return [check_signed(v) for v in s.scalars(stmt)]
 
 
 # ---------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from venalab.bounded import TooLarge
 from venalab.errors import InvalidInput, format_path
 from venalab.store.errors import Conflict, Forbidden, InvalidState, InvalidValue, NotFound
+from venalab.store.integrity import Tampered
 
 CODES = {
     400: "bad-request",
@@ -128,6 +129,10 @@ def install(app: FastAPI, html: HtmlRenderer) -> None:
     @app.exception_handler(InvalidState)
     async def _state(request: Request, exc: InvalidState) -> Response:
         return respond(request, 409, str(exc), code="invalid-state")
+
+    @app.exception_handler(Tampered)
+    async def _tampered(request: Request, exc: Tampered) -> Response:
+        return respond(request, 409, str(exc), code="integrity-error")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:

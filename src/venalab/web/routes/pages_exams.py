@@ -21,6 +21,7 @@ from venalab.report.render import Audience
 from venalab.report.render import Format as ReportFormat
 from venalab.report.venous_map import render_venous_map
 from venalab.store import exams, models, users
+from venalab.store.integrity import check_signed
 from venalab.web.deps import Db, ExamId, Principal, client_of
 from venalab.web.rendering import PagePrincipal, check_form_csrf, page_permitted, render
 from venalab.web.reports import render_exam_report, signoff_of
@@ -255,7 +256,7 @@ def exam_sign(
 @router.get("/exams/{exam_id}/history", response_class=HTMLResponse)
 def exam_history(request: Request, exam_id: ExamId, s: Db, p: PagePrincipal) -> HTMLResponse:
     e = exams.get_exam(s, exam_id)
-    versions = exams.list_versions(s, exam_id)
+    versions = [check_signed(v) for v in exams.list_versions(s, exam_id)]
     diffs = {}
     for prev, cur in itertools.pairwise(versions):
         diffs[cur.version] = exams.diff_versions(prev.document, cur.document)
