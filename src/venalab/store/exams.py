@@ -48,7 +48,7 @@ from venalab.store.models import (
     utcnow,
 )
 from venalab.store.users import require
-from venalab.text_rules import match_key
+from venalab.text_rules import match_key, multi_line
 
 REASON_MAX_LENGTH: Final = 2000
 
@@ -424,6 +424,10 @@ def amend(
         raise InvalidState("an amendment needs a reason")
     if len(why) > REASON_MAX_LENGTH:
         raise InvalidValue("reason", f"use at most {REASON_MAX_LENGTH} characters")
+    try:
+        multi_line(why)
+    except ValueError as err:
+        raise InvalidValue("reason", str(err)) from None
     return _new_version(
         s,
         exam,
