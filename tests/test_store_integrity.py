@@ -99,6 +99,9 @@ REPLACE_AS_DRAFT = REPLACE_VERSION.replace(
 )
 
 
+REFUSED = r"append-only|never replaced|stored as drafts"
+
+
 @pytest.mark.parametrize("statement", [REPLACE_AUDIT, REPLACE_VERSION, REPLACE_AS_DRAFT])
 def test_sqlite_insert_or_replace_is_refused(statement: str, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'v.db'}"
@@ -106,13 +109,13 @@ def test_sqlite_insert_or_replace_is_refused(statement: str, tmp_path: Path) -> 
     upgrade(eng)
     _seed(eng)
     with (
-        pytest.raises(DBAPIError, match="append-only|never replaced|stored as drafts"),
+        pytest.raises(DBAPIError, match=REFUSED),
         eng.begin() as conn,
     ):
         conn.execute(text(statement))
     # Also from a plain sqlite3 connection, without the application's pragmas.
     raw = sqlite3.connect(tmp_path / "v.db")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only|never replaced|stored as drafts"):
+    with pytest.raises(sqlite3.IntegrityError, match=REFUSED):
         raw.execute(statement)
     raw.close()
     with eng.connect() as conn:
