@@ -228,6 +228,10 @@ def serve_cmd(
     from venalab.web.app import bootstrap, create_app
 
     url = database_url()
+    try:
+        application = create_app(url)
+    except InvalidInput as e:  # a malformed or missing setting: say which, do not start
+        fail_invalid("venalab serve", e)
     for line in bootstrap(url, load_examples=examples):
         out.print(line, highlight=False)
     shown = url if url.startswith("sqlite") else url.split("@")[-1]
@@ -235,7 +239,7 @@ def serve_cmd(
     out.print(
         f"venalab is at http://{host}:{port}/  (API docs: http://{host}:{port}/docs; Ctrl+C stops)"
     )
-    uvicorn.run(create_app(url), host=host, port=port, log_level="warning")
+    uvicorn.run(application, host=host, port=port, log_level="warning")
 
 
 @app.command("schema")

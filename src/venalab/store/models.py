@@ -54,6 +54,11 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def utcfromtimestamp(seconds: float) -> dt.datetime:
+    """Aware UTC datetime of epoch seconds, clamped to the years a database stores."""
+    return dt.datetime.fromtimestamp(min(max(seconds, 0.0), 253_402_300_799.0), dt.UTC)
+
+
 def canonical_json(obj: Any) -> str:
     """The one text form a document is hashed in: sorted keys, no spaces, UTF-8 kept."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

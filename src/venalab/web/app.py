@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 
 from venalab import __version__
+from venalab.errors import InvalidInput, Problem
 from venalab.exam import load_exam
 from venalab.store import audit, exams, make_engine, session_factory, upgrade, users
 from venalab.store.db import database_url
@@ -21,7 +22,7 @@ from venalab.web.input_guard import InputGuard
 from venalab.web.rendering import LoginRequired, PageForbidden, templates
 from venalab.web.routes import ROUTERS
 from venalab.web.security import SessionSigner, load_secret_key
-from venalab.web.settings import Settings
+from venalab.web.settings import CDS_BASE_URL_REQUIRED, Settings
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "data" / "examples"
 
@@ -48,6 +49,10 @@ def create_app(
         overrides["secure_cookies"] = cookie_secure
     if overrides:
         settings = settings.model_copy(update=overrides)
+    # CDS Hooks: the token audience is the configured URL, never the request's Host header.
+    cds = cds_config or CdsConfig.from_file(settings.cds_clients_file)
+    if cds.clients and settings.cds_base_url is None:
+        raise InvalidInput([Problem("VENALAB_CDS_BASE_URL", CDS_BASE_URL_REQUIRED)], "settings")
     engine = make_engine(settings.database_url)
     upgrade(engine)
     app = FastAPI(
@@ -63,7 +68,7 @@ def create_app(
         session_factory=session_factory(engine),
         signer=SessionSigner(load_secret_key(settings.secret_key, settings.var_dir)),
     )
-    app.state.cds = cds_config or CdsConfig.from_file(settings.cds_clients_file)
+    app.state.cds = cds
     errors.install(app, html=_error_page)
     for router in ROUTERS:
         app.include_router(router)
