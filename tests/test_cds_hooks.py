@@ -542,3 +542,21 @@ def test_cds_clients_need_the_base_url(tmp_path: Path) -> None:
         bad.value.problems[0].path == "[0].fhir_servers[0]"
         and "https" in bad.value.problems[0].message
     )
+
+
+def test_serve_refuses_to_start_without_the_base_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from venalab.cli import app
+
+    clients = tmp_path / "clients.json"
+    clients.write_text(json.dumps([{"iss": ISSUER, "jwks_url": "https://ehr.test.invalid/k"}]))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 's.db'}")
+    monkeypatch.setenv("VENALAB_VAR", str(tmp_path))
+    monkeypatch.setenv("VENALAB_CDS_CLIENTS", str(clients))
+    monkeypatch.delenv("VENALAB_CDS_BASE_URL", raising=False)
+    res = CliRunner().invoke(app, ["serve", "--no-examples"])
+    assert res.exit_code == 2 and "VENALAB_CDS_BASE_URL" in res.stderr
+    assert "one-time password" not in res.output  # stopped before anything else
