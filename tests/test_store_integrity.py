@@ -423,3 +423,18 @@ def test_database_and_exports_are_owner_only(tmp_path: Path) -> None:
         assert _mode(old_db) == 0o600  # an existing database is narrowed too
     finally:
         os.umask(old)
+
+
+def test_a_save_to_a_lookalike_id_writes_nothing(engine: Engine) -> None:
+    factory = session_factory(engine)
+    with transaction(factory) as s:
+        user, _ = create_user(s, "sono", "sonographer", password="correct horse battery")
+        create_exam(s, parse_exam_obj(_doc("MRN-001")), user)
+        exam_id = create_exam(s, parse_exam_obj(_doc("OTHER-1")), user).exam_id
+    from venalab.store import get_exam, save_draft
+
+    with factory() as s:
+        with pytest.raises(InvalidValue, match="'MRN-001'"):
+            save_draft(s, exam_id, parse_exam_obj(_doc("mrn-001")), user, 1)
+        s.commit()  # the session is still usable and holds nothing half-written
+        assert get_exam(s, exam_id).current_version == 1

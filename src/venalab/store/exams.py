@@ -76,17 +76,24 @@ def _lookalike_error(existing: Patient, local_id: str) -> InvalidValue:
     )
 
 
-def _patient_for(s: Session, doc: ExamDocument) -> Patient:
-    """The document's patient, created on first sight. A new id that only looks like an
-    existing one (text_rules.match_key) is refused, naming the existing patient."""
-    local_id = doc.patient.id
+def _existing_patient(s: Session, local_id: str) -> Patient | None:
+    """The patient with this id, or None for a new one; InvalidValue (before anything is
+    written) when a new id only looks like an existing one (text_rules.match_key)."""
     patient = s.scalar(select(Patient).where(Patient.local_id == local_id))
+    if patient is None:
+        lookalike = s.scalar(select(Patient).where(Patient.match_key == match_key(local_id)))
+        if lookalike is not None:
+            raise _lookalike_error(lookalike, local_id)
+    return patient
+
+
+def _patient_for(s: Session, doc: ExamDocument) -> Patient:
+    """The document's patient, created on first sight (look-alike ids refused)."""
+    local_id = doc.patient.id
+    patient = _existing_patient(s, local_id)
     if patient is not None:
         return patient
     key = match_key(local_id)
-    lookalike = s.scalar(select(Patient).where(Patient.match_key == key))
-    if lookalike is not None:
-        raise _lookalike_error(lookalike, local_id)
     patient = Patient(
         local_id=local_id,
         match_key=key,
@@ -310,6 +317,7 @@ def _new_version(
 ) -> ExamVersion:
     exam_id = exam.id
     obj, digest = _document(doc)
+    _existing_patient(s, doc.patient.id)  # a look-alike id is refused before any write
     previous_hash = get_version(s, exam_id, expected_version).doc_hash
     now = utcnow()
     number = expected_version + 1
