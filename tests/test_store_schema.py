@@ -39,6 +39,10 @@ TABLES = {
     "exam_versions",
     "audit_log",
     "login_failures",
+    "local_sr_codes",
+    "scheduled_orders",
+    "incoming_srs",
+    "result_messages",
 }
 
 

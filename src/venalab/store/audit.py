@@ -2,7 +2,7 @@
 
 Append-only by construction: this module can only add and read entries, and the database
 refuses UPDATE and DELETE on the table (triggers installed by migration 0001; migration
-0002_integrity also refuses an INSERT that would replace a row, SQLite's INSERT OR REPLACE).
+0003_integrity also refuses an INSERT that would replace a row, SQLite's INSERT OR REPLACE).
 Entries are written in the caller's transaction, so an action and its audit line commit or
 vanish together.
 

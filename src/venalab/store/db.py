@@ -64,7 +64,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         # INSERT OR REPLACE deletes the row it replaces; with recursive triggers on, that
         # delete fires the DELETE guards of the audit log and of exam versions (migrations
-        # 0001 and 0002_integrity, which also refuse such inserts outright).
+        # 0001 and 0003_integrity, which also refuse such inserts outright).
         cursor.execute("PRAGMA recursive_triggers=ON")
     finally:
         cursor.close()

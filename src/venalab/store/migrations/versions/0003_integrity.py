@@ -13,8 +13,8 @@ patient ids, CDS Hooks token replay cache (security issue, items 4, 6 and 7).
   patient. Look-alikes stored before this migration keep distinct keys (their id is mixed in).
 - cds_token_uses: CDS client token ids (`jti`) seen, shared by every worker (web/cds.py).
 
-Revision ID: 0002_integrity
-Revises: 0001
+Revision ID: 0003_integrity
+Revises: 0002_interop
 Create Date: 2026-12-03
 """
 
@@ -30,8 +30,8 @@ from venalab.store.audit import GENESIS, entry_digest
 from venalab.store.models import JsonDoc, UTCDateTime
 from venalab.text_rules import match_key
 
-revision = "0002_integrity"
-down_revision: str | None = "0001"
+revision = "0003_integrity"
+down_revision: str | None = "0002_interop"
 branch_labels: str | None = None
 depends_on: str | None = None
 
