@@ -438,3 +438,20 @@ def test_a_save_to_a_lookalike_id_writes_nothing(engine: Engine) -> None:
             save_draft(s, exam_id, parse_exam_obj(_doc("mrn-001")), user, 1)
         s.commit()  # the session is still usable and holds nothing half-written
         assert get_exam(s, exam_id).current_version == 1
+
+
+def test_received_dicom_header_values_lose_control_characters(engine: Engine) -> None:
+    from venalab.store.interop import receive_sr
+
+    with transaction(session_factory(engine)) as s:
+        item = receive_sr(
+            s,
+            b"DICM",
+            calling_ae="SCAN\x00",
+            sop_instance_uid="1.2.3\x00",
+            patient_local_id="P\x00-1",
+            accession="A\x01C",
+            study_date=None,
+        )
+        assert (item.patient_local_id, item.accession, item.calling_ae) == ("P-1", "AC", "SCAN")
+    assert _verify(engine) == []

@@ -94,6 +94,12 @@ def check_free_text(value: str, *, multiline: bool) -> str:
     return value
 
 
+def strip_controls(value: str) -> str:
+    """`value` without control characters: for metadata copied from a machine's message
+    (a DICOM header) that is only matched and shown, never refused for them."""
+    return "".join(ch for ch in value if unicodedata.category(ch) != "Cc")
+
+
 def single_line(value: str) -> str:
     return check_free_text(value, multiline=False)
 
