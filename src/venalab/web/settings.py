@@ -12,8 +12,8 @@ message naming the variable and what it accepts. Tests build `Settings(...)` dir
 | `VENALAB_TRUSTED_PROXIES` | comma-separated addresses or networks of reverse proxies whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed | none |
 | `VENALAB_TOKEN_LIFETIME_DAYS` | lifetime of a new API bearer token, in days (1 to 3650) | 90 |
 | `VENALAB_TOKEN_CACHE_SECONDS` | how long a worker may reuse a bearer token it checked (0 to 300; 0: check every request) | 10 |
-| `VENALAB_CDS_CLIENTS` | JSON file listing the CDS Hooks clients allowed to call | none (CDS calls refused) |
-| `VENALAB_CDS_BASE_URL` | public base URL of this service, the audience of CDS client tokens | from the request |
+| `VENALAB_CDS_CLIENTS` | JSON file listing the CDS Hooks clients allowed to call, with their key URLs and FHIR servers (web/cds_clients.py) | none (CDS calls refused) |
+| `VENALAB_CDS_BASE_URL` | public base URL of this service (`https://host[/prefix]`); CDS client tokens must name `<base>/cds-services/<id>` as audience. Required with `VENALAB_CDS_CLIENTS` | none |
 | `VENALAB_KNOWLEDGE_DIR` | folder of knowledge entries | the entries shipped with venalab |
 | `VENALAB_PATIENT_REVIEW_POLICY` | `show-with-banner` (unreviewed entries answered with a banner) or `approved-only` (patients see approved entries only) | `show-with-banner` |
 | `VENALAB_DICOM_AE_TITLE` | AE title of the DICOM receiver (`venalab dicom listen`) | `VENALAB` |
@@ -39,7 +39,12 @@ from pydantic import BaseModel, ConfigDict
 from venalab.errors import InvalidInput, Problem
 from venalab.knowledge.answer import POLICY_ENV, ReviewPolicy, review_policy
 from venalab.store.db import DEFAULT_SQLITE_PATH, normalize_url
+from venalab.web.cds_clients import url_problem
 
+CDS_BASE_URL_REQUIRED = (
+    "required when CDS Hooks clients are configured: the public base URL of this service "
+    "(e.g. https://venalab.example.org), which client tokens must name as their audience"
+)
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
 
@@ -194,6 +199,12 @@ class Settings(BaseModel):
             hl7_results_to=_host_port(env, "VENALAB_HL7_RESULTS_TO", problems),
             hl7_facility=(env.get("VENALAB_HL7_FACILITY", "").strip() or "VENALAB")[:20],
         )
+        if settings.cds_base_url is not None:
+            bad = url_problem(settings.cds_base_url)
+            if bad is not None:
+                problems.append(Problem("VENALAB_CDS_BASE_URL", bad))
+        elif settings.cds_clients_file is not None:
+            problems.append(Problem("VENALAB_CDS_BASE_URL", CDS_BASE_URL_REQUIRED))
         if problems:
             raise InvalidInput(problems, what="settings")
         return settings

@@ -6,8 +6,8 @@
 - `api_tokens.expires_at` (NOT NULL): tokens that exist when this migration runs get 90 days
   from now, so an upgrade does not cut running integrations off.
 
-Revision ID: 0003_sessions_tokens
-Revises: 0002_interop
+Revision ID: 0004_sessions_tokens
+Revises: 0003_integrity
 Create Date: 2025-07-01
 """
 
@@ -18,8 +18,8 @@ import datetime as dt
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_sessions_tokens"
-down_revision: str | None = "0002_interop"
+revision = "0004_sessions_tokens"
+down_revision: str | None = "0003_integrity"
 branch_labels: str | None = None
 depends_on: str | None = None
 
