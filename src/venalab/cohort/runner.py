@@ -332,21 +332,23 @@ def prepare_output(
 
 
 def finish_output(out: Path, summaries: list[PartitionSummary]) -> dict[str, Any]:
-    """Merge the partition error files into errors.jsonl and write summary.json."""
+    """Merge the partition error files into errors.jsonl and write summary.json.
+
+    One partition file at a time (a cohort of broken exams has as many rows as exams); an
+    exam never spans partitions, so grouping per file groups per exam.
+    """
     errors_dir = out / "errors"
     files = sorted(errors_dir.glob("part-*.parquet")) if errors_dir.exists() else []
-    errors = (
-        pl.concat([pl.read_parquet(f) for f in files])
-        if files
-        else pl.DataFrame(schema=ERROR_SCHEMA)
-    )
     tmp = out / ".errors.jsonl.tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
-        grouped = errors.group_by("row", maintain_order=True).agg(
-            pl.col("patient_id").first(), pl.struct("path", "message").alias("problems")
-        )
-        for row, pid, problems in grouped.iter_rows():
-            fh.write(json.dumps({"row": row, "patient_id": pid, "problems": problems}) + "\n")
+        for f in files:
+            grouped = (
+                pl.read_parquet(f)
+                .group_by("row", maintain_order=True)
+                .agg(pl.col("patient_id").first(), pl.struct("path", "message").alias("problems"))
+            )
+            for row, pid, problems in grouped.iter_rows():
+                fh.write(json.dumps({"row": row, "patient_id": pid, "problems": problems}) + "\n")
     tmp.replace(out / "errors.jsonl")
     summary = {
         "exams": sum(s.exams for s in summaries),
