@@ -57,6 +57,9 @@ from venalab.rules.thrombosis import Classification
 
 COHORT_FORMAT = "venous-cohort/1"
 TABLES = ("exams", "legs", "segments")
+REJECTED = "rejected.parquet"
+"""Optional table of a cohort folder converted from JSONL: rows rejected at conversion
+(`ERROR_SCHEMA`), reported by every run as rejected exams (`convert.py`)."""
 
 # ---------------------------------------------------------------------------------------
 # Column types derived from the models
@@ -633,7 +636,8 @@ def read_cohort_rows(folder: Path, lo: int, hi: int) -> CohortTables:
 
 
 def cohort_row_count(folder: Path) -> tuple[int, int]:
-    """(number of exams, max row + 1) of a cohort directory."""
+    """(number of exams, max row + 1) of a cohort directory; rows rejected at conversion
+    (`REJECTED`) count too."""
     stats = (
         pl.scan_parquet(folder / "exams.parquet")
         .select(pl.len().alias("n"), pl.col("row").max().alias("max"))
@@ -641,4 +645,12 @@ def cohort_row_count(folder: Path) -> tuple[int, int]:
     )
     n = int(stats["n"][0])
     mx = stats["max"][0]
+    if (folder / REJECTED).exists():
+        rej = (
+            pl.scan_parquet(folder / REJECTED)
+            .select(pl.col("row").n_unique().alias("n"), pl.col("row").max().alias("max"))
+            .collect()
+        )
+        n += int(rej["n"][0]) if rej["max"][0] is not None else 0
+        mx = max((m for m in (mx, rej["max"][0]) if m is not None), default=None)
     return n, (int(mx) + 1 if mx is not None else 0)
