@@ -71,7 +71,8 @@ def parse_lines(
     are skipped."""
     exams: list[tuple[int, ExamDocument]] = []
     errors: list[dict[str, Any]] = []
-    for row, raw in lines:
+    for row, line in lines:
+        raw = line.rstrip(b"\r\n")  # the line break is not part of the document
         if not raw.strip():
             continue
         try:

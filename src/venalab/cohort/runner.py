@@ -182,7 +182,12 @@ def _jsonl_lines(source: Source, part: Partition) -> Iterator[tuple[int, bytes]]
     with open(source.path, "rb") as fh:
         fh.seek(part.offset)
         data = fh.read(part.end - part.offset)
-    for i, raw in enumerate(data.splitlines()):
+    # lines end at b"\n" only, as `plan` counts them (bytes.splitlines also splits at a
+    # stray b"\r", which would shift the rows after it)
+    lines = data.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    for i, raw in enumerate(lines):
         yield part.lo + i, raw
 
 
