@@ -125,6 +125,7 @@ def test_jsonl_bad_lines_are_reported_with_their_row(tmp_path: Path, cohort_dir:
     assert error["row"] == 1 and "not valid JSON" in error["problems"][0]["message"]
 
 
+@pytest.mark.slow
 def test_dask_two_workers_identical_to_single_process(cohort_dir: Path, tmp_path: Path) -> None:
     source = Source.open(cohort_dir)
     run_local(source, tmp_path / "local", settings(size=500))

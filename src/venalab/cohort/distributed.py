@@ -60,7 +60,13 @@ def dask_client(scheduler: str | None = None, n_workers: int = 2) -> Iterator[An
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
-        client = Client(scheduler)  # type: ignore[no-untyped-call]
+        try:
+            client = Client(scheduler)  # type: ignore[no-untyped-call]
+        except (OSError, TimeoutError, ValueError) as err:
+            raise InvalidInput(
+                [Problem("scheduler", f"cannot connect to the Dask scheduler {scheduler}: {err}")],
+                what="option",
+            ) from None
         try:
             yield client
         finally:
