@@ -20,10 +20,10 @@ import typer
 from polars.testing import assert_frame_equal
 from typer.testing import CliRunner, Result
 
+from conftest import cohort_settings
 from venalab.cohort.cli import cohort_app
 from venalab.cohort.runner import (
     Partition,
-    Settings,
     Source,
     read_results,
     run_local,
@@ -191,12 +191,7 @@ def test_scheduler_run_with_relative_output_and_an_unreachable_worker(
     run_local(
         Source.open(cohort),
         local,
-        Settings(
-            criteria="svs-avf-avls-2022",
-            options={"criteria": "svs-avf-avls-2022", "tibioperoneal_trunk": "distal"},
-            engine="vectorized",
-            partition_size=200,
-        ),
+        cohort_settings(size=200),
     )
     for a, b in zip(read_results(local), read_results(out), strict=True):
         assert_frame_equal(a, b)

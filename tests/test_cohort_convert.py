@@ -13,9 +13,10 @@ import typer
 from polars.testing import assert_frame_equal
 from typer.testing import CliRunner, Result
 
+from conftest import cohort_settings
 from venalab.cohort import convert
 from venalab.cohort.cli import cohort_app
-from venalab.cohort.runner import Settings, Source, read_results, run_local
+from venalab.cohort.runner import Source, read_results, run_local
 from venalab.cohort.synth import write_synthetic
 
 
@@ -34,15 +35,6 @@ def jsonl(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _settings(size: int = 250) -> Settings:
-    return Settings(
-        criteria="svs-avf-avls-2022",
-        options={"criteria": "svs-avf-avls-2022", "tibioperoneal_trunk": "distal"},
-        engine="vectorized",
-        partition_size=size,
-    )
-
-
 @pytest.mark.parametrize("workers", [1, 2])
 def test_converted_run_equals_reading_the_jsonl(
     jsonl: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
@@ -54,8 +46,8 @@ def test_converted_run_equals_reading_the_jsonl(
     assert not c.reused
     assert c.counts == {"exams": 901, "valid": 894, "rejected": 7, "lines": 902}
     converted = Source("parquet", str(folder), origin=str(jsonl), digest=digest)
-    direct = run_local(Source.open(jsonl), tmp_path / "direct", _settings())
-    via = run_local(converted, tmp_path / "via", _settings())
+    direct = run_local(Source.open(jsonl), tmp_path / "direct", cohort_settings(size=250))
+    via = run_local(converted, tmp_path / "via", cohort_settings(size=250))
     assert via == direct
     for a, b in zip(read_results(tmp_path / "direct"), read_results(tmp_path / "via"), strict=True):
         assert_frame_equal(a, b)

@@ -11,18 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import cohort_settings
 from venalab.cohort.report import _expand_percentiles, write_report
-from venalab.cohort.runner import Settings, Source, run_local
+from venalab.cohort.runner import Source, run_local
 from venalab.cohort.synth import write_synthetic
-
-
-def _settings(size: int) -> Settings:
-    return Settings(
-        criteria="svs-avf-avls-2022",
-        options={"criteria": "svs-avf-avls-2022", "tibioperoneal_trunk": "distal"},
-        engine="vectorized",
-        partition_size=size,
-    )
 
 
 def _tables(html: str) -> list[str]:
@@ -35,7 +27,7 @@ def test_report_figures_do_not_depend_on_the_partitioning(tmp_path: Path) -> Non
     reports = []
     seen: list[tuple[int, int]] = []
     for size in (1800, 250):
-        run_local(Source.open(tmp_path / "c"), tmp_path / f"r{size}", _settings(size))
+        run_local(Source.open(tmp_path / "c"), tmp_path / f"r{size}", cohort_settings(size=size))
         html = tmp_path / f"r{size}.html"
         write_report(
             tmp_path / f"r{size}",
