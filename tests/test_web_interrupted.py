@@ -1,8 +1,8 @@
 """An interrupted save leaves the database consistent (issue 6), on SQLite and PostgreSQL.
 
-A real `venalab serve` process is started with the test hook VENALAB_TEST_PAUSE_BEFORE_COMMIT
-(web/deps.py): every unsafe request sleeps inside its transaction, after its writes, just
-before the commit. A save of version 2 is sent over HTTP; when the server says it is paused,
+A real server process (tests/paused_server.py: the app with a test-only override of the
+per-request transaction) is started: every unsafe request sleeps inside its transaction,
+after its writes, just before the commit. A save of version 2 is sent over HTTP; when the server says it is paused,
 it is killed with SIGKILL (no shutdown, no rollback: as if the machine lost power). After a
 restart on the same database:
 
@@ -15,6 +15,7 @@ restart on the same database:
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,10 @@ from typing import Any
 import httpx
 
 from conftest import EXAMPLES
+from paused_server import PAUSE_MARKER
 from pg_fixture import db_url, pg_server, pg_url  # noqa: F401 - fixtures
 from venalab.exam import parse_exam_obj
 from venalab.store import audit, exams, make_engine, session_factory, upgrade, users
-from venalab.web.deps import PAUSE_MARKER
 from web_server import Server, start_server
 
 PAUSE_S = "60"  # far longer than the test needs: the kill always comes first
@@ -82,8 +83,9 @@ def test_killed_mid_save_loses_only_the_unacknowledged_save(
 
     server: Server = start_server(
         tmp_path,
-        env={**_server_env(url), "VENALAB_TEST_PAUSE_BEFORE_COMMIT": PAUSE_S},
-        args=("--no-examples",),
+        env=_server_env(url),
+        args=("--pause", PAUSE_S),
+        command=(sys.executable, str(Path(__file__).with_name("paused_server.py"))),
     )
     outcome: dict[str, Any] = {}
 

@@ -76,9 +76,13 @@ class Server:
 
 
 def start_server(
-    cwd: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    args: tuple[str, ...] = (),
+    command: tuple[str, ...] = (str(VENALAB), "serve"),
 ) -> Server:
-    """Start `venalab serve` in `cwd` on a free loopback port; return once /healthz answers.
+    """Start `venalab serve` (or `command`, which takes --host and --port like it) in `cwd` on a
+    free loopback port; return once /healthz answers.
 
     DATABASE_URL is taken from `env` only (never inherited), so that a test's server uses the
     database the test chose."""
@@ -90,7 +94,7 @@ def start_server(
     for _attempt in range(3):  # the free port can be taken between probe and bind
         port = free_port()
         proc = subprocess.Popen(
-            [str(VENALAB), "serve", "--host", "127.0.0.1", "--port", str(port), *args],
+            [*command, "--host", "127.0.0.1", "--port", str(port), *args],
             cwd=cwd,
             env=environment,
             stdout=subprocess.PIPE,

@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-import inspect
-import os
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from venalab import __version__
 from venalab.exam import load_exam
 from venalab.store import audit, exams, make_engine, session_factory, upgrade, users
 from venalab.store.db import database_url
 from venalab.store.errors import StoreError
-from venalab.web import api, cds, errors, knowledge_pages, pages
+from venalab.web import errors, openapi
 from venalab.web.cds import CdsConfig
 from venalab.web.deps import AppState
+from venalab.web.rendering import LoginRequired, PageForbidden, templates
+from venalab.web.routes import ROUTERS
 from venalab.web.security import SessionSigner, load_secret_key
+from venalab.web.settings import Settings
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "data" / "examples"
 
@@ -29,15 +28,27 @@ EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "data" / "examples"
 def create_app(
     url: str | None = None,
     *,
+    settings: Settings | None = None,
     var_dir: Path | None = None,
     cookie_secure: bool | None = None,
     cds_config: CdsConfig | None = None,
 ) -> FastAPI:
-    """The app on the database at `url` (default: DATABASE_URL or the SQLite file)."""
-    url = url or database_url()
-    engine = make_engine(url)
+    """The app for `settings` (default: from the environment, see web/settings.py).
+
+    `url`, `var_dir` and `cookie_secure` override the matching settings (tests, `serve`).
+    """
+    settings = settings or Settings.from_env()
+    overrides: dict[str, Any] = {}
+    if url is not None:
+        overrides["database_url"] = url
+    if var_dir is not None:
+        overrides["var_dir"] = var_dir
+    if cookie_secure is not None:
+        overrides["secure_cookies"] = cookie_secure
+    if overrides:
+        settings = settings.model_copy(update=overrides)
+    engine = make_engine(settings.database_url)
     upgrade(engine)
-    var = var_dir or Path(os.environ.get("VENALAB_VAR", "var"))
     app = FastAPI(
         title="venalab",
         version=__version__,
@@ -46,56 +57,26 @@ def create_app(
         "clinicians; not a substitute for clinical judgement.",
     )
     app.state.venalab = AppState(
+        settings=settings,
         engine=engine,
         session_factory=session_factory(engine),
-        signer=SessionSigner(load_secret_key(var)),
-        database_url=url,
-        cookie_secure=bool(
-            cookie_secure if cookie_secure is not None else os.environ.get("VENALAB_SECURE_COOKIES")
-        ),
+        signer=SessionSigner(load_secret_key(settings.secret_key, settings.var_dir)),
     )
-    app.state.cds = cds_config or CdsConfig.from_env()
-    errors.install(app)
-    app.include_router(api.router)
-    app.include_router(cds.router)
-    app.include_router(pages.router)
-    app.include_router(knowledge_pages.router)
+    app.state.cds = cds_config or CdsConfig.from_file(settings.cds_clients_file)
+    errors.install(app, html=_error_page)
+    for router in ROUTERS:
+        app.include_router(router)
     app.mount(
         "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
     )
 
-    @app.exception_handler(pages.LoginRequired)
-    async def _login(request: Request, exc: pages.LoginRequired) -> Response:
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired) -> Response:
         return RedirectResponse(f"/login?next={exc.next_url}", status_code=303)
 
-    @app.exception_handler(pages.PageForbidden)
-    async def _forbidden(request: Request, exc: pages.PageForbidden) -> Response:
-        return HTMLResponse(
-            pages.templates.get_template("message.html").render(
-                message=str(exc), user=None, csrf="", csrf_field="", request=request
-            ),
-            status_code=403,
-        )
-
-    # Pages get HTML errors, the API gets the JSON error shape.
-    default_http = app.exception_handlers[StarletteHTTPException]
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        if request.url.path.startswith(("/api", "/cds-services")):
-            handled = default_http(request, exc)
-            result: Response = await handled if inspect.isawaitable(handled) else handled
-            return result
-        return HTMLResponse(
-            pages.templates.get_template("message.html").render(
-                message=f"{exc.status_code}: {exc.detail}",
-                user=None,
-                csrf="",
-                csrf_field="",
-                request=request,
-            ),
-            status_code=exc.status_code,
-        )
+    @app.exception_handler(PageForbidden)
+    async def _forbidden(request: Request, exc: PageForbidden) -> Response:
+        return _error_page(request, 403, str(exc), [])
 
     @app.middleware("http")
     async def _headers(request: Request, call_next: Any) -> Response:
@@ -105,41 +86,30 @@ def create_app(
         response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
-    def _openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        schema = get_openapi(
-            title=app.title, version=app.version, description=app.description, routes=app.routes
-        )
-        schema.setdefault("components", {}).setdefault("schemas", {}).update(
-            api.openapi_components()
-        )
-        # Bodies that wrap an exam document point at its schema (pydantic sees a plain dict).
-        for wrapper in ("SaveBody", "AmendBody"):
-            props = schema["components"]["schemas"].get(wrapper, {}).get("properties", {})
-            if "document" in props:
-                props["document"] = {
-                    **api.EXAM_SCHEMA_REF,
-                    "description": "An exam document (venous-exam/1)",
-                }
-        schema["components"]["securitySchemes"] = {
-            "bearer": {
-                "type": "http",
-                "scheme": "bearer",
-                "description": "Per-user token from `venalab user token USER`.",
-            }
-        }
-        schema["security"] = [{"bearer": []}]
-        app.openapi_schema = schema
-        return schema
-
-    app.openapi = _openapi  # type: ignore[method-assign]
+    openapi.install(app)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
 
     return app
+
+
+def _error_page(
+    request: Request, status: int, message: str, problems: list[dict[str, str]]
+) -> HTMLResponse:
+    """The HTML answer to an error on a page (the API answers JSON)."""
+    return HTMLResponse(
+        templates.get_template("message.html").render(
+            message=message if status in (403, 422) else f"{status}: {message}",
+            problems=problems,
+            user=None,
+            csrf="",
+            csrf_field="",
+            request=request,
+        ),
+        status_code=status,
+    )
 
 
 def bootstrap(url: str | None = None, *, load_examples: bool = True) -> list[str]:

@@ -20,7 +20,6 @@ interface (FHIR import -> exam document -> assess).
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 import uuid
@@ -89,12 +88,12 @@ class CdsConfig:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def from_env(cls) -> CdsConfig:
-        """VENALAB_CDS_CLIENTS: a JSON file `[{"iss": ..., "jwks_url": ..., "jku_allowed": [...]}]`."""
-        path = os.environ.get("VENALAB_CDS_CLIENTS")
-        if not path:
+    def from_file(cls, path: Path | None) -> CdsConfig:
+        """The clients listed in a JSON file (`VENALAB_CDS_CLIENTS`):
+        `[{"iss": ..., "jwks_url": ..., "jku_allowed": [...]}]`; none when `path` is None."""
+        if path is None:
             return cls()
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        raw = json.loads(path.read_text(encoding="utf-8"))
         return cls.of(
             [
                 CdsClient(
@@ -211,7 +210,7 @@ def _outcome(status: int, code: str, text: str) -> JSONResponse:
 
 
 def _endpoint_url(request: Request) -> str:
-    base = os.environ.get("VENALAB_CDS_BASE_URL")
+    base: str | None = request.app.state.venalab.settings.cds_base_url
     if base:
         return base.rstrip("/") + request.url.path
     return str(request.url.replace(query=""))

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
-import time
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -17,8 +14,10 @@ from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
 from venalab.store import models, users
+from venalab.store.users import Permission
 from venalab.web.errors import ApiError
 from venalab.web.security import CSRF_HEADER, SESSION_COOKIE, Session, SessionSigner, csrf_ok
+from venalab.web.settings import Settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Ids are INTEGER columns (32-bit on PostgreSQL): a larger number cannot name a row, and passing
@@ -30,24 +29,23 @@ VersionNo = Annotated[int, Path(ge=1, le=1_000_000, description="Version number 
 
 @dataclass
 class AppState:
+    settings: Settings
     engine: Engine
     session_factory: sessionmaker[DbSession]
     signer: SessionSigner
-    database_url: str
-    cookie_secure: bool = False
+
+    @property
+    def database_url(self) -> str:
+        return self.settings.database_url
+
+    @property
+    def cookie_secure(self) -> bool:
+        return self.settings.secure_cookies
 
 
 def state(request: Request) -> AppState:
     st: AppState = request.app.state.venalab
     return st
-
-
-# Test hook, used by tests/test_web_interrupted.py only: with VENALAB_TEST_PAUSE_BEFORE_COMMIT
-# set to a number of seconds, every unsafe request (POST...) sleeps inside its transaction,
-# after its writes and just before the commit, after saying so on stderr; the test kills the
-# process there. Read once at import; unset (the default) it changes nothing.
-_PAUSE_BEFORE_COMMIT_S = float(os.environ.get("VENALAB_TEST_PAUSE_BEFORE_COMMIT") or 0)
-PAUSE_MARKER = "venalab-test: paused before commit"
 
 
 # At most this many requests hold a database session at once; the others wait here, without
@@ -91,11 +89,6 @@ def db(
     s = state(request).session_factory()
     try:
         yield s
-        if _PAUSE_BEFORE_COMMIT_S and request.method not in SAFE_METHODS:
-            s.flush()
-            sys.stderr.write(f"{PAUSE_MARKER} ({request.method} {request.url.path})\n")
-            sys.stderr.flush()
-            time.sleep(_PAUSE_BEFORE_COMMIT_S)
         s.commit()
     except BaseException:
         s.rollback()
@@ -168,6 +161,13 @@ def api_principal(request: Request, s: Db) -> Principal:
 ApiPrincipal = Annotated[Principal, Depends(api_principal)]
 
 
-def require_role(p: Principal, *roles: str) -> None:
-    if p.user.role not in roles:
-        raise ApiError(403, f"role {p.user.role!r} may not do this (needs {' or '.join(roles)})")
+def permitted(permission: Permission) -> Callable[[Principal], Principal]:
+    """A dependency: the API principal if its role may do `permission` (store/users.PERMISSIONS),
+    else 403 naming the roles that may."""
+
+    def check(p: ApiPrincipal) -> Principal:
+        users.require(p.user, permission)
+        return p
+
+    check.__name__ = f"permitted_{permission.replace('-', '_')}"
+    return check

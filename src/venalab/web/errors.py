@@ -6,11 +6,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from venalab.errors import InvalidInput, format_path
@@ -65,47 +66,69 @@ class ApiError(Exception):
         self.status, self.message, self.problems, self.headers = status, message, problems, headers
 
 
-def install(app: FastAPI) -> None:
-    """Register handlers mapping domain and framework errors to the one shape."""
+HtmlRenderer = Callable[[Request, int, str, list[dict[str, str]]], Response]
+JSON_PREFIXES = ("/api", "/cds-services")
+
+
+def install(app: FastAPI, html: HtmlRenderer) -> None:
+    """Register handlers mapping domain and framework errors to one shape: the JSON error body
+    under /api and /cds-services, an HTML message page (`html`) everywhere else."""
+
+    def respond(
+        request: Request,
+        status: int,
+        message: str,
+        problems: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+        code: str | None = None,
+    ) -> Response:
+        if request.url.path.startswith(JSON_PREFIXES):
+            return JSONResponse(
+                error_body(status, message, problems, code), status_code=status, headers=headers
+            )
+        page = html(request, status, message, problems or [])
+        if headers:
+            page.headers.update(headers)
+        return page
 
     @app.exception_handler(ApiError)
-    async def _api(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.message, exc.problems, exc.headers)
+    async def _api(request: Request, exc: ApiError) -> Response:
+        return respond(request, exc.status, exc.message, exc.problems, exc.headers)
 
     @app.exception_handler(InvalidInput)
-    async def _invalid(_: Request, exc: InvalidInput) -> JSONResponse:
-        return error_response(422, f"invalid {exc.what}", exc.as_dicts())
+    async def _invalid(request: Request, exc: InvalidInput) -> Response:
+        return respond(request, 422, f"invalid {exc.what}", exc.as_dicts())
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         problems = [
             {"path": format_path([p for p in e["loc"] if p != "body"]), "message": str(e["msg"])}
             for e in exc.errors()
         ]
-        return error_response(422, "invalid request", problems)
+        return respond(request, 422, "invalid request", problems)
 
     @app.exception_handler(InvalidValue)
-    async def _value(_: Request, exc: InvalidValue) -> JSONResponse:
-        return error_response(422, exc.message, [{"path": exc.field, "message": exc.message}])
+    async def _value(request: Request, exc: InvalidValue) -> Response:
+        return respond(request, 422, exc.message, [{"path": exc.field, "message": exc.message}])
 
     @app.exception_handler(NotFound)
-    async def _nf(_: Request, exc: NotFound) -> JSONResponse:
-        return error_response(404, str(exc) or "not found")
+    async def _nf(request: Request, exc: NotFound) -> Response:
+        return respond(request, 404, str(exc) or "not found")
 
     @app.exception_handler(Conflict)
-    async def _conflict(_: Request, exc: Conflict) -> JSONResponse:
-        return error_response(409, str(exc) or "conflict: the exam changed since you loaded it")
+    async def _conflict(request: Request, exc: Conflict) -> Response:
+        return respond(request, 409, str(exc) or "conflict: the exam changed since you loaded it")
 
     @app.exception_handler(Forbidden)
-    async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
-        return error_response(403, str(exc) or "your role does not allow this")
+    async def _forbidden(request: Request, exc: Forbidden) -> Response:
+        return respond(request, 403, str(exc) or "your role does not allow this")
 
     @app.exception_handler(InvalidState)
-    async def _state(_: Request, exc: InvalidState) -> JSONResponse:
-        return JSONResponse(error_body(409, str(exc), code="invalid-state"), status_code=409)
+    async def _state(request: Request, exc: InvalidState) -> Response:
+        return respond(request, 409, str(exc), code="invalid-state")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(
-            exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        return respond(
+            request, exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None)
         )

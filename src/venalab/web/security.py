@@ -25,11 +25,11 @@ CSRF_FIELD = "csrf_token"
 SESSION_MAX_AGE_S = 8 * 3600
 
 
-def load_secret_key(var_dir: Path) -> bytes:
-    """VENALAB_SECRET_KEY, else a random key kept in var/secret_key (created 0600 once)."""
-    env = os.environ.get("VENALAB_SECRET_KEY")
-    if env:
-        return env.encode()
+def load_secret_key(configured: str | None, var_dir: Path) -> bytes:
+    """The configured key (VENALAB_SECRET_KEY), else a random key kept in var/secret_key
+    (created 0600 once, so every worker and restart on this host shares it)."""
+    if configured:
+        return configured.encode()
     path = var_dir / "secret_key"
     if path.exists():
         return path.read_bytes().strip()

@@ -7,7 +7,6 @@ Patients see approved entries only; clinicians see every entry with its review s
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Literal, cast
 
@@ -19,16 +18,16 @@ from venalab.knowledge.entries import ENTRIES_DIR, load_knowledge_base
 from venalab.knowledge.model import ReviewAction
 from venalab.knowledge.workflow import EntryStore, WorkflowError, allowed_actions
 from venalab.store import audit
-from venalab.web.deps import Db, client_of
-from venalab.web.pages import PageForbidden, PagePrincipal, _check_form_csrf, _render
+from venalab.web.deps import Db, client_of, state
+from venalab.web.rendering import PageForbidden, PagePrincipal, check_form_csrf, render
 
 router = APIRouter(include_in_schema=False)
 REVIEWER_ROLES = ("physician", "admin")
 
 
-def knowledge_dir() -> Path:
-    """VENALAB_KNOWLEDGE_DIR, else the entries shipped with venalab."""
-    return Path(os.environ.get("VENALAB_KNOWLEDGE_DIR") or ENTRIES_DIR)
+def knowledge_dir(request: Request) -> Path:
+    """The configured entries folder (VENALAB_KNOWLEDGE_DIR), else the entries shipped."""
+    return state(request).settings.knowledge_dir or ENTRIES_DIR
 
 
 @router.get("/ask", response_class=HTMLResponse)
@@ -38,21 +37,19 @@ def ask_page(
     q: Annotated[str, Query(max_length=500)] = "",
     audience: Annotated[Literal["clinician", "patient"], Query()] = "clinician",
 ) -> HTMLResponse:
-    answer = ask(q, audience, kb=load_knowledge_base(knowledge_dir())) if q.strip() else None
-    return _render(request, "ask.html", p, q=q, audience=audience, answer=answer)
+    answer = ask(q, audience, kb=load_knowledge_base(knowledge_dir(request))) if q.strip() else None
+    return render(request, "ask.html", p, q=q, audience=audience, answer=answer)
 
 
 @router.get("/knowledge", response_class=HTMLResponse)
 def knowledge_list(request: Request, p: PagePrincipal) -> HTMLResponse:
-    store = EntryStore(knowledge_dir())
+    store = EntryStore(knowledge_dir(request))
     entries = sorted(
-        (store.read(path.stem) for path in knowledge_dir().glob("*.md")),
+        (store.read(path.stem) for path in knowledge_dir(request).glob("*.md")),
         key=lambda e: (e.meta.topic, e.meta.audience),
     )
     rows = [{"entry": e, "actions": allowed_actions(e.status)} for e in entries]
-    return _render(
-        request, "knowledge.html", p, rows=rows, can_review=p.user.role in REVIEWER_ROLES
-    )
+    return render(request, "knowledge.html", p, rows=rows, can_review=p.user.role in REVIEWER_ROLES)
 
 
 @router.post("/knowledge/{entry_id}/{action}", response_model=None)
@@ -65,13 +62,13 @@ def knowledge_action(
     comment: Annotated[str, Form(max_length=2000)] = "",
     csrf_token: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
-    _check_form_csrf(p, csrf_token)
+    check_form_csrf(p, csrf_token)
     if action not in ("submit", "start-review", "approve", "send-back", "revise"):
         raise PageForbidden(f"unknown review action {action!r}")
     if action in ("start-review", "approve", "send-back") and p.user.role not in REVIEWER_ROLES:
         raise PageForbidden("Only physicians and administrators review knowledge entries.")
     try:
-        entry = EntryStore(knowledge_dir()).apply(
+        entry = EntryStore(knowledge_dir(request)).apply(
             entry_id,
             cast(ReviewAction, action),
             by=p.user.display_name or p.user.username,

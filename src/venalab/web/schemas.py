@@ -1,0 +1,174 @@
+"""API schemas (request and response bodies) and the ORM-to-schema mappers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from venalab.exam import ExamDocument
+from venalab.store import exams, models
+
+EXAM_SCHEMA_REF = {"$ref": "#/components/schemas/ExamDocument"}
+RESULT_SCHEMA_REF = {"$ref": "#/components/schemas/Result"}
+
+
+class ErrorProblem(BaseModel):
+    path: str
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    status: int
+    code: str
+    message: str
+    problems: list[ErrorProblem]
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    s: {
+        "description": d,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+    for s, d in (
+        (401, "Not authenticated"),
+        (403, "Not allowed"),
+        (404, "Not found"),
+        (409, "Conflict"),
+        (422, "Invalid input"),
+    )
+}
+
+
+class CriteriaOut(BaseModel):
+    id: str
+    version: str
+    title: str
+    default: bool
+    sources: list[str]
+
+
+class MeOut(BaseModel):
+    username: str
+    display_name: str | None
+    role: str
+
+
+class VersionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    exam_id: int
+    version: int
+    status: Literal["draft", "signed"]
+    doc_hash: str
+    reason: str | None
+    created_by: str
+    created_at: dt.datetime
+    signed_by: str | None
+    signed_at: dt.datetime | None
+
+
+class ExamOut(BaseModel):
+    exam_id: int
+    patient_id: str
+    exam_date: dt.date
+    status: Literal["draft", "signed"]
+    current_version: int
+    amended: bool
+    updated_at: dt.datetime
+
+
+class ExamDetail(ExamOut):
+    version: VersionOut
+    document: dict[str, Any]
+
+
+class SaveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    document: dict[str, Any] = Field(description="An exam document (venous-exam/1)")
+    expected_version: int = Field(ge=1, le=1_000_000)
+
+
+class AmendBody(SaveBody):
+    reason: str = Field(min_length=3, max_length=2000)
+
+
+class SignBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    expected_version: int = Field(ge=1, le=1_000_000)
+
+
+class ChangeOut(BaseModel):
+    path: str
+    kind: str
+    before: Any = None
+    after: Any = None
+
+
+def username_of(s: Session, user_id: int | None) -> str | None:
+    if user_id is None:
+        return None
+    user = s.get(models.User, user_id)
+    return user.username if user else None
+
+
+def version_out(s: Session, v: models.ExamVersion) -> VersionOut:
+    return VersionOut(
+        exam_id=v.exam_id,
+        version=v.version,
+        status=v.status,
+        doc_hash=v.doc_hash,
+        reason=v.reason,
+        created_by=username_of(s, v.created_by) or "?",
+        created_at=v.created_at,
+        signed_by=username_of(s, v.signed_by),
+        signed_at=v.signed_at,
+    )
+
+
+def exam_out(s: Session, e: models.Exam) -> ExamOut:
+    patient = s.get(models.Patient, e.patient_id)
+    amended = any(v.reason for v in exams.list_versions(s, e.id))
+    return ExamOut(
+        exam_id=e.id,
+        patient_id=patient.local_id if patient else "?",
+        exam_date=e.exam_date,
+        status=e.status,
+        current_version=e.current_version,
+        amended=amended,
+        updated_at=e.updated_at,
+    )
+
+
+def exam_detail(s: Session, exam_id: int, version: int | None = None) -> ExamDetail:
+    e = exams.get_exam(s, exam_id)
+    v = exams.get_version(s, exam_id, version)
+    base = exam_out(s, e)
+    return ExamDetail(**base.model_dump(), version=version_out(s, v), document=v.document)
+
+
+def openapi_components() -> dict[str, Any]:
+    """Schemas the API references by name: the exam and result documents and the error shape.
+
+    Generated together so that same-named models of the two documents (e.g. `Legs`) get
+    distinct component names.
+    """
+    from pydantic.json_schema import models_json_schema
+
+    from venalab.result import Result
+
+    keys, top = models_json_schema(
+        [(ExamDocument, "validation"), (Result, "serialization"), (ErrorBody, "validation")],
+        ref_template="#/components/schemas/{model}",
+    )
+    comps: dict[str, Any] = dict(top.get("$defs", {}))
+    for (model, _mode), ref in keys.items():
+        name = ref["$ref"].rsplit("/", 1)[-1]
+        if model.__name__ != name:
+            comps[model.__name__] = {"$ref": ref["$ref"]}
+    return comps
