@@ -170,12 +170,6 @@ def plan(source: Source, partition_size: int) -> list[Partition]:
 # Loading one partition
 
 
-def _documents(source: Source, part: Partition) -> Iterator[tuple[int, object | None, str | None]]:
-    """(row, decoded document or None, JSON error or None) for every exam of a cohort
-    folder's partition (tables that failed validation give documents that fail the same)."""
-    tables = read_cohort_rows(Path(source.path), part.lo, part.hi)
-    for row, doc in tables_to_documents(tables):
-        yield row, doc, None
 
 
 def _jsonl_lines(source: Source, part: Partition) -> Iterator[tuple[int, bytes]]:
@@ -198,7 +192,10 @@ def _parsed(
         return parse_lines(_jsonl_lines(source, part))
     exams: list[tuple[int, ExamDocument]] = []
     errors: list[dict[str, Any]] = []
-    for row, obj, _ in _documents(source, part):
+    # documents of a cohort folder's rows (rows that fail validation give documents that
+    # fail the exam model in the same places)
+    tables = read_cohort_rows(Path(source.path), part.lo, part.hi)
+    for row, obj in tables_to_documents(tables):
         try:
             exams.append((row, parse_exam_obj(obj)))
         except InvalidInput as err:
