@@ -1,9 +1,9 @@
 """Cohort commands at growing sizes: wall time and peak memory of each `venalab` command.
 
 For each size (default 1M and 5M synthetic exams) it runs, as a user would, each command
-in its own process and records the wall time and the peak resident memory of that process
-and its children (the process tree is measured through a fresh wrapper process, so one
-command's peak never leaks into another's):
+in its own process and records the wall time and the peak resident memory of the largest
+process it ran (measured through a fresh wrapper process, so one command's peak never
+leaks into another's; the worker processes of a JSONL conversion count each on its own):
 
 1. `venalab synth --format parquet` (streamed chunk by chunk);
 2. `venalab cohort assess` (vectorized, the defaults: 50,000-exam partitions, two at a time);
