@@ -239,3 +239,25 @@ def test_missing_partition_files_fail_the_run(tmp_path: Path) -> None:
         "_done/part-00000.json" in problem.message and "legs/part-00001.parquet" in problem.message
     )
     assert "5 file(s) are missing" in problem.message
+
+
+def test_unreachable_scheduler_is_a_clear_error(tmp_path: Path) -> None:
+    import dask
+
+    from venalab.cohort.distributed import run_dask
+
+    write_synthetic(50, 3, tmp_path / "c", jsonl=False)
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+        pytest.raises(InvalidInput) as e,
+    ):
+        run_dask(
+            Source.open(tmp_path / "c"),
+            tmp_path / "out",
+            cohort_settings(size=50),
+            scheduler="tcp://127.0.0.1:9",
+        )
+    (problem,) = e.value.problems
+    assert problem.path == "scheduler"
+    assert "cannot connect to the Dask scheduler tcp://127.0.0.1:9" in problem.message
+    assert not list((tmp_path / "out").glob(".probe-*"))  # the probe is removed
