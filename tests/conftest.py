@@ -63,3 +63,15 @@ def seed001() -> ExamDocument:
 @pytest.fixture
 def calf_dvt() -> ExamDocument:
     return parse_exam_obj(load_example("calf-dvt.json"))
+
+
+def cohort_settings(engine: str = "vectorized", size: int = 700, tpt: str = "distal") -> Any:
+    """`venalab.cohort.runner.Settings` of a cohort run under the default criteria set."""
+    from venalab.cohort.runner import Settings
+
+    return Settings(
+        criteria="svs-avf-avls-2022",
+        options={"criteria": "svs-avf-avls-2022", "tibioperoneal_trunk": tpt},
+        engine=engine,  # type: ignore[arg-type]
+        partition_size=size,
+    )
