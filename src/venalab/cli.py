@@ -210,26 +210,25 @@ def serve_cmd(
     examples: Annotated[
         bool, typer.Option(help="Load the example exams into an empty database.")
     ] = True,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Worker processes (default: the number of CPU cores)."),
+    ] = None,
 ) -> None:
     """Start the web application (worksheet, stored exams, reports, API at /docs).
 
     The database is DATABASE_URL, else the SQLite file var/venalab.db; its schema is migrated
     first. On first start an 'admin' account gets a one-time password, printed here once.
     """
-    import uvicorn
+    from venalab.web.server import serve
 
-    from venalab.store.db import database_url
-    from venalab.web.app import bootstrap, create_app
-
-    url = database_url()
-    for line in bootstrap(url, load_examples=examples):
-        out.print(line, highlight=False)
-    shown = url if url.startswith("sqlite") else url.split("@")[-1]
-    out.print(f"Database: {shown}")
-    out.print(
-        f"venalab is at http://{host}:{port}/  (API docs: http://{host}:{port}/docs; Ctrl+C stops)"
+    serve(
+        host,
+        port,
+        workers=workers,
+        load_examples=examples,
+        echo=lambda line: out.print(line, highlight=False),
     )
-    uvicorn.run(create_app(url), host=host, port=port, log_level="warning")
 
 
 @app.command("schema")

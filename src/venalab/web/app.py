@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from venalab import __version__
 from venalab.exam import load_exam
@@ -32,10 +33,12 @@ def create_app(
     var_dir: Path | None = None,
     cookie_secure: bool | None = None,
     cds_config: CdsConfig | None = None,
+    migrate: bool = True,
 ) -> FastAPI:
     """The app for `settings` (default: from the environment, see web/settings.py).
 
     `url`, `var_dir` and `cookie_secure` override the matching settings (tests, `serve`).
+    `migrate=False`: the schema is known to be at head (`serve` migrated before the workers).
     """
     settings = settings or Settings.from_env()
     overrides: dict[str, Any] = {}
@@ -48,7 +51,8 @@ def create_app(
     if overrides:
         settings = settings.model_copy(update=overrides)
     engine = make_engine(settings.database_url)
-    upgrade(engine)
+    if migrate:
+        upgrade(engine)
     app = FastAPI(
         title="venalab",
         version=__version__,
@@ -60,6 +64,7 @@ def create_app(
         settings=settings,
         engine=engine,
         session_factory=session_factory(engine),
+        writer_factory=session_factory(engine, write=True),
         signer=SessionSigner(load_secret_key(settings.secret_key, settings.var_dir)),
     )
     app.state.cds = cds_config or CdsConfig.from_file(settings.cds_clients_file)
@@ -78,13 +83,7 @@ def create_app(
     async def _forbidden(request: Request, exc: PageForbidden) -> Response:
         return _error_page(request, 403, str(exc), [])
 
-    @app.middleware("http")
-    async def _headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
+    app.add_middleware(SecurityHeaders)
 
     openapi.install(app)
 
@@ -93,6 +92,39 @@ def create_app(
         return JSONResponse({"status": "ok", "version": __version__})
 
     return app
+
+
+class SecurityHeaders:
+    """Adds the headers every response carries, unless the response set them itself.
+
+    Plain ASGI: Starlette's BaseHTTPMiddleware (`@app.middleware("http")`) runs each request
+    in an extra task with a streaming response wrapper, which cost more than the header
+    setting itself.
+    """
+
+    HEADERS: tuple[tuple[bytes, bytes], ...] = (
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"same-origin"),
+    )
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [(k, v) for k, v in self.HEADERS if k not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def _error_page(

@@ -35,9 +35,18 @@ def load_secret_key(configured: str | None, var_dir: Path) -> bytes:
         return path.read_bytes().strip()
     var_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_hex(32).encode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    # Written under a temporary name, then linked into place: a process starting at the same
+    # moment either creates the key or reads the complete one, never an empty file.
+    tmp = var_dir / f".secret_key.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(key)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        key = path.read_bytes().strip()  # another process won the race: use its key
+    finally:
+        tmp.unlink()
     return key
 
 

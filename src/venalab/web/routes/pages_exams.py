@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
@@ -19,7 +20,8 @@ from venalab.report.render import Audience
 from venalab.report.render import Format as ReportFormat
 from venalab.report.venous_map import render_venous_map
 from venalab.store import exams, models, users
-from venalab.web.deps import Db, ExamId, Principal, client_of
+from venalab.web.deps import Db, ExamId, Principal, client_of, route_writes
+from venalab.web.offload import run_cpu
 from venalab.web.rendering import PagePrincipal, check_form_csrf, page_permitted, render
 from venalab.web.reports import render_exam_report, signoff_of
 from venalab.web.trend import trend_svg
@@ -126,6 +128,7 @@ def import_page(request: Request, p: PagePrincipal) -> HTMLResponse:
 
 
 @router.post("/import", response_class=HTMLResponse)
+@route_writes(False)
 async def import_upload(
     request: Request,
     p: PagePrincipal,
@@ -134,9 +137,6 @@ async def import_upload(
 ) -> HTMLResponse:
     """A DICOM SR or FHIR R4 Bundle becomes a worksheet to review; nothing is stored until the
     user saves it, and what could not be mapped is listed."""
-    from venalab.interop.fhir_import import import_bundle
-    from venalab.interop.sr_import import import_sr_bytes
-
     check_form_csrf(p, csrf_token)
     data = await file.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
@@ -148,29 +148,17 @@ async def import_upload(
             problems=[],
             error="The file is larger than 20 MB.",
         )
-    notes: list[str] = []
-    unmapped: list[tuple[str, str]]
     try:
-        if data[128:132] == b"DICM" or (file.filename or "").lower().endswith(".dcm"):
-            sr = import_sr_bytes(data, name=file.filename or "<upload>")
-            doc, unmapped = sr.exam, [(u.path, u.reason) for u in sr.unmapped]
-            notes = list(sr.decisions)
-            kind = "DICOM SR"
-        else:
-            try:
-                bundle = json.loads(data)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                return render(
-                    request,
-                    "import.html",
-                    p,
-                    status=422,
-                    problems=[],
-                    error="The file is neither a DICOM file nor FHIR JSON.",
-                )
-            imported = import_bundle(bundle)
-            doc, unmapped, notes = imported.exam, list(imported.unmapped), list(imported.notes)
-            kind = "FHIR R4 Bundle"
+        imported = await run_cpu(_import_file, data, file.filename or "")
+    except NotImportable:
+        return render(
+            request,
+            "import.html",
+            p,
+            status=422,
+            problems=[],
+            error="The file is neither a DICOM file nor FHIR JSON.",
+        )
     except InvalidInput as e:
         return render(
             request,
@@ -187,15 +175,45 @@ async def import_upload(
         exam=None,
         version=None,
         mode="create",
-        document=doc.to_json(),
+        document=imported.document,
         criteria=list(CRITERIA.values()),
         imported={
-            "kind": kind,
+            "kind": imported.kind,
             "name": file.filename,
-            "unmapped": [f"{a}: {b}" for a, b in unmapped],
-            "notes": notes,
+            "unmapped": imported.unmapped,
+            "notes": imported.notes,
         },
     )
+
+
+class NotImportable(ValueError):
+    """Neither a DICOM file nor JSON."""
+
+
+@dataclass(frozen=True)
+class Imported:
+    kind: str
+    document: str  # the exam document's JSON
+    unmapped: list[str]
+    notes: list[str]
+
+
+def _import_file(data: bytes, filename: str) -> Imported:
+    # Runs in the CPU pool: DICOM and FHIR parsing are CPU-bound.
+    from venalab.interop.fhir_import import import_bundle
+    from venalab.interop.sr_import import import_sr_bytes
+
+    if data[128:132] == b"DICM" or filename.lower().endswith(".dcm"):
+        sr = import_sr_bytes(data, name=filename or "<upload>")
+        unmapped = [f"{u.path}: {u.reason}" for u in sr.unmapped]
+        return Imported("DICOM SR", sr.exam.to_json(), unmapped, list(sr.decisions))
+    try:
+        bundle = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise NotImportable(filename) from None
+    fhir = import_bundle(bundle)
+    unmapped = [f"{a}: {b}" for a, b in fhir.unmapped]
+    return Imported("FHIR R4 Bundle", fhir.exam.to_json(), unmapped, list(fhir.notes))
 
 
 # ----------------------------------------------------------------------------- exam view
@@ -211,7 +229,6 @@ def exam_view(
 ) -> HTMLResponse:
     e = exams.get_exam(s, exam_id)
     v = exams.get_version(s, exam_id, version)
-    versions = exams.list_versions(s, exam_id)
     doc: ExamDocument = parse_exam_obj(v.document)
     result = assess(doc)
     return render(
@@ -222,7 +239,7 @@ def exam_view(
         version=v,
         doc=doc,
         result=result,
-        signoff=signoff_of(s, v, versions),
+        signoff=signoff_of(s, v),
         venous_map=render_venous_map(result),
         can_sign=users.can(p.user, "sign")
         and v.status != "signed"
@@ -263,7 +280,8 @@ def exam_history(request: Request, exam_id: ExamId, s: Db, p: PagePrincipal) -> 
 
 
 @router.get("/exams/{exam_id}/report", response_model=None)
-def exam_report(
+@route_writes(True)
+async def exam_report(
     request: Request,
     exam_id: ExamId,
     s: Db,
@@ -280,7 +298,7 @@ def exam_report(
             status=422,
             message="audience must be clinician or patient; format html or pdf",
         )
-    data, media = render_exam_report(
+    data, media = await render_exam_report(
         s,
         exam_id,
         version,
