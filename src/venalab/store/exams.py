@@ -30,7 +30,7 @@ from typing import Any, Final, Literal, NoReturn, cast
 
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, contains_eager, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from venalab.evidence import Frozen
@@ -136,13 +136,19 @@ def get_exam(s: Session, exam_id: int) -> Exam:
 
 
 def get_version(s: Session, exam_id: int, version: int | None = None) -> ExamVersion:
-    """One version of an exam; None means the current one."""
-    if version is None:
-        version = get_exam(s, exam_id).current_version
-    found = s.scalar(
-        select(ExamVersion).where(ExamVersion.exam_id == exam_id, ExamVersion.version == version)
+    """One version of an exam (None: the current one), with its exam and patient: one query."""
+    stmt = (
+        select(ExamVersion)
+        .join(Exam, ExamVersion.exam_id == Exam.id)
+        .options(contains_eager(ExamVersion.exam).joinedload(Exam.patient))
+        .where(
+            ExamVersion.exam_id == exam_id,
+            ExamVersion.version == (Exam.current_version if version is None else version),
+        )
     )
+    found = s.scalar(stmt)
     if found is None:
+        get_exam(s, exam_id)  # NotFound naming the exam, if that is what is missing
         raise NotFound(f"exam {exam_id} has no version {version}")
     return found
 
@@ -250,6 +256,10 @@ def create_exam(
     )
     s.add(version)
     s.flush()
+    # The returned version holds its exam and patient: the response needs them, and the
+    # session keeps only weak references (they would be queried again).
+    set_committed_value(exam, "patient", patient)
+    set_committed_value(version, "exam", exam)
     audit.record(
         s,
         audit.ACTION_EXAM_CREATE,
@@ -389,8 +399,10 @@ def _new_version(
         }
         exam.patient_id = patient.id
         s.flush()
+        set_committed_value(exam, "patient", patient)
     else:
         patient = old_patient
+    set_committed_value(version, "exam", exam)
     _sync_patient(s, patient, doc)
     audit.record(
         s,

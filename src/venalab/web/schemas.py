@@ -144,8 +144,7 @@ def _exam_out(e: models.Exam, patient_local_id: str | None, amended: bool) -> Ex
 
 
 def exam_out(s: Session, e: models.Exam) -> ExamOut:
-    patient = s.get(models.Patient, e.patient_id)
-    return _exam_out(e, patient.local_id if patient else None, exams.is_amended(s, e.id))
+    return _exam_out(e, e.patient.local_id, exams.is_amended(s, e.id))
 
 
 def exams_out(s: Session, found: list[models.Exam]) -> list[ExamOut]:
@@ -157,7 +156,7 @@ def exams_out(s: Session, found: list[models.Exam]) -> list[ExamOut]:
 
 def version_detail(s: Session, v: models.ExamVersion) -> ExamDetail:
     """The exam (current state) with version `v` and its document."""
-    e = exams.get_exam(s, v.exam_id)  # usually in the identity map already
+    e = v.exam  # loaded with the version by the store
     return ExamDetail(**exam_out(s, e).model_dump(), version=version_out(s, v), document=v.document)
 
 

@@ -41,7 +41,7 @@ from venalab.web.schemas import (
     SignBody,
     VersionOut,
     exam_detail,
-    exam_out,
+    exams_out,
     version_detail,
     version_out,
 )
@@ -61,7 +61,7 @@ def api_list_exams(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[ExamOut]:
-    return [exam_out(s, e) for e in exams.list_exams(s, patient, limit=limit, offset=offset)]
+    return exams_out(s, exams.list_exams(s, patient, limit=limit, offset=offset))
 
 
 @router.post(
