@@ -205,3 +205,14 @@ def test_huge_assessment_does_not_stall_a_small_request(lab: Lab) -> None:
     longest_gap = max(b - a for a, b in itertools.pairwise(answered))
     assert len(answered) > 5, (len(answered), huge_s)
     assert longest_gap < huge_s / 3, (longest_gap, huge_s)
+
+
+def test_a_large_invalid_document_is_refused_naming_the_field(lab: Lab) -> None:
+    # Large bodies are parsed in a worker process: its error comes back whole.
+    doc = _huge_document(600)
+    doc["legs"]["right"]["segments"][599]["reflux_ms"] = -5
+    with lab.client(2) as c:
+        r = c.post("/api/assess", json=doc)
+    assert r.status_code == 422, r.text[:300]
+    paths = [p["path"] for p in r.json()["error"]["problems"]]
+    assert "legs.right.segments[599].reflux_ms" in paths, paths

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from venalab.store.errors import StoreError
 from venalab.web import errors, openapi
 from venalab.web.cds import CdsConfig
 from venalab.web.deps import AppState
+from venalab.web.offload import PROCESSES
 from venalab.web.rendering import LoginRequired, PageForbidden, templates
 from venalab.web.routes import ROUTERS
 from venalab.web.security import SessionSigner, load_secret_key
@@ -53,7 +56,9 @@ def create_app(
     engine = make_engine(settings.database_url)
     if migrate:
         upgrade(engine)
+    PROCESSES.configure(settings.cpu_processes)
     app = FastAPI(
+        lifespan=_lifespan,
         title="venalab",
         version=__version__,
         description="Lower-limb venous duplex interpretation: exam documents in, cited results "
@@ -92,6 +97,12 @@ def create_app(
         return JSONResponse({"status": "ok", "version": __version__})
 
     return app
+
+
+@asynccontextmanager
+async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    yield
+    PROCESSES.shutdown()
 
 
 class SecurityHeaders:

@@ -168,8 +168,10 @@ async def write_unit(s: DbSession, fn: Callable[P, R], *args: P.args, **kwargs: 
 
 
 def end_read(s: DbSession) -> None:
-    """Commit what a writer's request did so far (authentication): its write transaction
-    ends here, so the handler's CPU work (parsing a document) runs outside the write lock."""
+    """End the transaction of authentication, in its thread hop: a writer's (and on SQLite
+    the write lock) does not last through the handler's CPU work (parsing a document), and a
+    request that needs the database for nothing else (an assessment) has nothing left to
+    commit, so no further hop. A handler's own statements begin a new transaction."""
     if s.in_transaction():
         s.commit()
 
@@ -213,16 +215,14 @@ def _principal(request: Request, s: DbSession) -> Principal | None:
 
 def optional_principal(request: Request, s: Db) -> Principal | None:
     p = _principal(request, s)
-    if is_writer(request):
-        end_read(s)
+    end_read(s)
     return p
 
 
 def api_principal(request: Request, s: Db) -> Principal:
     """Bearer token or session cookie; unsafe cookie requests must carry the CSRF token."""
     p = _principal(request, s)
-    if is_writer(request):
-        end_read(s)
+    end_read(s)
     if p is None:
         raise ApiError(
             401,

@@ -19,7 +19,7 @@ from venalab.report.render import Format as ReportFormat
 from venalab.report.view import SignOff
 from venalab.store import audit, exams, models
 from venalab.web.deps import write_unit
-from venalab.web.offload import run_cpu
+from venalab.web.offload import run_cpu, run_heavy
 from venalab.web.schemas import username_of
 
 
@@ -65,7 +65,9 @@ async def render_exam_report(
 ) -> tuple[bytes, str]:
     """(bytes, media type) of the report of `version` (default: current), recorded in the audit."""
     document, number, doc_hash, signoff = await run_in_threadpool(_read, s, exam_id, version)
-    data = await run_cpu(_render, document, audience, fmt, signoff)
+    # A PDF takes from a fraction of a second to seconds of CPU: a worker process.
+    run = run_heavy if fmt == "pdf" else run_cpu
+    data = await run(_render, document, audience, fmt, signoff)
     await write_unit(
         s,
         audit.record,

@@ -13,7 +13,8 @@ What lives in one worker process and why that is safe:
 | session secret | var/secret_key or VENALAB_SECRET_KEY | one key, created before the workers |
 | login throttling | database (login_failures) | shared |
 | SQLite writers | SqliteWriteLock: thread lock + flock on `<db>.lock` | queued across processes |
-| database slots, CPU pool | per process (bounds) | each worker bounds its own load |
+| database slots, CPU threads | per process (bounds) | each worker bounds its own load |
+| heavy-job processes | VENALAB_CPU_PROCESSES per worker, started with it | each worker has its own |
 | CDS client keys (JWKS) | per process, 5 min | a cache of public keys: any copy is right |
 | caches of data files, templates | per process | read-only |
 """
@@ -27,7 +28,7 @@ from fastapi import FastAPI
 
 from venalab.store.db import database_url
 from venalab.web.app import bootstrap, create_app
-from venalab.web.offload import tune_interpreter
+from venalab.web.offload import PROCESSES, tune_interpreter
 from venalab.web.security import load_secret_key
 from venalab.web.settings import Settings
 
@@ -39,7 +40,9 @@ def default_workers() -> int:
 def worker_app() -> FastAPI:
     """The app of one worker process (uvicorn factory); `serve` has bootstrapped already."""
     tune_interpreter()
-    return create_app(migrate=False)
+    app = create_app(migrate=False)
+    PROCESSES.start()  # the heavy-job processes load the engine while the server starts
+    return app
 
 
 def serve(

@@ -12,6 +12,7 @@ message naming the variable and what it accepts. Tests build `Settings(...)` dir
 | `VENALAB_CDS_CLIENTS` | JSON file listing the CDS Hooks clients allowed to call | none (CDS calls refused) |
 | `VENALAB_CDS_BASE_URL` | public base URL of this service, the audience of CDS client tokens | from the request |
 | `VENALAB_KNOWLEDGE_DIR` | folder of knowledge entries | the entries shipped with venalab |
+| `VENALAB_CPU_PROCESSES` | worker processes per server worker for heavy jobs (PDF reports, large bodies, imports); 0: threads | 1 |
 """
 
 from __future__ import annotations
@@ -40,6 +41,16 @@ def _flag(env: Mapping[str, str], name: str, problems: list[Problem]) -> bool:
     return False
 
 
+def _count(env: Mapping[str, str], name: str, default: int, problems: list[Problem]) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if raw.isdigit() and int(raw) <= 64:
+        return int(raw)
+    problems.append(Problem(name, f"must be a whole number from 0 to 64, got {raw!r}"))
+    return default
+
+
 def _path(env: Mapping[str, str], name: str) -> Path | None:
     raw = env.get(name, "").strip()
     return Path(raw) if raw else None
@@ -57,6 +68,7 @@ class Settings(BaseModel):
     cds_clients_file: Path | None = None
     cds_base_url: str | None = None
     knowledge_dir: Path | None = None
+    cpu_processes: int = 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -73,6 +85,7 @@ class Settings(BaseModel):
             cds_clients_file=_path(env, "VENALAB_CDS_CLIENTS"),
             cds_base_url=(env.get("VENALAB_CDS_BASE_URL") or "").strip().rstrip("/") or None,
             knowledge_dir=_path(env, "VENALAB_KNOWLEDGE_DIR"),
+            cpu_processes=_count(env, "VENALAB_CPU_PROCESSES", 1, problems),
         )
         if problems:
             raise InvalidInput(problems, what="settings")

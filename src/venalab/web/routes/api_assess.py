@@ -11,7 +11,7 @@ from venalab.engine import assess
 from venalab.result import EngineOptions
 from venalab.web.deps import ApiPrincipal, route_writes
 from venalab.web.json_body import parse_exam_body
-from venalab.web.offload import run_cpu
+from venalab.web.offload import run_sized
 from venalab.web.schemas import (
     ERROR_RESPONSES,
     EXAM_SCHEMA_REF,
@@ -49,9 +49,8 @@ async def api_assess(
 ) -> Response:
     """Exam document in, result document out. Nothing is stored."""
     cs = get_criteria(criteria)
-    return Response(
-        await run_cpu(_assess_body, await request.body(), cs), media_type="application/json"
-    )
+    raw = await request.body()
+    return Response(await run_sized(len(raw), _assess_body, raw, cs), media_type="application/json")
 
 
 def _assess_body(raw: bytes, cs: CriteriaSet) -> str:

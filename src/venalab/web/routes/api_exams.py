@@ -28,7 +28,7 @@ from venalab.web.deps import (
     write_unit,
 )
 from venalab.web.json_body import parse_exam_body, parse_model
-from venalab.web.offload import run_cpu
+from venalab.web.offload import run_sized
 from venalab.web.reports import render_exam_report
 from venalab.web.schemas import (
     ERROR_RESPONSES,
@@ -78,7 +78,8 @@ def api_list_exams(
 )
 async def api_create_exam(request: Request, s: Db, principal: Editor) -> ExamDetail:
     """Store a new exam (version 1, draft)."""
-    doc = await run_cpu(parse_exam_body, await request.body())
+    raw = await request.body()
+    doc = await run_sized(len(raw), parse_exam_body, raw)
     return await write_unit(s, _create, s, doc, principal.user)
 
 
@@ -125,7 +126,8 @@ def _parse_with_document(raw: bytes, model: type[B]) -> tuple[B, ExamDocument]:
 )
 async def api_save(exam_id: ExamId, request: Request, s: Db, principal: Editor) -> ExamDetail:
     """Save a new draft version; 409 when `expected_version` is not the current one."""
-    body, doc = await run_cpu(_parse_with_document, await request.body(), SaveBody)
+    raw = await request.body()
+    body, doc = await run_sized(len(raw), _parse_with_document, raw, SaveBody)
     return await write_unit(s, _save, s, exam_id, doc, principal.user, body.expected_version)
 
 
@@ -143,7 +145,8 @@ def _save(s: DbSession, exam_id: int, doc: ExamDocument, user: User, expected: i
 async def api_amend(exam_id: ExamId, request: Request, s: Db, principal: Amender) -> ExamDetail:
     """Amend a signed exam (physicians, admins): a new draft version with a reason; the signed
     version is kept."""
-    body, doc = await run_cpu(_parse_with_document, await request.body(), AmendBody)
+    raw = await request.body()
+    body, doc = await run_sized(len(raw), _parse_with_document, raw, AmendBody)
     return await write_unit(
         s, _amend, s, exam_id, doc, principal.user, body.reason, body.expected_version
     )

@@ -21,7 +21,7 @@ from venalab.report.render import Format as ReportFormat
 from venalab.report.venous_map import render_venous_map
 from venalab.store import exams, models, users
 from venalab.web.deps import Db, ExamId, Principal, client_of, route_writes
-from venalab.web.offload import run_cpu
+from venalab.web.offload import run_sized
 from venalab.web.rendering import PagePrincipal, check_form_csrf, page_permitted, render
 from venalab.web.reports import render_exam_report, signoff_of
 from venalab.web.trend import trend_svg
@@ -149,7 +149,7 @@ async def import_upload(
             error="The file is larger than 20 MB.",
         )
     try:
-        imported = await run_cpu(_import_file, data, file.filename or "")
+        imported = await run_sized(len(data), _import_file, data, file.filename or "")
     except NotImportable:
         return render(
             request,
