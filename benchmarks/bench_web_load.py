@@ -14,8 +14,9 @@ not the bottleneck; each figure is the median of --repeat runs):
           while large valid assessments (1,000 segments per leg, the input limit) are in
           flight on two other connections; prints the ratio.
 
-Reports per phase: requests, errors (non-2xx and socket errors), requests/s and latency
-percentiles (ms), with the machine's load average. Client and server share the machine.
+Reports per phase: requests, errors (non-2xx and socket errors), requests/s, latency
+percentiles (ms), the server's CPU time per request (all its processes: what bounds its
+capacity whatever else runs) and the machine's load average. Client and server share it.
 
     .venv/bin/python benchmarks/bench_web_load.py [--clients 50] [--save-clients 20,50]
         [--duration 15] [--repeat 3] [--workers N] [--phases assess,save,isolation]
@@ -86,7 +87,9 @@ init = function(args)
   local ids = {}
   for id in string.gmatch(os.getenv("BENCH_EXAMS"), "%d+") do table.insert(ids, id) end
   exam_id = ids[client]
-  expected = 1
+  local versions = {}
+  for v in string.gmatch(os.getenv("BENCH_VERSIONS"), "%d+") do table.insert(versions, v) end
+  expected = tonumber(versions[client])
   n = 0
   local f = assert(io.open(os.getenv("BENCH_BODY"), "r")); template = f:read("*a"); f:close()
 end
@@ -101,7 +104,8 @@ request = function()
   }, body)
 end
 response = function(status, headers, body)
-  local v = string.match(body, '"current_version":%s*(%d+)')
+  -- 201: the new version; 409 (not expected: nobody else writes this exam): the current one
+  local v = string.match(body, '"current_version":%s*(%d+)') or string.match(body, "is at version (%d+)")
   if v then expected = tonumber(v) end
 end
 """
@@ -118,8 +122,24 @@ def free_port() -> int:
         return port
 
 
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its descendants still alive."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except OSError:
+            continue
+        todo += [int(c) for c in children]
+    return total
+
+
 @contextmanager
-def server(cwd: Path, url: str, workers: int | None) -> Iterator[str]:
+def server(cwd: Path, url: str, workers: int | None) -> Iterator[tuple[str, int]]:
     port = free_port()
     args = [str(VENALAB), "serve", "--host", "127.0.0.1", "--port", str(port), "--no-examples"]
     if workers:
@@ -141,7 +161,7 @@ def server(cwd: Path, url: str, workers: int | None) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise SystemExit("venalab serve did not answer /healthz")
             time.sleep(0.3)
-        yield base
+        yield base, proc.pid
     finally:
         proc.terminate()
         try:
@@ -167,9 +187,26 @@ def seed(url: str, clients: int, document: dict[str, Any]) -> tuple[str, list[in
     return token, ids
 
 
+def current_versions(url: str, ids: list[int]) -> list[int]:
+    """Where each exam is now (a repeat continues from the versions the last run saved)."""
+    engine = make_engine(url)
+    with session_factory(engine)() as s:
+        found = [exams.get_exam(s, i).current_version for i in ids]
+    engine.dispose()
+    return found
+
+
 def wrk(
-    base: str, path: str, script: str, threads: int, conns: int, seconds: float, env: dict[str, str]
+    srv: tuple[str, int],
+    path: str,
+    script: str,
+    threads: int,
+    conns: int,
+    seconds: float,
+    env: dict[str, str],
 ) -> dict[str, Any]:
+    base, pid = srv
+    cpu0 = tree_cpu_s(pid)
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(script)
     try:
@@ -183,6 +220,8 @@ def wrk(
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     result["errors"] = result.pop("non2xx") + result.pop("socket_errors")
     result["rps"] = round(result["requests"] / result["seconds"], 1)
+    # the server's CPU per request: what its capacity is, whatever else the machine runs
+    result["cpu_ms"] = round((tree_cpu_s(pid) - cpu0) * 1000 / max(1, result["requests"]), 2)
     result["load"] = round(os.getloadavg()[0], 2)
     return result
 
@@ -281,7 +320,8 @@ def run(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]:
         "duration_s": args.duration,
         "repeat": args.repeat,
     }
-    with server(tmp, url, args.workers) as base:
+    with server(tmp, url, args.workers) as srv:
+        base = srv[0]
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as c:
             for _ in range(20):  # warm-up: imports, caches, connection pools of each worker
                 c.post("/api/assess", json=document).raise_for_status()
@@ -289,7 +329,7 @@ def run(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]:
             c = args.clients
             results["assess"] = median_run(
                 [
-                    wrk(base, "/api/assess", ASSESS_LUA, 2, c, args.duration, env)
+                    wrk(srv, "/api/assess", ASSESS_LUA, 2, c, args.duration, env)
                     for _ in range(args.repeat)
                 ]
             )
@@ -299,8 +339,19 @@ def run(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]:
             for c in args.save_clients:
                 runs = []
                 for _ in range(args.repeat):
-                    # wrk -t must not exceed -c: one thread (one Lua state) per client
-                    runs.append(wrk(base, "/api/exams", SAVE_LUA, c, c, args.duration, env))
+                    versions = ",".join(map(str, current_versions(url, ids)))
+                    # one wrk thread (one Lua state) per client and connection
+                    runs.append(
+                        wrk(
+                            srv,
+                            "/api/exams",
+                            SAVE_LUA,
+                            c,
+                            c,
+                            args.duration,
+                            {**env, "BENCH_VERSIONS": versions},
+                        )
+                    )
                 results["save"].append({**median_run(runs), "clients": c})
         if "isolation" in args.phases:
             results["isolation"] = isolation(base, token, document, args.duration)
@@ -314,7 +365,7 @@ def print_results(r: dict[str, Any]) -> None:
     )
     print(
         f"{'phase':22} {'clients':>7} {'requests':>8} {'errors':>6} {'req/s':>7} {'p50':>7} "
-        f"{'p95':>7} {'p99':>7} {'max':>7} {'load':>5}  p95 of each run"
+        f"{'p95':>7} {'p99':>7} {'max':>7} {'CPU ms':>6} {'load':>5}  p95 of each run"
     )
     rows = ([("assess", r["assess"])] if "assess" in r else []) + [
         ("save", s) for s in r.get("save", [])
@@ -322,7 +373,8 @@ def print_results(r: dict[str, Any]) -> None:
     for name, s in rows:
         print(
             f"{name:22} {s['clients']:7d} {s['requests']:8d} {s['errors']:6d} {s['rps']:7.1f} "
-            f"{s['p50']:7.1f} {s['p95']:7.1f} {s['p99']:7.1f} {s['max']:7.1f} {s['load']:5.1f}  "
+            f"{s['p50']:7.1f} {s['p95']:7.1f} {s['p99']:7.1f} {s['max']:7.1f} {s['cpu_ms']:6.2f} "
+            f"{s['load']:5.1f}  "
             f"{s['p95_runs']} (errors {s['errors_runs']})"
         )
     if "isolation" in r:

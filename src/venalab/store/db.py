@@ -27,7 +27,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from alembic import command
 from alembic.config import Config
@@ -43,6 +43,8 @@ MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 # that does not take that lock (another program on the same file).
 SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
 WRITE_OPTION: Final = "venalab_write"
+SqliteSync = Literal["full", "normal"]
+SQLITE_SYNC_LEVELS: Final[dict[str, str]] = {"full": "FULL", "normal": "NORMAL"}
 
 try:
     import fcntl
@@ -176,8 +178,14 @@ def _install_sqlite_transactions(engine: Engine, lock: SqliteWriteLock) -> None:
     event.listen(engine, "checkin", checkin)
 
 
-def make_engine(url: str | None = None) -> Engine:
-    """An engine for `url` (default `database_url()`), configured for this application."""
+def make_engine(url: str | None = None, *, sqlite_synchronous: SqliteSync = "full") -> Engine:
+    """An engine for `url` (default `database_url()`), configured for this application.
+
+    `sqlite_synchronous`: SQLite's `synchronous` in WAL mode. "full" (the default): a commit
+    is on disk (fsync) before it returns, so nothing acknowledged is lost even on power loss.
+    "normal": no fsync per commit (the WAL is synced at checkpoints); commits survive a crash
+    of the program but the last ones may be lost if the machine loses power; a commit costs
+    about 0.2 ms instead of 4 ms on the disk measured (README, Performance)."""
     sa_url = make_url(normalize_url(url) if url else database_url())
     if sa_url.get_backend_name() == "sqlite":
         path = sa_url.database
@@ -186,6 +194,8 @@ def make_engine(url: str | None = None) -> Engine:
             Path(str(path)).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(sa_url)
         event.listen(engine, "connect", _sqlite_on_connect)
+        pragma = f"PRAGMA synchronous={SQLITE_SYNC_LEVELS[sqlite_synchronous]}"
+        event.listen(engine, "connect", lambda dbapi, _record: dbapi.execute(pragma))
         _install_sqlite_transactions(
             engine, SqliteWriteLock(str(Path(str(path)).resolve()) if on_disk else None)
         )

@@ -53,7 +53,7 @@ def create_app(
         overrides["secure_cookies"] = cookie_secure
     if overrides:
         settings = settings.model_copy(update=overrides)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
     if migrate:
         upgrade(engine)
     PROCESSES.configure(settings.cpu_processes)

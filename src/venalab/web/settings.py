@@ -12,6 +12,7 @@ message naming the variable and what it accepts. Tests build `Settings(...)` dir
 | `VENALAB_CDS_CLIENTS` | JSON file listing the CDS Hooks clients allowed to call | none (CDS calls refused) |
 | `VENALAB_CDS_BASE_URL` | public base URL of this service, the audience of CDS client tokens | from the request |
 | `VENALAB_KNOWLEDGE_DIR` | folder of knowledge entries | the entries shipped with venalab |
+| `VENALAB_SQLITE_SYNCHRONOUS` | `full`: every commit is on disk before it is acknowledged; `normal`: faster commits that survive a program crash but not a power loss (store/db.py `make_engine`) | `full` |
 | `VENALAB_CPU_PROCESSES` | worker processes per server worker for heavy jobs (PDF reports, large bodies, imports); 0: threads | 1 |
 """
 
@@ -24,7 +25,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from venalab.errors import InvalidInput, Problem
-from venalab.store.db import DEFAULT_SQLITE_PATH, normalize_url
+from venalab.store.db import DEFAULT_SQLITE_PATH, SqliteSync, normalize_url
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
@@ -51,6 +52,16 @@ def _count(env: Mapping[str, str], name: str, default: int, problems: list[Probl
     return default
 
 
+def _sync(env: Mapping[str, str], problems: list[Problem]) -> SqliteSync:
+    raw = env.get("VENALAB_SQLITE_SYNCHRONOUS", "").strip().lower() or "full"
+    if raw == "normal":
+        return "normal"
+    if raw == "full":
+        return "full"
+    problems.append(Problem("VENALAB_SQLITE_SYNCHRONOUS", f"must be full or normal, got {raw!r}"))
+    return "full"
+
+
 def _path(env: Mapping[str, str], name: str) -> Path | None:
     raw = env.get(name, "").strip()
     return Path(raw) if raw else None
@@ -69,6 +80,7 @@ class Settings(BaseModel):
     cds_base_url: str | None = None
     knowledge_dir: Path | None = None
     cpu_processes: int = 1
+    sqlite_synchronous: SqliteSync = "full"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -86,6 +98,7 @@ class Settings(BaseModel):
             cds_base_url=(env.get("VENALAB_CDS_BASE_URL") or "").strip().rstrip("/") or None,
             knowledge_dir=_path(env, "VENALAB_KNOWLEDGE_DIR"),
             cpu_processes=_count(env, "VENALAB_CPU_PROCESSES", 1, problems),
+            sqlite_synchronous=_sync(env, problems),
         )
         if problems:
             raise InvalidInput(problems, what="settings")
