@@ -262,8 +262,6 @@ def isolation(base: str, token: str, document: dict[str, Any], seconds: float) -
 
     with httpx.Client(base_url=base, timeout=120) as client:
         small_latencies(client, time.monotonic() + 1)  # warm-up
-        for _ in range(3):  # the heavy-job processes of both workers have loaded the engine
-            client.post("/api/assess", content=large, headers=headers).raise_for_status()
         alone = small_latencies(client, time.monotonic() + seconds)
         stop = threading.Event()
         large_ms: list[float] = []
@@ -324,9 +322,16 @@ def run(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]:
     }
     with server(tmp, url, args.workers) as srv:
         base = srv[0]
-        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as c:
-            for _ in range(20):  # warm-up: imports, caches, connection pools of each worker
+        with httpx.Client(
+            base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=300
+        ) as c:
+            # warm-up: imports, caches, connection pools of each worker, and its heavy-job
+            # processes (they load the engine at start: not the load test's CPU)
+            for _ in range(20):
                 c.post("/api/assess", json=document).raise_for_status()
+            large = large_document(document)
+            for _ in range(4):
+                c.post("/api/assess", content=large).raise_for_status()
         if "assess" in args.phases:
             c = args.clients
             results["assess"] = median_run(
@@ -341,6 +346,8 @@ def run(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]:
             for c in args.save_clients:
                 runs = []
                 for _ in range(args.repeat):
+                    # saves in flight when wrk stopped still commit: let them, then read
+                    time.sleep(3)
                     versions = ",".join(map(str, current_versions(url, ids)))
                     # one wrk thread (one Lua state) per client and connection
                     runs.append(

@@ -76,4 +76,5 @@ def serve(
         port=port,
         workers=n,
         log_level="warning",
+        access_log=False,
     )
