@@ -91,3 +91,12 @@ def test_server_settings_of_issue_14(tmp_path: Path) -> None:
         with engine.connect() as conn:
             assert conn.execute(text("PRAGMA synchronous")).scalar() == expected
         engine.dispose()
+
+
+def test_patient_review_policy_is_read_and_checked() -> None:
+    assert Settings.from_env({}).patient_review_policy == "show-with-banner"
+    env = {"VENALAB_PATIENT_REVIEW_POLICY": "approved-only"}
+    assert Settings.from_env(env).patient_review_policy == "approved-only"
+    with pytest.raises(InvalidInput) as exc:
+        Settings.from_env({"VENALAB_PATIENT_REVIEW_POLICY": "everyone"})
+    assert exc.value.problems[0].path == "VENALAB_PATIENT_REVIEW_POLICY"

@@ -7,6 +7,7 @@ written), 1 unexpected failure.
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import sys
 from enum import StrEnum
@@ -24,7 +25,8 @@ from venalab.cli_score import score_app
 from venalab.criteria import CRITERIA, DEFAULT_CRITERIA_ID, get_criteria
 from venalab.engine import assess
 from venalab.errors import InvalidInput
-from venalab.exam import ExamDocument, load_exam, parse_exam_text
+from venalab.exam import ExamDocument, load_exam, load_exam_stdin
+from venalab.private_files import write_private
 from venalab.result import EngineOptions, Result
 from venalab.textsummary import summary_renderable
 
@@ -35,8 +37,11 @@ class LazyGroup(TyperGroup):
 
     lazy: ClassVar[dict[str, tuple[str, str]]] = {
         "user": ("venalab.store.cli", "user_app"),
+        "audit": ("venalab.store.audit_cli", "audit_app"),
         "import": ("venalab.cli_interop", "import_app"),
         "export": ("venalab.cli_interop", "export_app"),
+        "dicom": ("venalab.interop.dicom_cli", "dicom_app"),
+        "hl7": ("venalab.interop.hl7_cli", "hl7_app"),
         "knowledge": ("venalab.knowledge.cli", "knowledge_app"),
         "ask": ("venalab.knowledge.cli", "ask_command"),
         "cohort": ("venalab.cohort.cli", "cohort_app"),
@@ -98,7 +103,7 @@ def _read_exams(files: list[str]) -> list[tuple[str, ExamDocument]]:
     for name in files:
         try:
             if name == "-":
-                exams.append(("<stdin>", parse_exam_text(sys.stdin.read(), name="<stdin>")))
+                exams.append(("<stdin>", load_exam_stdin()))
             else:
                 path = Path(name)
                 if not path.is_file():
@@ -146,17 +151,20 @@ def assess_cmd(
         docs = [json.loads(r.to_json()) for _, r in results]
         text = json.dumps(docs[0] if len(docs) == 1 else docs, indent=2, ensure_ascii=False) + "\n"
         if output:
-            output.write_text(text, encoding="utf-8")
+            write_private(output, text)
         else:
             sys.stdout.write(text)
         return
-    console = Console(file=output.open("w", encoding="utf-8"), width=120) if output else out
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=120) if output else out
     for (name, _), (exam, result) in zip(exams, results, strict=True):
         console.rule(f"[bold]{name}")
         console.print(summary_renderable(result, exam))
     console.print(
         "[dim]Decision support for clinicians; not a substitute for clinical judgement.[/]"
     )
+    if output:
+        write_private(output, buffer.getvalue())
 
 
 class Audience(StrEnum):
@@ -199,7 +207,7 @@ def report_cmd(
     ((_, exam),) = _read_exams([exam_file])
     result = assess(exam, cs, EngineOptions(criteria=cs.id))
     data = render_report(exam, result, audience.value, fmt.value, lab=LabInfo(name=lab_name))
-    output.write_bytes(data)
+    write_private(output, data)
     err.print(f"wrote {output} ({fmt.value}, {audience.value}, {len(data):,} bytes)")
 
 
@@ -214,21 +222,42 @@ def serve_cmd(
         int | None,
         typer.Option(min=1, max=64, help="Worker processes (default: the number of CPU cores)."),
     ] = None,
+    dicom_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0, max=65535, help="Also run the DICOM SR receiver on this port (0: any free)."
+        ),
+    ] = None,
+    hl7_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=65535,
+            help="Also run the HL7 v2 order listener on this port and write the results of "
+            "signed exams (0: any free port).",
+        ),
+    ] = None,
 ) -> None:
-    """Start the web application (worksheet, stored exams, reports, API at /docs).
+    """Start the web application (worksheet, stored exams, reports, API at /docs), and with
+    --dicom-port / --hl7-port the scanner and order listeners beside it (one Ctrl+C stops all).
 
     The database is DATABASE_URL, else the SQLite file var/venalab.db; its schema is migrated
     first. On first start an 'admin' account gets a one-time password, printed here once.
     """
     from venalab.web.server import serve
 
-    serve(
-        host,
-        port,
-        workers=workers,
-        load_examples=examples,
-        echo=lambda line: out.print(line, highlight=False),
-    )
+    try:
+        serve(
+            host,
+            port,
+            workers=workers,
+            load_examples=examples,
+            dicom_port=dicom_port,
+            hl7_port=hl7_port,
+            echo=lambda line: out.print(line, highlight=False),
+        )
+    except InvalidInput as e:  # a malformed or missing setting: say which, do not start
+        fail_invalid("venalab serve", e)
 
 
 @app.command("schema")

@@ -1,10 +1,12 @@
 """`venalab serve`: bootstrap once, then uvicorn with N worker processes.
 
-Order matters with several workers: the parent migrates the database, makes sure an admin
-can log in, loads the examples and creates the session secret (var/secret_key) before any
-worker starts, so workers neither race on migrations nor sign cookies with different keys.
-Each worker then builds its app with `worker_app()` (no migration) from the same
-environment (DATABASE_URL, VENALAB_*).
+Order matters with several workers: the parent checks the settings, migrates the database,
+creates the session secret (var/secret_key), makes sure an admin can log in and loads the
+examples before any worker starts, so workers neither race on migrations nor sign cookies
+with different keys. Each worker then builds its app with `worker_app()` (no migration) from
+the same environment (DATABASE_URL, VENALAB_*). The DICOM and HL7 listeners
+(`--dicom-port`, `--hl7-port`) run in threads of the parent. With one worker the parent
+serves itself.
 
 What lives in one worker process and why that is safe:
 
@@ -23,14 +25,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import FastAPI
 
 from venalab.store.db import database_url
 from venalab.web.app import bootstrap, create_app
 from venalab.web.offload import PROCESSES, tune_interpreter
-from venalab.web.security import load_secret_key
-from venalab.web.settings import Settings
 
 
 def default_workers() -> int:
@@ -51,30 +52,39 @@ def serve(
     *,
     workers: int | None = None,
     load_examples: bool = True,
+    dicom_port: int | None = None,
+    hl7_port: int | None = None,
     echo: Callable[[str], None] = print,
 ) -> None:
-    """Bootstrap, print where the app is, run uvicorn until interrupted."""
+    """Check the settings and migrate (InvalidInput names a bad setting), bootstrap, start the
+    interop listeners asked for (in this process), print where the app is, run uvicorn with
+    `workers` processes (default: one per core) until interrupted."""
     import uvicorn
 
+    from venalab.interop.services import start_interop
+
     url = database_url()
+    application = create_app(url)  # settings checked, schema migrated, session key created
     for line in bootstrap(url, load_examples=load_examples):
         echo(line)
-    settings = Settings.from_env()
-    load_secret_key(settings.secret_key, settings.var_dir)  # created once, here
     n = workers or default_workers()
     shown = url if url.startswith("sqlite") else url.split("@")[-1]
     echo(f"Database: {shown}")
     echo(f"Workers: {n}")
-    echo(
-        f"venalab is at http://{host}:{port}/  (API docs: http://{host}:{port}/docs; Ctrl+C stops)"
-    )
+    services = start_interop(url, dicom_port, hl7_port)
+    for line in services.lines:
+        echo(line)
+    echo(f"venalab is at http://{host}:{port}/  (API docs: http://{host}:{port}/docs; Ctrl+C stops)")
     # loop/http "auto": uvloop and httptools (installed with venalab) where available.
-    uvicorn.run(
-        f"{__name__}:worker_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=n,
-        log_level="warning",
-        access_log=False,
-    )
+    options: dict[str, Any] = {"host": host, "port": port, "log_level": "warning"}
+    options["access_log"] = False
+    try:
+        if n == 1:
+            tune_interpreter()
+            PROCESSES.start()
+            uvicorn.run(application, **options)
+        else:
+            application.state.venalab.engine.dispose()  # each worker builds its own app
+            uvicorn.run(f"{__name__}:worker_app", factory=True, workers=n, **options)
+    finally:
+        services.stop()

@@ -10,7 +10,7 @@ from venalab.criteria import CRITERIA, CriteriaSet, get_criteria
 from venalab.engine import assess
 from venalab.result import EngineOptions
 from venalab.web.deps import ApiPrincipal, route_writes
-from venalab.web.json_body import parse_exam_body
+from venalab.web.json_body import BoundedJsonRoute, parse_exam_body
 from venalab.web.offload import run_sized
 from venalab.web.schemas import (
     ERROR_RESPONSES,
@@ -20,7 +20,7 @@ from venalab.web.schemas import (
     MeOut,
 )
 
-router = APIRouter(prefix="/api", tags=["assess"])
+router = APIRouter(prefix="/api", tags=["assess"], route_class=BoundedJsonRoute)
 
 
 @router.post(

@@ -27,7 +27,7 @@ from venalab.web.deps import (
     route_writes,
     write_unit,
 )
-from venalab.web.json_body import parse_exam_body, parse_model
+from venalab.web.json_body import BoundedJsonRoute, parse_exam_body, parse_model
 from venalab.web.offload import run_sized
 from venalab.web.reports import render_exam_report
 from venalab.web.schemas import (
@@ -46,7 +46,7 @@ from venalab.web.schemas import (
     version_out,
 )
 
-router = APIRouter(prefix="/api", tags=["exams"])
+router = APIRouter(prefix="/api", tags=["exams"], route_class=BoundedJsonRoute)
 B = TypeVar("B", bound=SaveBody)
 Editor = Annotated[Principal, Depends(permitted("edit"))]
 Amender = Annotated[Principal, Depends(permitted("amend"))]

@@ -11,15 +11,20 @@ from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
+from venalab.bounded import NotJson, decode_json
 from venalab.criteria import CRITERIA
 from venalab.engine import assess
 from venalab.errors import InvalidInput
-from venalab.exam import ExamDocument, parse_exam_obj
+from venalab.exam import ExamDocument, Side, parse_exam_obj, parse_exam_text
+from venalab.interop.sr_import import PlainGsvPolicy
+from venalab.limits import LIMITS, describe_bytes
 from venalab.report.render import Audience
 from venalab.report.render import Format as ReportFormat
 from venalab.report.venous_map import render_venous_map
 from venalab.store import exams, models, users
+from venalab.store.integrity import check_signed
 from venalab.web.deps import Db, ExamId, Principal, client_of, route_writes
 from venalab.web.offload import run_sized
 from venalab.web.rendering import PagePrincipal, check_form_csrf, page_permitted, render
@@ -41,8 +46,18 @@ def worklist(
     for e in exams.list_exams(s, patient, limit=200):
         pat = s.get(models.Patient, e.patient_id)
         rows.append({"exam": e, "patient": pat})
+    from venalab.store.interop import list_incoming, list_orders
+
+    orders = [o for o in list_orders(s, "scheduled") if patient in (None, o.patient_local_id)]
     return render(
-        request, "worklist.html", p, rows=rows, patient=patient, patients=exams.list_patients(s)
+        request,
+        "worklist.html",
+        p,
+        rows=rows,
+        patient=patient,
+        patients=exams.list_patients(s),
+        orders=orders,
+        incoming=len(list_incoming(s, "pending")),
     )
 
 
@@ -119,7 +134,8 @@ def worksheet_edit(request: Request, exam_id: ExamId, s: Db, p: PagePrincipal) -
 
 # ----------------------------------------------------------------------------- import
 
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MAX_UPLOAD_BYTES = LIMITS.upload_bytes
+_UPLOAD = "uploaded file"
 
 
 @router.get("/import", response_class=HTMLResponse)
@@ -131,12 +147,20 @@ def import_page(request: Request, p: PagePrincipal) -> HTMLResponse:
 @route_writes(False)
 async def import_upload(
     request: Request,
+    s: Db,
     p: PagePrincipal,
     file: Annotated[UploadFile, File()],
     csrf_token: Annotated[str, Form(max_length=64)] = "",
+    side: Annotated[str, Form(pattern="^(|left|right)$")] = "",
+    plain_gsv: Annotated[str, Form(pattern="^(by-site|thigh|calf|skip)$")] = "by-site",
 ) -> HTMLResponse:
-    """A DICOM SR or FHIR R4 Bundle becomes a worksheet to review; nothing is stored until the
-    user saves it, and what could not be mapped is listed."""
+    """A DICOM SR, a FHIR R4 Bundle or a venalab exam (JSON/YAML) becomes a worksheet to
+    review; nothing is stored until the user saves it, and what could not be mapped is
+    listed. An SR uses the lab's local-code map (Admin > SR codes) and the leg and plain-GSV
+    policy chosen on the page; a field the file lacks is asked for in the worksheet."""
+    from venalab.store.interop import local_code_map
+    from venalab.web.routes.incoming import review_worksheet
+
     check_form_csrf(p, csrf_token)
     data = await file.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
@@ -146,10 +170,13 @@ async def import_upload(
             p,
             status=413,
             problems=[],
-            error="The file is larger than 20 MB.",
+            error=f"The file is larger than {describe_bytes(MAX_UPLOAD_BYTES)} (input limit).",
         )
+    name = file.filename or "<upload>"
+    code_map = await run_in_threadpool(local_code_map, s)
     try:
-        imported = await run_sized(len(data), _import_file, data, file.filename or "")
+        # parsing a file is CPU work: off the event loop (a worker process when large)
+        found = await run_sized(len(data), _import_file, data, name, code_map, side, plain_gsv)
     except NotImportable:
         return render(
             request,
@@ -157,7 +184,8 @@ async def import_upload(
             p,
             status=422,
             problems=[],
-            error="The file is neither a DICOM file nor FHIR JSON.",
+            error="The file is neither a DICOM file, a FHIR R4 Bundle (JSON) nor "
+            "a venalab exam (JSON or YAML).",
         )
     except InvalidInput as e:
         return render(
@@ -168,26 +196,20 @@ async def import_upload(
             problems=e.as_dicts(),
             error=f"Nothing imported: invalid {e.what}.",
         )
-    return render(
+    return review_worksheet(
         request,
-        "worksheet.html",
         p,
-        exam=None,
-        version=None,
-        mode="create",
-        document=imported.document,
-        criteria=list(CRITERIA.values()),
-        imported={
-            "kind": imported.kind,
-            "name": file.filename,
-            "unmapped": imported.unmapped,
-            "notes": imported.notes,
-        },
+        found.document,
+        kind=found.kind,
+        name=name,
+        unmapped=found.unmapped,
+        notes=found.notes,
+        missing=found.missing,
     )
 
 
 class NotImportable(ValueError):
-    """Neither a DICOM file nor JSON."""
+    """Neither a DICOM file, a FHIR Bundle nor a venalab exam."""
 
 
 @dataclass(frozen=True)
@@ -196,24 +218,63 @@ class Imported:
     document: str  # the exam document's JSON
     unmapped: list[str]
     notes: list[str]
+    missing: list[dict[str, str]]
 
 
-def _import_file(data: bytes, filename: str) -> Imported:
-    # Runs in the CPU pool: DICOM and FHIR parsing are CPU-bound.
+def _import_file(
+    data: bytes, name: str, code_map: dict[str, object], side: str, plain_gsv: str
+) -> Imported:
+    """An uploaded file as a worksheet document (runs in the CPU pool)."""
     from venalab.interop.fhir_import import import_bundle
     from venalab.interop.sr_import import import_sr_bytes
 
-    if data[128:132] == b"DICM" or filename.lower().endswith(".dcm"):
-        sr = import_sr_bytes(data, name=filename or "<upload>")
-        unmapped = [f"{u.path}: {u.reason}" for u in sr.unmapped]
-        return Imported("DICOM SR", sr.exam.to_json(), unmapped, list(sr.decisions))
+    if data[128:132] == b"DICM" or name.lower().endswith(".dcm"):
+        sr = import_sr_bytes(
+            data,
+            code_map,
+            side=cast(Side, side) if side else None,
+            plain_gsv=cast(PlainGsvPolicy, plain_gsv),
+            name=name,
+        )
+        return Imported(
+            "DICOM SR",
+            json.dumps(sr.document),
+            [f"{u.path}: {u.reason}" for u in sr.unmapped],
+            list(sr.decisions),
+            [{"path": m.path, "message": m.message} for m in sr.missing],
+        )
+    exam_doc = _venalab_exam(data, name)
+    if exam_doc is not None:
+        return Imported("venalab exam", exam_doc.to_json(), [], [], [])
     try:
-        bundle = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise NotImportable(filename) from None
+        bundle = decode_json(data, _UPLOAD, size_limit=MAX_UPLOAD_BYTES)
+    except NotJson:
+        raise NotImportable(name) from None
     fhir = import_bundle(bundle)
     unmapped = [f"{a}: {b}" for a, b in fhir.unmapped]
-    return Imported("FHIR R4 Bundle", fhir.exam.to_json(), unmapped, list(fhir.notes))
+    return Imported("FHIR R4 Bundle", fhir.exam.to_json(), unmapped, list(fhir.notes), [])
+
+
+def _venalab_exam(data: bytes, name: str) -> ExamDocument | None:
+    """venalab's own exam document (JSON with its format tag, or YAML), else None.
+
+    An exam document that fails validation raises InvalidInput (its problems are shown)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        try:  # within the input limits: deep or huge JSON is refused with its path
+            obj = decode_json(text, _UPLOAD, size_limit=MAX_UPLOAD_BYTES)
+        except NotJson:
+            return None
+        if not isinstance(obj, dict) or obj.get("format") != "venous-exam/1":
+            return None
+        return parse_exam_obj(obj)
+    if name.lower().endswith((".yaml", ".yml")) or stripped.startswith(("format:", "---")):
+        return parse_exam_text(text, name=name)
+    return None
 
 
 # ----------------------------------------------------------------------------- exam view
@@ -270,7 +331,7 @@ def exam_sign(
 @router.get("/exams/{exam_id}/history", response_class=HTMLResponse)
 def exam_history(request: Request, exam_id: ExamId, s: Db, p: PagePrincipal) -> HTMLResponse:
     e = exams.get_exam(s, exam_id)
-    versions = exams.list_versions(s, exam_id)
+    versions = [check_signed(v) for v in exams.list_versions(s, exam_id)]
     diffs = {}
     for prev, cur in itertools.pairwise(versions):
         diffs[cur.version] = exams.diff_versions(prev.document, cur.document)
