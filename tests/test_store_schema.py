@@ -32,7 +32,7 @@ from venalab.store import (
     transaction,
     upgrade,
 )
-from venalab.store.db import alembic_config, normalize_url
+from venalab.store.db import SQLITE_BUSY_TIMEOUT_MS, alembic_config, normalize_url
 
 TABLES = {
     "users",
@@ -174,7 +174,7 @@ def test_sqlite_connections_get_foreign_keys_wal_and_busy_timeout(tmp_path: Path
         with eng.connect() as conn:
             assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
             assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-            assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 5000
+            assert conn.execute(text("PRAGMA busy_timeout")).scalar() == SQLITE_BUSY_TIMEOUT_MS
         assert (tmp_path / "sub" / "dir" / "v.db").exists()
     finally:
         eng.dispose()

@@ -6,9 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from test_web_api import Env, _login
 from venalab.errors import InvalidInput
+from venalab.store import make_engine
 from venalab.web.settings import Settings
 
 
@@ -68,6 +70,27 @@ def test_admin_pages_follow_the_permission_table(env: Env) -> None:
     _login(a, "adm", env.passwords["adm"])
     assert a.get("/admin/users").status_code == 200
     assert a.get("/admin/audit").status_code == 200
+
+
+def test_server_settings_of_issue_14(tmp_path: Path) -> None:
+    s = Settings.from_env({"VENALAB_CPU_PROCESSES": "0", "VENALAB_SQLITE_SYNCHRONOUS": "Normal"})
+    assert (s.cpu_processes, s.sqlite_synchronous) == (0, "normal")
+    assert (Settings.from_env({}).cpu_processes, Settings.from_env({}).sqlite_synchronous) == (
+        1,
+        "full",
+    )
+    with pytest.raises(InvalidInput) as e:
+        Settings.from_env({"VENALAB_CPU_PROCESSES": "-1", "VENALAB_SQLITE_SYNCHRONOUS": "off"})
+    assert [p.path for p in e.value.problems] == [
+        "VENALAB_CPU_PROCESSES",
+        "VENALAB_SQLITE_SYNCHRONOUS",
+    ]
+    # the setting reaches SQLite: FULL is 2, NORMAL is 1
+    for level, expected in (("full", 2), ("normal", 1)):
+        engine = make_engine(f"sqlite:///{tmp_path / f'{level}.db'}", sqlite_synchronous=level)
+        with engine.connect() as conn:
+            assert conn.execute(text("PRAGMA synchronous")).scalar() == expected
+        engine.dispose()
 
 
 def test_patient_review_policy_is_read_and_checked() -> None:

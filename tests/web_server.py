@@ -82,13 +82,17 @@ def start_server(
     command: tuple[str, ...] = (str(VENALAB), "serve"),
 ) -> Server:
     """Start `venalab serve` (or `command`, which takes --host and --port like it) in `cwd` on a
-    free loopback port; return once /healthz answers.
+    free loopback port; return once /healthz answers. One worker process unless `args` say
+    otherwise (`serve` defaults to one per core: slower to start, and not what most tests
+    test).
 
     DATABASE_URL is taken from `env` only (never inherited), so that a test's server uses the
     database the test chose."""
     environment = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     environment.update(env or {})
     environment["PYTHONUNBUFFERED"] = "1"
+    if command[1:] == ("serve",) and "--workers" not in args:
+        args = (*args, "--workers", "1")
     environment["COLUMNS"] = "200"  # rich must not wrap the password line
     last = ""
     for _attempt in range(3):  # the free port can be taken between probe and bind

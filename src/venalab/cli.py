@@ -218,6 +218,10 @@ def serve_cmd(
     examples: Annotated[
         bool, typer.Option(help="Load the example exams into an empty database.")
     ] = True,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Worker processes (default: the number of CPU cores)."),
+    ] = None,
     dicom_port: Annotated[
         int | None,
         typer.Option(
@@ -241,35 +245,20 @@ def serve_cmd(
     The database is DATABASE_URL, else the SQLite file var/venalab.db; its schema is migrated
     first. On first start an 'admin' account gets a one-time password, printed here once.
     """
-    import uvicorn
+    from venalab.web.server import serve
 
-    from venalab.store.db import database_url
-    from venalab.web.app import bootstrap, create_app
-
-    url = database_url()
     try:
-        application = create_app(url)
+        serve(
+            host,
+            port,
+            workers=workers,
+            load_examples=examples,
+            dicom_port=dicom_port,
+            hl7_port=hl7_port,
+            echo=lambda line: out.print(line, highlight=False),
+        )
     except InvalidInput as e:  # a malformed or missing setting: say which, do not start
         fail_invalid("venalab serve", e)
-    for line in bootstrap(url, load_examples=examples):
-        out.print(line, highlight=False)
-    shown = url if url.startswith("sqlite") else url.split("@")[-1]
-    out.print(f"Database: {shown}")
-    from venalab.interop.services import start_interop
-
-    services = start_interop(url, dicom_port, hl7_port)
-    for line in services.lines:
-        out.print(line, highlight=False)
-    out.print(
-        f"venalab is at http://{host}:{port}/  (OpenAPI: http://{host}:{port}/openapi.json; "
-        "Ctrl+C stops)"
-    )
-    try:
-        # proxy_headers=False: X-Forwarded-* are believed only from VENALAB_TRUSTED_PROXIES
-        # (web/proxies.py); uvicorn would otherwise take them from any local peer.
-        uvicorn.run(application, host=host, port=port, log_level="warning", proxy_headers=False)
-    finally:
-        services.stop()
 
 
 @app.command("schema")

@@ -93,7 +93,6 @@ def _oru_for(s: Session, v: ExamVersion, config: ResultsConfig) -> tuple[str, st
 
     doc = parse_exam_obj(v.document)
     result = assess(doc)
-    versions = exams.list_versions(s, v.exam_id)
     signer = s.get(User, v.signed_by) if v.signed_by else None
     order = store_interop.order_for_exam(s, v.exam_id)
     control = f"VL{v.exam_id}V{v.version}"
@@ -109,11 +108,11 @@ def _oru_for(s: Session, v: ExamVersion, config: ResultsConfig) -> tuple[str, st
         procedure=order.procedure if order else None,
         referring_physician=order.referring_physician if order else None,
         patient_name=order.patient_name if order else None,
-        corrected=any(x.reason for x in versions if x.version <= v.version),
+        corrected=exams.is_amended(s, v.exam_id, up_to=v.version),
     )
     pdf = None
     if config.pdf:
-        pdf = render_report(doc, result, "clinician", "pdf", signoff=signoff_of(s, v, versions))
+        pdf = render_report(doc, result, "clinician", "pdf", signoff=signoff_of(s, v))
     return control, hl7.build_oru(doc, result, ctx, pdf)
 
 

@@ -743,7 +743,7 @@ def _legend(canvas: ET.Element, x: float, y: float, width: float) -> float:
     return 22 + rows * row_h
 
 
-def _summary(result: Result) -> str:
+def map_summary(result: Result) -> str:
     """Plain-text description of the map for screen readers."""
     lines = [
         "Schematic venous map of both legs: anterior view from the front (right leg on the "
@@ -815,7 +815,7 @@ def render_venous_map(
         },
     )
     _el(root, "title", {"id": f"{id_prefix}-title"}, name)
-    _el(root, "desc", {"id": f"{id_prefix}-desc"}, _summary(result))
+    _el(root, "desc", {"id": f"{id_prefix}-desc"}, map_summary(result))
 
     # (side, view, mirrored) left to right: front view then back view, legs meeting at the
     # midline; the canonical geometry is a right leg seen from the front.

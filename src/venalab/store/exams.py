@@ -30,7 +30,7 @@ from typing import Any, Final, Literal, NoReturn, cast
 
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from venalab.evidence import Frozen
@@ -51,6 +51,8 @@ from venalab.store.users import require
 from venalab.text_rules import match_key, multi_line
 
 REASON_MAX_LENGTH: Final = 2000
+# An amendment is a version with a reason (amend() refuses empty ones).
+_AMENDMENT: Final = ExamVersion.reason.is_not(None) & (ExamVersion.reason != "")
 
 
 def _document(doc: ExamDocument) -> tuple[dict[str, Any], str]:
@@ -102,17 +104,24 @@ def _patient_for(s: Session, doc: ExamDocument) -> Patient:
         age_years=doc.patient.age_years,
         created_at=utcnow(),
     )
-    s.add(patient)
     try:
-        s.flush()
-    except IntegrityError as err:
-        s.rollback()
-        raise Conflict(f"patient {local_id!r} was created at the same time; try again") from err
+        # A savepoint: if another transaction created the patient meanwhile (PostgreSQL;
+        # SQLite writers run one at a time), only this insert is undone and theirs is used.
+        with s.begin_nested():
+            s.add(patient)
+    except IntegrityError:
+        existing = s.scalar(select(Patient).where(Patient.local_id == local_id))
+        if existing is None:
+            raise
+        return existing
     return patient
 
 
 def _sync_patient(s: Session, patient: Patient, doc: ExamDocument) -> None:
     # The patient row mirrors the demographics of the patient's most recent exam.
+    p = doc.patient
+    if (patient.sex, patient.birth_date, patient.age_years) == (p.sex, p.birth_date, p.age_years):
+        return  # nothing would change: no query
     latest = s.scalar(select(func.max(Exam.exam_date)).where(Exam.patient_id == patient.id))
     if latest is not None and doc.exam.date < latest:
         return
@@ -152,13 +161,19 @@ def get_exam(s: Session, exam_id: int) -> Exam:
 
 
 def get_version(s: Session, exam_id: int, version: int | None = None) -> ExamVersion:
-    """One version of an exam; None means the current one."""
-    if version is None:
-        version = get_exam(s, exam_id).current_version
-    found = s.scalar(
-        select(ExamVersion).where(ExamVersion.exam_id == exam_id, ExamVersion.version == version)
+    """One version of an exam (None: the current one), with its exam and patient: one query."""
+    stmt = (
+        select(ExamVersion)
+        .join(Exam, ExamVersion.exam_id == Exam.id)
+        .options(contains_eager(ExamVersion.exam).joinedload(Exam.patient))
+        .where(
+            ExamVersion.exam_id == exam_id,
+            ExamVersion.version == (Exam.current_version if version is None else version),
+        )
     )
+    found = s.scalar(stmt)
     if found is None:
+        get_exam(s, exam_id)  # NotFound naming the exam, if that is what is missing
         raise NotFound(f"exam {exam_id} has no version {version}")
     return check_signed(found)  # never serve a changed document under its signature
 
@@ -167,6 +182,33 @@ def list_versions(s: Session, exam_id: int) -> list[ExamVersion]:
     get_exam(s, exam_id)
     stmt = select(ExamVersion).where(ExamVersion.exam_id == exam_id).order_by(ExamVersion.version)
     return list(s.scalars(stmt))
+
+
+def is_amended(s: Session, exam_id: int, up_to: int | None = None) -> bool:
+    """Whether any version of the exam (up to version `up_to`) carries an amendment reason:
+    one EXISTS query, no version loaded."""
+    stmt = select(ExamVersion.id).where(ExamVersion.exam_id == exam_id, _AMENDMENT)
+    if up_to is not None:
+        stmt = stmt.where(ExamVersion.version <= up_to)
+    return bool(s.scalar(select(stmt.exists())))
+
+
+def amended_exams(s: Session, exam_ids: list[int]) -> set[int]:
+    """The ids among `exam_ids` of exams with an amendment (one query)."""
+    if not exam_ids:
+        return set()
+    stmt = (
+        select(ExamVersion.exam_id).where(ExamVersion.exam_id.in_(exam_ids), _AMENDMENT).distinct()
+    )
+    return set(s.scalars(stmt))
+
+
+def patient_local_ids(s: Session, patient_ids: set[int]) -> dict[int, str]:
+    """Local id of each patient row id (one query)."""
+    if not patient_ids:
+        return {}
+    rows = s.execute(select(Patient.id, Patient.local_id).where(Patient.id.in_(patient_ids)))
+    return {pid: local for pid, local in rows}
 
 
 def list_exams(
@@ -239,6 +281,10 @@ def create_exam(
     )
     s.add(version)
     s.flush()
+    # The returned version holds its exam and patient: the response needs them, and the
+    # session keeps only weak references (they would be queried again).
+    set_committed_value(exam, "patient", patient)
+    set_committed_value(version, "exam", exam)
     audit.record(
         s,
         audit.ACTION_EXAM_CREATE,
@@ -251,6 +297,14 @@ def create_exam(
         client=client,
     )
     return version
+
+
+def _exam_for_write(s: Session, exam_id: int) -> Exam:
+    # With its patient in the same query: a new version compares and syncs the patient.
+    exam = s.get(Exam, exam_id, options=[joinedload(Exam.patient)])
+    if exam is None:
+        raise NotFound(f"no exam {exam_id}")
+    return exam
 
 
 def _stale(exam: Exam, expected_version: int) -> Conflict:
@@ -317,8 +371,21 @@ def _new_version(
 ) -> ExamVersion:
     exam_id = exam.id
     obj, digest = _document(doc)
-    _existing_patient(s, doc.patient.id)  # a look-alike id is refused before any write
-    previous_hash = get_version(s, exam_id, expected_version).doc_hash
+    if exam.patient.local_id != doc.patient.id:
+        _existing_patient(s, doc.patient.id)  # a look-alike id is refused before any write
+    if from_status == "signed":
+        # an amendment: the signed version must still match its hash (check_signed)
+        previous_hash = get_version(s, exam_id, expected_version).doc_hash
+    else:
+        # a draft's hash is all the audit needs: not its document
+        found = s.scalar(
+            select(ExamVersion.doc_hash).where(
+                ExamVersion.exam_id == exam_id, ExamVersion.version == expected_version
+            )
+        )
+        if found is None:
+            raise NotFound(f"exam {exam_id} has no version {expected_version}")
+        previous_hash = found
     now = utcnow()
     number = expected_version + 1
     _claim(
@@ -356,17 +423,16 @@ def _new_version(
     detail: dict[str, Any] = {"previous_version": expected_version, "previous_hash": previous_hash}
     if reason is not None:
         detail["reason"] = reason
-    old_patient = s.get(Patient, exam.patient_id)
-    if old_patient is None or old_patient.local_id != doc.patient.id:
+    old_patient = exam.patient  # loaded with the exam (_exam_for_write)
+    if old_patient.local_id != doc.patient.id:
         patient = _patient_for(s, doc)
-        detail["patient_changed"] = {
-            "from": old_patient.local_id if old_patient else None,
-            "to": patient.local_id,
-        }
+        detail["patient_changed"] = {"from": old_patient.local_id, "to": patient.local_id}
         exam.patient_id = patient.id
         s.flush()
+        set_committed_value(exam, "patient", patient)
     else:
         patient = old_patient
+    set_committed_value(version, "exam", exam)
     _sync_patient(s, patient, doc)
     audit.record(
         s,
@@ -393,7 +459,7 @@ def save_draft(
 ) -> ExamVersion:
     """Save `doc` as version expected_version + 1 of a draft exam (never overwrites)."""
     require(user, "edit")
-    exam = get_exam(s, exam_id)
+    exam = _exam_for_write(s, exam_id)
     _check_expected(exam, expected_version)
     if exam.status == "signed":
         raise InvalidState("signed exams are amended, with a reason")
@@ -423,7 +489,7 @@ def amend(
     """Amend a signed exam: a new draft version carrying the reason; the exam is a draft again
     (to be signed anew) and the signed version stays as it was."""
     require(user, "amend")
-    exam = get_exam(s, exam_id)
+    exam = _exam_for_write(s, exam_id)
     _check_expected(exam, expected_version)
     if exam.status != "signed":
         raise InvalidState("only signed exams are amended; save the draft instead")

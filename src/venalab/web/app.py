@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -9,6 +11,9 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
+from starlette.requests import ClientDisconnect, HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from venalab import __version__
 from venalab.errors import InvalidInput, Problem
@@ -20,6 +25,7 @@ from venalab.web import errors, openapi
 from venalab.web.cds import CdsConfig
 from venalab.web.deps import AppState
 from venalab.web.input_guard import InputGuard
+from venalab.web.offload import PROCESSES
 from venalab.web.proxies import TrustedProxies
 from venalab.web.rendering import LoginRequired, PageForbidden, templates
 from venalab.web.routes import ROUTERS
@@ -37,10 +43,12 @@ def create_app(
     var_dir: Path | None = None,
     cookie_secure: bool | None = None,
     cds_config: CdsConfig | None = None,
+    migrate: bool = True,
 ) -> FastAPI:
     """The app for `settings` (default: from the environment, see web/settings.py).
 
     `url`, `var_dir` and `cookie_secure` override the matching settings (tests, `serve`).
+    `migrate=False`: the schema is known to be at head (`serve` migrated before the workers).
     """
     settings = settings or Settings.from_env()
     overrides: dict[str, Any] = {}
@@ -56,9 +64,12 @@ def create_app(
     cds = cds_config or CdsConfig.from_file(settings.cds_clients_file)
     if cds.clients and settings.cds_base_url is None:
         raise InvalidInput([Problem("VENALAB_CDS_BASE_URL", CDS_BASE_URL_REQUIRED)], "settings")
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
+    engine = make_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    if migrate:
+        upgrade(engine)
+    PROCESSES.configure(settings.cpu_processes)
     app = FastAPI(
+        lifespan=_lifespan,
         title="venalab",
         version=__version__,
         description="Lower-limb venous duplex interpretation: exam documents in, cited results "
@@ -73,6 +84,7 @@ def create_app(
         settings=settings,
         engine=engine,
         session_factory=session_factory(engine),
+        writer_factory=session_factory(engine, write=True),
         signer=SessionSigner(load_secret_key(settings.secret_key, settings.var_dir)),
         proxies=TrustedProxies.parse(settings.trusted_proxies),
         token_cache=TokenCache(settings.token_cache_seconds, settings.var_dir),
@@ -89,20 +101,18 @@ def create_app(
     async def _login(request: Request, exc: LoginRequired) -> Response:
         return RedirectResponse(f"/login?next={quote(exc.next_url, safe='/')}", status_code=303)
 
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, exc: ClientDisconnect) -> Response:
+        # The client went away while its body was being read: nobody to answer, no error.
+        return Response(status_code=400)
+
     @app.exception_handler(PageForbidden)
     async def _forbidden(request: Request, exc: PageForbidden) -> Response:
         return _error_page(request, 403, str(exc), [])
 
-    # Inside the headers middleware below, so its answers get the same headers.
+    # Inside the headers middleware (added after it: outer), so its answers get the headers.
     app.add_middleware(InputGuard, html=_error_page)
-
-    proxies = app.state.venalab.proxies
-
-    @app.middleware("http")
-    async def _headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        add_security_headers(response.headers, path=request.url.path, tls=proxies.is_tls(request))
-        return response
+    app.add_middleware(SecurityHeaders, proxies=app.state.venalab.proxies)
 
     openapi.install(app)
 
@@ -111,6 +121,42 @@ def create_app(
         return JSONResponse({"status": "ok", "version": __version__})
 
     return app
+
+
+@asynccontextmanager
+async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    yield
+    PROCESSES.shutdown()
+
+
+class SecurityHeaders:
+    """Adds the headers every response carries (web/security.add_security_headers: CSP,
+    no-store, HSTS over TLS...), unless the response set them itself.
+
+    Plain ASGI: Starlette's BaseHTTPMiddleware (`@app.middleware("http")`) runs each request
+    in an extra task with a streaming response wrapper, which cost more than the header
+    setting itself.
+    """
+
+    def __init__(self, app: ASGIApp, proxies: TrustedProxies) -> None:
+        self.app = app
+        self.proxies = proxies
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                add_security_headers(
+                    MutableHeaders(scope=message),
+                    path=scope["path"],
+                    tls=self.proxies.is_tls(HTTPConnection(scope)),
+                )
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def _error_page(

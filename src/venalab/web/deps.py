@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, ParamSpec, TypeVar
 
+import anyio
 from fastapi import Depends, Path, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from venalab.store import models, users
 from venalab.store.users import Permission
@@ -27,6 +29,8 @@ from venalab.web.security import (
 from venalab.web.settings import Settings
 from venalab.web.token_cache import TokenCache
 
+P = ParamSpec("P")
+R = TypeVar("R")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Ids are INTEGER columns (32-bit on PostgreSQL): a larger number cannot name a row, and passing
 # it to the database driver fails (an overflow, i.e. a server error) instead of a 404.
@@ -43,6 +47,7 @@ class AppState:
     signer: SessionSigner
     proxies: TrustedProxies
     token_cache: TokenCache
+    writer_factory: sessionmaker[DbSession] | None = None  # default: session_factory
 
     @property
     def database_url(self) -> str:
@@ -52,59 +57,133 @@ class AppState:
         """Cookies carry `Secure` when configured so, or when this request came over TLS."""
         return self.settings.secure_cookies or self.proxies.is_tls(request)
 
+    @property
+    def sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
 
 def state(request: Request) -> AppState:
     st: AppState = request.app.state.venalab
     return st
 
 
-# At most this many requests hold a database session at once; the others wait here, without
-# holding a thread. Why: a request keeps its session (a pooled connection and, on SQLite, the
-# write lock once it has written) from authentication to commit, across several hops through
-# the worker threads (dependencies, handler, commit). Unbounded, 50 concurrent requests filled
-# all 40 worker threads with requests blocked on the connection pool or on SQLite's lock,
-# while the requests holding them could not get a thread to finish: stalls of many seconds
-# and "database is locked" server errors (benchmarks/bench_web_load.py). Below the pool size
-# (5 + 10 overflow) and the thread count, every session holder can always proceed. SQLite
-# has one writer at a time and waiting writers poll for its lock: fewer contenders there
-# keep the longest waits short, at the same throughput.
-DB_CONCURRENCY = {"sqlite": 4, "default": 10}
-_Slots = dict[int, asyncio.Semaphore]  # by limit
-_db_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Slots] = (
+_WRITES = "__venalab_writes__"
+
+
+def route_writes(writes: bool) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Mark a route whose method misleads: `route_writes(False)` for an unsafe method that
+    stores nothing (POST /api/assess: a reader session, no writer slot), `route_writes(True)`
+    for a GET that writes (a report view records an audit entry)."""
+
+    def mark(endpoint: Callable[P, R]) -> Callable[P, R]:
+        setattr(endpoint, _WRITES, writes)
+        return endpoint
+
+    return mark
+
+
+def is_writer(request: Request) -> bool:
+    """Whether the request's session is a writer: unsafe methods, unless `route_writes`."""
+    marked = getattr(request.scope.get("endpoint"), _WRITES, None)
+    return request.method not in SAFE_METHODS if marked is None else bool(marked)
+
+
+# How many requests of each kind hold a database session at once (per worker process); the
+# others wait here without holding a thread. Why: a request keeps its session from
+# authentication to commit, across hops through the worker threads (dependencies, handler,
+# commit). A writer on SQLite waits in a worker thread for the write lock (SqliteWriteLock),
+# on PostgreSQL for row locks; if every worker thread waited so, the holder could not get a
+# thread to commit: stalls and "database is locked" (measured before issue 14: 5-10 s freezes
+# and a third of concurrent creates failing). Below the thread count (40) and the connection
+# pool (10 + 10 overflow), every session holder can always proceed.
+READER_SLOTS = 16
+WRITER_SLOTS = {"sqlite": 8, "default": 10}
+_Slots = dict[str, asyncio.Semaphore]
+_slots_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Slots] = (
     weakref.WeakKeyDictionary()
 )
 
 
-async def db_slot(request: Request) -> AsyncIterator[None]:
+def _slots(kind: str, size: int) -> asyncio.Semaphore:
     # Semaphores per event loop (the server has one; test clients may run several).
-    sqlite = state(request).database_url.startswith("sqlite")
-    limit = DB_CONCURRENCY["sqlite" if sqlite else "default"]
-    per_loop = _db_slots.setdefault(asyncio.get_running_loop(), {})
-    slots = per_loop.get(limit)
+    per_loop = _slots_by_loop.setdefault(asyncio.get_running_loop(), {})
+    slots = per_loop.get(kind)
     if slots is None:
-        slots = per_loop[limit] = asyncio.Semaphore(limit)
-    async with slots:
-        yield
+        slots = per_loop[kind] = asyncio.Semaphore(size)
+    return slots
 
 
-def db(
-    request: Request, _slot: Annotated[None, Depends(db_slot, scope="function")]
-) -> Iterator[DbSession]:
+def _end(s: DbSession, commit: bool) -> None:
+    try:
+        if commit:
+            s.commit()
+        else:
+            s.rollback()
+    finally:
+        s.close()
+
+
+def _touched(s: DbSession) -> bool:
+    return s.in_transaction() or bool(s.new or s.dirty or s.deleted)
+
+
+async def db(request: Request) -> AsyncIterator[DbSession]:
     """One transaction per request: committed when the handler returns, rolled back on error.
+
+    The session is opened lazily (no connection until its first statement): a request that
+    never touches the database (an assessment by a cached token) costs nothing here and no
+    thread hop. Writers (`is_writer`) get writer sessions (on SQLite: BEGIN IMMEDIATE, one at a
+    time, queued); readers never wait for them.
 
     Function scope (below): the commit runs before the response is sent. With FastAPI's
     default request scope it would run after, so a client could be told "saved" (or follow a
     redirect and read the old state) before the transaction commits, or even if it fails.
     """
-    s = state(request).session_factory()
-    try:
-        yield s
+    st = state(request)
+    writer = is_writer(request)
+    if writer:
+        slots = _slots("writer", WRITER_SLOTS["sqlite" if st.sqlite else "default"])
+    else:
+        slots = _slots("reader", READER_SLOTS)
+    async with slots:
+        factory = (st.writer_factory or st.session_factory) if writer else st.session_factory
+        s = factory()
+        try:
+            yield s
+        except BaseException:
+            if _touched(s):
+                with anyio.CancelScope(shield=True):
+                    await run_in_threadpool(_end, s, False)
+            else:
+                s.close()
+            raise
+        if _touched(s):
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(_end, s, True)
+        else:
+            s.close()
+
+
+async def write_unit(s: DbSession, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """`fn(*args, **kwargs)` (store calls on the request session `s`) and the commit, in one
+    worker thread: a writer's transaction, and on SQLite the write lock, last one thread hop.
+    Do the CPU work (parsing) before, with `run_cpu`."""
+
+    def unit() -> R:
+        result = fn(*args, **kwargs)
         s.commit()
-    except BaseException:
-        s.rollback()
-        raise
-    finally:
-        s.close()
+        return result
+
+    return await run_in_threadpool(unit)
+
+
+def end_read(s: DbSession) -> None:
+    """End the transaction of authentication, in its thread hop: a writer's (and on SQLite
+    the write lock) does not last through the handler's CPU work (parsing a document), and a
+    request that needs the database for nothing else (an assessment) has nothing left to
+    commit, so no further hop. A handler's own statements begin a new transaction."""
+    if s.in_transaction():
+        s.commit()
 
 
 Db = Annotated[DbSession, Depends(db, scope="function")]
@@ -157,12 +236,15 @@ def _principal(request: Request, s: DbSession) -> Principal | None:
 
 
 def optional_principal(request: Request, s: Db) -> Principal | None:
-    return _principal(request, s)
+    p = _principal(request, s)
+    end_read(s)
+    return p
 
 
 def api_principal(request: Request, s: Db) -> Principal:
     """Bearer token or session cookie; unsafe cookie requests must carry the CSRF token."""
     p = _principal(request, s)
+    end_read(s)
     if p is None:
         raise ApiError(
             401,

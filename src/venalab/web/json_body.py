@@ -1,8 +1,9 @@
 """JSON request bodies, decoded within the input limits (venalab.limits).
 
-`json_body(request)` reads the body of an endpoint that takes the raw request (exam
-documents); `BoundedJsonRoute` makes FastAPI's own body parsing (pydantic body models such
-as SaveBody) use the same bounded decoder: deep nesting, huge integers, NUL characters and
+`parse_exam_body` and `parse_model` decode a raw body (exam documents; save and amend bodies)
+where the caller runs them: in the CPU pool (web/offload.py), never on the event loop.
+`BoundedJsonRoute` makes FastAPI's own body parsing (small pydantic body models such as
+SignBody) use the same bounded decoder. Deep nesting, huge integers, NUL characters and
 oversized bodies are answered 422 (with the JSON path) or 413, never 500 or a bare 400.
 Syntax errors stay 400.
 """
@@ -10,14 +11,19 @@ Syntax errors stay 400.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from venalab.bounded import NotJson, TooLarge, decode_json
 from venalab.errors import InvalidInput
+from venalab.exam import ExamDocument, parse_exam_obj
+
+M = TypeVar("M", bound=BaseModel)
 
 WHAT = "request body"
 
@@ -31,6 +37,10 @@ class RejectedBody(StarletteHTTPException):
         super().__init__(status_code=status, detail=message)
         self.problems = problems
 
+    def __reduce__(self) -> tuple[type[RejectedBody], tuple[int, str, list[dict[str, str]]]]:
+        # raised in a worker process, answered in the server: keep every field
+        return (RejectedBody, (self.status_code, self.detail, self.problems))
+
 
 def decode_body(body: bytes) -> Any:
     try:
@@ -42,6 +52,20 @@ def decode_body(body: bytes) -> Any:
         raise RejectedBody(400, f"body is not valid JSON: {detail}", []) from None
     except InvalidInput as e:
         raise RejectedBody(422, f"invalid {WHAT}", e.as_dicts()) from None
+
+
+def parse_exam_body(raw: bytes) -> ExamDocument:
+    """An exam document from a request body: 400 not JSON, 413 too large, 422 listing every
+    problem (limits or the document's own)."""
+    return parse_exam_obj(decode_body(raw))
+
+
+def parse_model(raw: bytes, model: type[M]) -> M:
+    """A request body model (e.g. SaveBody) from a raw body; 422 in FastAPI's shape."""
+    try:
+        return model.model_validate(decode_body(raw))
+    except ValidationError as e:
+        raise RequestValidationError(e.errors(include_url=False)) from None
 
 
 class BoundedJsonRequest(Request):

@@ -1,10 +1,16 @@
-"""The report of a stored exam version, shared by the API and the pages (audited)."""
+"""The report of a stored exam version, shared by the API and the pages (audited).
+
+Three steps, so that no transaction is open while the report renders (a PDF takes up to
+seconds of CPU): read the version (one short transaction), render in the CPU pool, record the
+view in the audit log (one short write transaction, committed before the report is sent).
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from venalab.engine import assess
 from venalab.exam import parse_exam_obj
@@ -12,16 +18,17 @@ from venalab.report.render import Audience, render_report
 from venalab.report.render import Format as ReportFormat
 from venalab.report.view import SignOff
 from venalab.store import audit, exams, models
+from venalab.web.deps import write_unit
+from venalab.web.offload import run_cpu, run_heavy
 from venalab.web.schemas import username_of
 
 
-def signoff_of(s: Session, v: models.ExamVersion, versions: list[models.ExamVersion]) -> SignOff:
-    """Sign-off state of version `v` among the exam's `versions` (amended once any earlier
-    version carried an amendment reason)."""
-    amended = any(x.reason for x in versions if x.version <= v.version)
-    status: Literal["draft", "signed", "amended"] = (
-        "draft" if v.status != "signed" else ("amended" if amended else "signed")
-    )
+def signoff_of(s: Session, v: models.ExamVersion) -> SignOff:
+    """Sign-off state of version `v` (amended once it or an earlier version carried an
+    amendment reason)."""
+    status: Literal["draft", "signed", "amended"] = "draft"
+    if v.status == "signed":
+        status = "amended" if exams.is_amended(s, v.exam_id, up_to=v.version) else "signed"
     return SignOff(
         status=status,
         signer=username_of(s, v.signed_by),
@@ -31,7 +38,23 @@ def signoff_of(s: Session, v: models.ExamVersion, versions: list[models.ExamVers
     )
 
 
-def render_exam_report(
+def _read(
+    s: Session, exam_id: int, version: int | None
+) -> tuple[dict[str, Any], int, str, SignOff]:
+    v = exams.get_version(s, exam_id, version)
+    found = v.document, v.version, v.doc_hash, signoff_of(s, v)
+    s.commit()  # the read ends here
+    return found
+
+
+def _render(
+    document: dict[str, Any], audience: Audience, fmt: ReportFormat, signoff: SignOff
+) -> bytes:
+    doc = parse_exam_obj(document)
+    return render_report(doc, assess(doc), audience, fmt, signoff=signoff)
+
+
+async def render_exam_report(
     s: Session,
     exam_id: int,
     version: int | None,
@@ -41,23 +64,20 @@ def render_exam_report(
     client: str,
 ) -> tuple[bytes, str]:
     """(bytes, media type) of the report of `version` (default: current), recorded in the audit."""
-    v = exams.get_version(s, exam_id, version)
-    doc = parse_exam_obj(v.document)
-    data = render_report(
-        doc,
-        assess(doc),
-        audience,
-        fmt,
-        signoff=signoff_of(s, v, exams.list_versions(s, exam_id)),
-    )
-    audit.record(
+    document, number, doc_hash, signoff = await run_in_threadpool(_read, s, exam_id, version)
+    # A PDF takes from a fraction of a second to seconds of CPU: a worker process.
+    run = run_heavy if fmt == "pdf" else run_cpu
+    data = await run(_render, document, audience, fmt, signoff)
+    await write_unit(
         s,
-        "view-report",
+        audit.record,
+        s,
+        audit.ACTION_VIEW_REPORT,
         user=principal_user,
         entity="exam",
         entity_id=exam_id,
-        version=v.version,
-        doc_hash=v.doc_hash,
+        version=number,
+        doc_hash=doc_hash,
         detail={"audience": audience, "format": fmt},
         client=client,
     )

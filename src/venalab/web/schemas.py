@@ -113,7 +113,7 @@ class ChangeOut(BaseModel):
 def username_of(s: Session, user_id: int | None) -> str | None:
     if user_id is None:
         return None
-    user = s.get(models.User, user_id)
+    user = s.get(models.User, user_id)  # the identity map first: often no query
     return user.username if user else None
 
 
@@ -131,12 +131,10 @@ def version_out(s: Session, v: models.ExamVersion) -> VersionOut:
     )
 
 
-def exam_out(s: Session, e: models.Exam) -> ExamOut:
-    patient = s.get(models.Patient, e.patient_id)
-    amended = any(v.reason for v in exams.list_versions(s, e.id))
+def _exam_out(e: models.Exam, patient_local_id: str | None, amended: bool) -> ExamOut:
     return ExamOut(
         exam_id=e.id,
-        patient_id=patient.local_id if patient else "?",
+        patient_id=patient_local_id or "?",
         exam_date=e.exam_date,
         status=e.status,
         current_version=e.current_version,
@@ -145,11 +143,25 @@ def exam_out(s: Session, e: models.Exam) -> ExamOut:
     )
 
 
+def exam_out(s: Session, e: models.Exam) -> ExamOut:
+    return _exam_out(e, e.patient.local_id, exams.is_amended(s, e.id))
+
+
+def exams_out(s: Session, found: list[models.Exam]) -> list[ExamOut]:
+    """`exam_out` of many exams in two queries (patients, amended ones), not two per exam."""
+    local_ids = exams.patient_local_ids(s, {e.patient_id for e in found})
+    amended = exams.amended_exams(s, [e.id for e in found])
+    return [_exam_out(e, local_ids.get(e.patient_id), e.id in amended) for e in found]
+
+
+def version_detail(s: Session, v: models.ExamVersion) -> ExamDetail:
+    """The exam (current state) with version `v` and its document."""
+    e = v.exam  # loaded with the version by the store
+    return ExamDetail(**exam_out(s, e).model_dump(), version=version_out(s, v), document=v.document)
+
+
 def exam_detail(s: Session, exam_id: int, version: int | None = None) -> ExamDetail:
-    e = exams.get_exam(s, exam_id)
-    v = exams.get_version(s, exam_id, version)
-    base = exam_out(s, e)
-    return ExamDetail(**base.model_dump(), version=version_out(s, v), document=v.document)
+    return version_detail(s, exams.get_version(s, exam_id, version))
 
 
 def openapi_components() -> dict[str, Any]:

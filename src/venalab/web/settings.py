@@ -15,6 +15,8 @@ message naming the variable and what it accepts. Tests build `Settings(...)` dir
 | `VENALAB_CDS_CLIENTS` | JSON file listing the CDS Hooks clients allowed to call, with their key URLs and FHIR servers (web/cds_clients.py) | none (CDS calls refused) |
 | `VENALAB_CDS_BASE_URL` | public base URL of this service (`https://host[/prefix]`); CDS client tokens must name `<base>/cds-services/<id>` as audience. Required with `VENALAB_CDS_CLIENTS` | none |
 | `VENALAB_KNOWLEDGE_DIR` | folder of knowledge entries | the entries shipped with venalab |
+| `VENALAB_SQLITE_SYNCHRONOUS` | `full`: every commit is on disk before it is acknowledged; `normal`: faster commits that survive a program crash but not a power loss (store/db.py `make_engine`) | `full` |
+| `VENALAB_CPU_PROCESSES` | worker processes per server worker for heavy jobs (PDF reports, large bodies, imports); 0: threads | 1 |
 | `VENALAB_PATIENT_REVIEW_POLICY` | `show-with-banner` (unreviewed entries answered with a banner) or `approved-only` (patients see approved entries only) | `show-with-banner` |
 | `VENALAB_DICOM_AE_TITLE` | AE title of the DICOM receiver (`venalab dicom listen`) | `VENALAB` |
 | `VENALAB_DICOM_HOST` | interface the DICOM receiver listens on | `127.0.0.1` |
@@ -38,7 +40,7 @@ from pydantic import BaseModel, ConfigDict
 
 from venalab.errors import InvalidInput, Problem
 from venalab.knowledge.answer import POLICY_ENV, ReviewPolicy, review_policy
-from venalab.store.db import DEFAULT_SQLITE_PATH, normalize_url
+from venalab.store.db import DEFAULT_SQLITE_PATH, SqliteSync, normalize_url
 from venalab.web.cds_clients import url_problem
 
 CDS_BASE_URL_REQUIRED = (
@@ -85,6 +87,26 @@ def _networks(env: Mapping[str, str], name: str, problems: list[Problem]) -> tup
                 Problem(name, f"{item.strip()!r} is not an IP address or network (e.g. 10.0.0.0/8)")
             )
     return tuple(out)
+
+
+def _count(env: Mapping[str, str], name: str, default: int, problems: list[Problem]) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if raw.isdigit() and int(raw) <= 64:
+        return int(raw)
+    problems.append(Problem(name, f"must be a whole number from 0 to 64, got {raw!r}"))
+    return default
+
+
+def _sync(env: Mapping[str, str], problems: list[Problem]) -> SqliteSync:
+    raw = env.get("VENALAB_SQLITE_SYNCHRONOUS", "").strip().lower() or "full"
+    if raw == "normal":
+        return "normal"
+    if raw == "full":
+        return "full"
+    problems.append(Problem("VENALAB_SQLITE_SYNCHRONOUS", f"must be full or normal, got {raw!r}"))
+    return "full"
 
 
 def _path(env: Mapping[str, str], name: str) -> Path | None:
@@ -150,6 +172,8 @@ class Settings(BaseModel):
     cds_clients_file: Path | None = None
     cds_base_url: str | None = None
     knowledge_dir: Path | None = None
+    cpu_processes: int = 1
+    sqlite_synchronous: SqliteSync = "full"
     patient_review_policy: ReviewPolicy = "show-with-banner"
     dicom_ae_title: str = "VENALAB"
     dicom_host: str = "127.0.0.1"
@@ -188,6 +212,8 @@ class Settings(BaseModel):
             cds_clients_file=_path(env, "VENALAB_CDS_CLIENTS"),
             cds_base_url=(env.get("VENALAB_CDS_BASE_URL") or "").strip().rstrip("/") or None,
             knowledge_dir=_path(env, "VENALAB_KNOWLEDGE_DIR"),
+            cpu_processes=_count(env, "VENALAB_CPU_PROCESSES", 1, problems),
+            sqlite_synchronous=_sync(env, problems),
             patient_review_policy=policy,
             dicom_ae_title=_ae_title(env, "VENALAB_DICOM_AE_TITLE", "VENALAB", problems),
             dicom_host=env.get("VENALAB_DICOM_HOST", "").strip() or "127.0.0.1",

@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from venalab.criteria import CRITERIA, get_criteria
+from venalab.criteria import CRITERIA, CriteriaSet, get_criteria
 from venalab.engine import assess
-from venalab.exam import parse_exam_obj
 from venalab.result import EngineOptions
-from venalab.web.deps import ApiPrincipal
-from venalab.web.json_body import BoundedJsonRoute, json_body
+from venalab.web.deps import ApiPrincipal, route_writes
+from venalab.web.json_body import BoundedJsonRoute, parse_exam_body
+from venalab.web.offload import run_sized
 from venalab.web.schemas import (
     ERROR_RESPONSES,
     EXAM_SCHEMA_REF,
@@ -41,6 +41,7 @@ router = APIRouter(prefix="/api", tags=["assess"], route_class=BoundedJsonRoute)
         }
     },
 )
+@route_writes(False)
 async def api_assess(
     request: Request,
     principal: ApiPrincipal,
@@ -48,9 +49,13 @@ async def api_assess(
 ) -> Response:
     """Exam document in, result document out. Nothing is stored."""
     cs = get_criteria(criteria)
-    exam = parse_exam_obj(await json_body(request))
-    result = assess(exam, cs, EngineOptions(criteria=cs.id))
-    return Response(result.to_json(), media_type="application/json")
+    raw = await request.body()
+    return Response(await run_sized(len(raw), _assess_body, raw, cs), media_type="application/json")
+
+
+def _assess_body(raw: bytes, cs: CriteriaSet) -> str:
+    # Parsing, the engine and serialising: one trip to the CPU pool.
+    return assess(parse_exam_body(raw), cs, EngineOptions(criteria=cs.id)).to_json()
 
 
 @router.get("/criteria", summary="The reflux criteria sets", response_model=list[CriteriaOut])

@@ -7,14 +7,28 @@ or the browser session plus the `X-CSRF-Token` header for unsafe methods. Errors
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel
+from sqlalchemy.orm import Session as DbSession
 
-from venalab.exam import parse_exam_obj
+from venalab.exam import ExamDocument, parse_exam_obj
 from venalab.store import exams
-from venalab.web.deps import ApiPrincipal, Db, ExamId, Principal, VersionNo, client_of, permitted
-from venalab.web.json_body import BoundedJsonRoute, json_body
+from venalab.store.models import User
+from venalab.web.deps import (
+    ApiPrincipal,
+    Db,
+    ExamId,
+    Principal,
+    VersionNo,
+    client_of,
+    permitted,
+    route_writes,
+    write_unit,
+)
+from venalab.web.json_body import BoundedJsonRoute, parse_exam_body, parse_model
+from venalab.web.offload import run_sized
 from venalab.web.reports import render_exam_report
 from venalab.web.schemas import (
     ERROR_RESPONSES,
@@ -27,12 +41,14 @@ from venalab.web.schemas import (
     SignBody,
     VersionOut,
     exam_detail,
-    exam_out,
+    exams_out,
+    version_detail,
     version_out,
 )
 from venalab.web.security import report_csp
 
 router = APIRouter(prefix="/api", tags=["exams"], route_class=BoundedJsonRoute)
+B = TypeVar("B", bound=SaveBody)
 Editor = Annotated[Principal, Depends(permitted("edit"))]
 Amender = Annotated[Principal, Depends(permitted("amend"))]
 Signer = Annotated[Principal, Depends(permitted("sign"))]
@@ -46,7 +62,7 @@ def api_list_exams(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[ExamOut]:
-    return [exam_out(s, e) for e in exams.list_exams(s, patient, limit=limit, offset=offset)]
+    return exams_out(s, exams.list_exams(s, patient, limit=limit, offset=offset))
 
 
 @router.post(
@@ -63,10 +79,13 @@ def api_list_exams(
 )
 async def api_create_exam(request: Request, s: Db, principal: Editor) -> ExamDetail:
     """Store a new exam (version 1, draft)."""
-    doc = parse_exam_obj(await json_body(request))
-    v = exams.create_exam(s, doc, principal.user)
-    s.flush()
-    return exam_detail(s, v.exam_id)
+    raw = await request.body()
+    doc = await run_sized(len(raw), parse_exam_body, raw)
+    return await write_unit(s, _create, s, doc, principal.user)
+
+
+def _create(s: DbSession, doc: ExamDocument, user: User) -> ExamDetail:
+    return version_detail(s, exams.create_exam(s, doc, user))
 
 
 @router.get("/exams/{exam_id}", response_model=ExamDetail, responses=ERROR_RESPONSES)
@@ -87,38 +106,63 @@ def api_version(exam_id: ExamId, version: VersionNo, s: Db, principal: ApiPrinci
     return exam_detail(s, exam_id, version)
 
 
+def _body_of(model: type[BaseModel]) -> dict[str, Any]:
+    # The body is read and parsed in the CPU pool (not by FastAPI on the event loop), so the
+    # OpenAPI document names its model here.
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+
+
+def _parse_with_document(raw: bytes, model: type[B]) -> tuple[B, ExamDocument]:
+    body = parse_model(raw, model)
+    return body, parse_exam_obj(body.document)
+
+
 @router.post(
     "/exams/{exam_id}/versions",
     status_code=201,
     response_model=ExamDetail,
     responses=ERROR_RESPONSES,
+    openapi_extra=_body_of(SaveBody),
 )
-def api_save(exam_id: ExamId, body: SaveBody, s: Db, principal: Editor) -> ExamDetail:
+async def api_save(exam_id: ExamId, request: Request, s: Db, principal: Editor) -> ExamDetail:
     """Save a new draft version; 409 when `expected_version` is not the current one."""
-    doc = parse_exam_obj(body.document)
-    v = exams.save_draft(s, exam_id, doc, principal.user, body.expected_version)
-    s.flush()
-    return exam_detail(s, exam_id, v.version)
+    raw = await request.body()
+    body, doc = await run_sized(len(raw), _parse_with_document, raw, SaveBody)
+    return await write_unit(s, _save, s, exam_id, doc, principal.user, body.expected_version)
+
+
+def _save(s: DbSession, exam_id: int, doc: ExamDocument, user: User, expected: int) -> ExamDetail:
+    return version_detail(s, exams.save_draft(s, exam_id, doc, user, expected))
 
 
 @router.post(
-    "/exams/{exam_id}/amend", status_code=201, response_model=ExamDetail, responses=ERROR_RESPONSES
+    "/exams/{exam_id}/amend",
+    status_code=201,
+    response_model=ExamDetail,
+    responses=ERROR_RESPONSES,
+    openapi_extra=_body_of(AmendBody),
 )
-def api_amend(exam_id: ExamId, body: AmendBody, s: Db, principal: Amender) -> ExamDetail:
+async def api_amend(exam_id: ExamId, request: Request, s: Db, principal: Amender) -> ExamDetail:
     """Amend a signed exam (physicians, admins): a new draft version with a reason; the signed
     version is kept."""
-    doc = parse_exam_obj(body.document)
-    v = exams.amend(s, exam_id, doc, principal.user, body.reason, body.expected_version)
-    s.flush()
-    return exam_detail(s, exam_id, v.version)
+    raw = await request.body()
+    body, doc = await run_sized(len(raw), _parse_with_document, raw, AmendBody)
+    return await write_unit(
+        s, _amend, s, exam_id, doc, principal.user, body.reason, body.expected_version
+    )
+
+
+def _amend(
+    s: DbSession, exam_id: int, doc: ExamDocument, user: User, reason: str, expected: int
+) -> ExamDetail:
+    return version_detail(s, exams.amend(s, exam_id, doc, user, reason, expected))
 
 
 @router.post("/exams/{exam_id}/sign", response_model=ExamDetail, responses=ERROR_RESPONSES)
 def api_sign(exam_id: ExamId, body: SignBody, s: Db, principal: Signer) -> ExamDetail:
     """Sign the current version (physicians and admins)."""
-    v = exams.sign(s, exam_id, principal.user, body.expected_version)
-    s.flush()
-    return exam_detail(s, exam_id, v.version)
+    return version_detail(s, exams.sign(s, exam_id, principal.user, body.expected_version))
 
 
 @router.get("/exams/{exam_id}/diff", response_model=list[ChangeOut], responses=ERROR_RESPONSES)
@@ -141,7 +185,8 @@ def api_diff(
     "/exams/{exam_id}/report",
     responses={200: {"content": {"application/pdf": {}, "text/html": {}}}, **ERROR_RESPONSES},
 )
-def api_report(
+@route_writes(True)
+async def api_report(
     exam_id: ExamId,
     request: Request,
     s: Db,
@@ -151,7 +196,7 @@ def api_report(
     version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
 ) -> Response:
     """The clinician report or patient letter of a stored exam (recorded in the audit log)."""
-    data, media = render_exam_report(
+    data, media = await render_exam_report(
         s, exam_id, version, audience, format, principal.user, client_of(request)
     )
     csp = {"Content-Security-Policy": report_csp(data)} if format == "html" else None

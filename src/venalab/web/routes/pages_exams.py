@@ -6,10 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from venalab.bounded import NotJson, decode_json
 from venalab.criteria import CRITERIA
@@ -23,7 +25,8 @@ from venalab.report.render import Format as ReportFormat
 from venalab.report.venous_map import render_venous_map
 from venalab.store import exams, models, users
 from venalab.store.integrity import check_signed
-from venalab.web.deps import Db, ExamId, Principal, client_of
+from venalab.web.deps import Db, ExamId, Principal, client_of, route_writes
+from venalab.web.offload import run_sized
 from venalab.web.rendering import PagePrincipal, check_form_csrf, page_permitted, render
 from venalab.web.reports import render_exam_report, signoff_of
 from venalab.web.security import report_csp
@@ -142,6 +145,7 @@ def import_page(request: Request, p: PagePrincipal) -> HTMLResponse:
 
 
 @router.post("/import", response_class=HTMLResponse)
+@route_writes(False)
 async def import_upload(
     request: Request,
     s: Db,
@@ -155,8 +159,6 @@ async def import_upload(
     review; nothing is stored until the user saves it, and what could not be mapped is
     listed. An SR uses the lab's local-code map (Admin > SR codes) and the leg and plain-GSV
     policy chosen on the page; a field the file lacks is asked for in the worksheet."""
-    from venalab.interop.fhir_import import import_bundle
-    from venalab.interop.sr_import import import_sr_bytes
     from venalab.store.interop import local_code_map
     from venalab.web.routes.incoming import review_worksheet
 
@@ -171,47 +173,21 @@ async def import_upload(
             problems=[],
             error=f"The file is larger than {describe_bytes(MAX_UPLOAD_BYTES)} (input limit).",
         )
-    notes: list[str] = []
-    unmapped: list[tuple[str, str]]
-    missing: list[dict[str, str]] = []
     name = file.filename or "<upload>"
+    code_map = await run_in_threadpool(local_code_map, s)
     try:
-        if data[128:132] == b"DICM" or name.lower().endswith(".dcm"):
-            sr = import_sr_bytes(
-                data,
-                local_code_map(s),
-                side=cast(Side, side) if side else None,
-                plain_gsv=cast(PlainGsvPolicy, plain_gsv),
-                name=name,
-            )
-            document = json.dumps(sr.document)
-            unmapped = [(u.path, u.reason) for u in sr.unmapped]
-            notes, missing = (
-                list(sr.decisions),
-                [{"path": m.path, "message": m.message} for m in sr.missing],
-            )
-            kind = "DICOM SR"
-        else:
-            exam_doc = _venalab_exam(data, name)
-            if exam_doc is not None:
-                document, unmapped, kind = exam_doc.to_json(), [], "venalab exam"
-            else:
-                try:
-                    bundle = decode_json(data, _UPLOAD, size_limit=MAX_UPLOAD_BYTES)
-                except NotJson:
-                    return render(
-                        request,
-                        "import.html",
-                        p,
-                        status=422,
-                        problems=[],
-                        error="The file is neither a DICOM file, a FHIR R4 Bundle (JSON) nor "
-                        "a venalab exam (JSON or YAML).",
-                    )
-                imported = import_bundle(bundle)
-                document = imported.exam.to_json()
-                unmapped, notes = list(imported.unmapped), list(imported.notes)
-                kind = "FHIR R4 Bundle"
+        # parsing a file is CPU work: off the event loop (a worker process when large)
+        found = await run_sized(len(data), _import_file, data, name, code_map, side, plain_gsv)
+    except NotImportable:
+        return render(
+            request,
+            "import.html",
+            p,
+            status=422,
+            problems=[],
+            error="The file is neither a DICOM file, a FHIR R4 Bundle (JSON) nor "
+            "a venalab exam (JSON or YAML).",
+        )
     except InvalidInput as e:
         return render(
             request,
@@ -224,13 +200,60 @@ async def import_upload(
     return review_worksheet(
         request,
         p,
-        json.loads(document),
-        kind=kind,
+        json.loads(found.document),
+        kind=found.kind,
         name=name,
-        unmapped=[f"{a}: {b}" for a, b in unmapped],
-        notes=notes,
-        missing=missing,
+        unmapped=found.unmapped,
+        notes=found.notes,
+        missing=found.missing,
     )
+
+
+class NotImportable(ValueError):
+    """Neither a DICOM file, a FHIR Bundle nor a venalab exam."""
+
+
+@dataclass(frozen=True)
+class Imported:
+    kind: str
+    document: str  # the exam document's JSON
+    unmapped: list[str]
+    notes: list[str]
+    missing: list[dict[str, str]]
+
+
+def _import_file(
+    data: bytes, name: str, code_map: dict[str, object], side: str, plain_gsv: str
+) -> Imported:
+    """An uploaded file as a worksheet document (runs in the CPU pool)."""
+    from venalab.interop.fhir_import import import_bundle
+    from venalab.interop.sr_import import import_sr_bytes
+
+    if data[128:132] == b"DICM" or name.lower().endswith(".dcm"):
+        sr = import_sr_bytes(
+            data,
+            code_map,
+            side=cast(Side, side) if side else None,
+            plain_gsv=cast(PlainGsvPolicy, plain_gsv),
+            name=name,
+        )
+        return Imported(
+            "DICOM SR",
+            json.dumps(sr.document),
+            [f"{u.path}: {u.reason}" for u in sr.unmapped],
+            list(sr.decisions),
+            [{"path": m.path, "message": m.message} for m in sr.missing],
+        )
+    exam_doc = _venalab_exam(data, name)
+    if exam_doc is not None:
+        return Imported("venalab exam", exam_doc.to_json(), [], [], [])
+    try:
+        bundle = decode_json(data, _UPLOAD, size_limit=MAX_UPLOAD_BYTES)
+    except NotJson:
+        raise NotImportable(name) from None
+    fhir = import_bundle(bundle)
+    unmapped = [f"{a}: {b}" for a, b in fhir.unmapped]
+    return Imported("FHIR R4 Bundle", fhir.exam.to_json(), unmapped, list(fhir.notes), [])
 
 
 def _venalab_exam(data: bytes, name: str) -> ExamDocument | None:
@@ -268,7 +291,6 @@ def exam_view(
 ) -> HTMLResponse:
     e = exams.get_exam(s, exam_id)
     v = exams.get_version(s, exam_id, version)
-    versions = exams.list_versions(s, exam_id)
     doc: ExamDocument = parse_exam_obj(v.document)
     result = assess(doc)
     return render(
@@ -279,7 +301,7 @@ def exam_view(
         version=v,
         doc=doc,
         result=result,
-        signoff=signoff_of(s, v, versions),
+        signoff=signoff_of(s, v),
         venous_map=render_venous_map(result),
         can_sign=users.can(p.user, "sign")
         and v.status != "signed"
@@ -320,7 +342,8 @@ def exam_history(request: Request, exam_id: ExamId, s: Db, p: PagePrincipal) -> 
 
 
 @router.get("/exams/{exam_id}/report", response_model=None)
-def exam_report(
+@route_writes(True)
+async def exam_report(
     request: Request,
     exam_id: ExamId,
     s: Db,
@@ -337,7 +360,7 @@ def exam_report(
             status=422,
             message="audience must be clinician or patient; format html or pdf",
         )
-    data, media = render_exam_report(
+    data, media = await render_exam_report(
         s,
         exam_id,
         version,
