@@ -14,7 +14,7 @@ import typer
 from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
-from venalab.cohort.cli import cohort_app, synth_command
+from venalab.cli.cohort import cohort_app, synth_command
 from venalab.cohort.distributed import run_dask
 from venalab.cohort.runner import Settings, Source, plan, read_results, run_local
 from venalab.cohort.synth import write_synthetic
