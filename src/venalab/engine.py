@@ -20,9 +20,9 @@ from venalab.result import (
 )
 from venalab.rules.calcinosis import assess_calcinosis
 from venalab.rules.ceap import ceap_findings, clinical_classes, derive_ceap
-from venalab.rules.cvi_treatment import cvi_recommendations
 from venalab.rules.imaging import interpret_imaging
 from venalab.rules.pathways import PathwayParams, pathway_params, thrombosis_pathway
+from venalab.rules.pathways.cvi import cvi_recommendations
 from venalab.rules.patterns import reflux_patterns
 from venalab.rules.reflux import PerforatorResult, SegmentResult, assess_perforator, assess_segment
 from venalab.rules.thrombosis import ThrombosisResult, classify_thrombosis

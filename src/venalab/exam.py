@@ -254,7 +254,7 @@ class History(_Model):
     connective_tissue_disease: bool | None = None
     malignancy: bool | None = None
     retiform_purpura_or_necrosis: bool | None = None
-    # Bedside context for the thrombosis pathways (rules/pathways.py). All optional; absent
+    # Bedside context for the thrombosis pathways (rules/pathways/). All optional; absent
     # means unknown, and the pathway then names the missing fact instead of guessing.
     d_dimer_positive: bool | None = Field(
         default=None,

@@ -19,7 +19,7 @@ from __future__ import annotations
 from venalab.evidence import Recommendation, compare
 from venalab.exam import Side
 from venalab.rules.ceap import C_ORDER
-from venalab.rules.pathways import DEFAULT_PARAMS, PathwayParams, recommend
+from venalab.rules.pathways.model import DEFAULT_PARAMS, PathwayParams, recommend
 from venalab.rules.patterns import PatternResult
 from venalab.rules.reflux import PerforatorResult, SegmentResult
 

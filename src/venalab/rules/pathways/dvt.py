@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from venalab.evidence import Comparison, Evidence, Recommendation, compare, evidence
 from venalab.exam import ExamDocument, Side
-from venalab.rules.pathways import (
+from venalab.rules.pathways.model import (
     Decision,
     FactorStatus,
     PathwayId,
