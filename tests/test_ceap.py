@@ -86,7 +86,7 @@ def test_ceap_data_file_is_checked_at_load() -> None:
     import json
 
     from venalab.datafiles import data_path, read_toml
-    from venalab.rules.ceap import CeapData, _check
+    from venalab.rules.ceap.vocabulary import CeapData, _check
 
     raw = read_toml(data_path("ceap.toml"))
     raw["clinical"]["C1"]["signs"] = ["telangiectasia"]
