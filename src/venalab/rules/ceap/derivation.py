@@ -145,6 +145,262 @@ def _class_note(clinical: Clinical, classes: tuple[str, ...]) -> str:
     return note + f" Basic class: {highest_class(classes)}."
 
 
+# Each part builder returns (value, evidence, ambiguities); `derive_ceap` keeps their order.
+
+
+def _c_part(clinical: Clinical) -> tuple[tuple[str, ...], Evidence, list[str]]:
+    classes = clinical_classes(clinical)
+    ev = evidence(
+        "ceap.c-class", ["CEAP20", "CEAP04"], level="V2", note=_class_note(clinical, classes)
+    )
+    ambiguities: list[str] = []
+    if "C4b" in classes and "C4c" in classes:
+        ambiguities.append(
+            "C4b and C4c both present: the basic class is C4c, the later one in "
+            "the CEAP 2020 table; the reference does not rank the C4 subclasses."
+        )
+    return classes, ev, ambiguities
+
+
+def _s_part(clinical: Clinical) -> tuple[Symptoms | None, Evidence, list[str]]:
+    symptoms: Symptoms | None = None
+    if clinical.symptomatic is not None:
+        symptoms = "S" if clinical.symptomatic else "A"
+    ev = evidence(
+        "ceap.symptoms",
+        ["CEAP20", "CEAP04", "ESVS22"],
+        level="V2",
+        note="clinical.symptomatic not recorded."
+        if symptoms is None
+        else f"clinical.symptomatic = {str(clinical.symptomatic).lower()} -> {symptoms}.",
+    )
+    if symptoms is None:
+        return None, ev, ["Symptoms not recorded: S/A not determinable (no S/A modifier written)."]
+    return symptoms, ev, []
+
+
+def _e_part(clinical: Clinical) -> tuple[str | None, Evidence, list[str]]:
+    e = EXAM_ETIOLOGY[clinical.etiology] if clinical.etiology is not None else None
+    ev = evidence(
+        "ceap.etiology",
+        ["CEAP20"],
+        level="V2",
+        note="clinical.etiology not stated: undetermined."
+        if e is None
+        else f"clinical.etiology = {clinical.etiology} -> {e} ({CEAP.etiology[e].meaning}).",
+    )
+    if e is None:
+        return None, ev, ["Etiology not stated: E undetermined (not guessed; E part omitted)."]
+    return e, ev, []
+
+
+@dataclass
+class _Segments:
+    """What the A/P walk over the leg's segment entries found."""
+
+    hits: dict[str, _Hit] = field(default_factory=dict)
+    not_measured: list[str] = field(default_factory=list)
+    examined: bool = False
+    mapped: list[str] = field(default_factory=list)
+    incompetent_only: list[str] = field(default_factory=list)
+    ambiguities: list[str] = field(default_factory=list)
+
+    def hit(self, abbr: str, where: str, refluxing: bool, obstructed: bool) -> None:
+        hit = self.hits.setdefault(abbr, _Hit())
+        hit.veins.append(where)
+        if refluxing:
+            hit.types.add("r")
+        if obstructed:
+            hit.types.add("o")
+
+
+def _perforator_reflux(
+    seg: SegmentResult, perf: PerforatorResult | None, where: str, found: _Segments
+) -> tuple[bool, bool]:
+    """(refluxing, known) of a perforator entry from its paired perforator result."""
+    if perf is None or perf.vein != seg.vein:
+        raise ValueError(
+            "derive_ceap: `perforators` must hold the perforator results of "
+            "`segments`, in the same order"
+        )
+    # CEAP records where reflux is (CEAP04's example: "incompetent calf perforators"
+    # -> Ap, segment 18), so an incompetent perforator (outward flow beyond the
+    # set's duration cut-off) counts; "pathologic" adds diameter and ulcer-location
+    # criteria that decide treatment (SVS11 2.5), not the presence of reflux.
+    refluxing = perf.incompetent is True or perf.pathologic
+    if refluxing and not perf.pathologic:
+        found.incompetent_only.append(where)
+    return refluxing, perf.incompetent is not None
+
+
+def _segment_notes(seg: SegmentResult, where: str) -> list[str]:
+    notes = []
+    if seg.reflux == "boundary":
+        decided = "counted as reflux" if seg.abnormal else "not counted as reflux"
+        notes.append(
+            f"{where}: reflux {seg.measured_ms:g} ms exactly at the "
+            f"{seg.threshold_ms:g} ms cut-off; {decided} under "
+            f"'{seg.comparison}'."
+        )
+    if seg.criteria_disagreement:
+        verdicts = "; ".join(f"{v.criteria}: {v.verdict}" for v in seg.criteria_disagreement)
+        notes.append(
+            f"{where}: criteria sets disagree on reflux ({verdicts}); CEAP "
+            f"uses {seg.evidence.criteria or 'the selected set'}."
+        )
+    return notes
+
+
+def _walk_segments(
+    segments: tuple[SegmentResult, ...],
+    perforators: tuple[PerforatorResult, ...],
+    thrombosis: ThrombosisResult,
+) -> _Segments:
+    found = _Segments()
+    perf_iter = iter(perforators)
+    thrombosed = {t.vein for t in (*thrombosis.deep, *thrombosis.superficial)}
+    for seg in segments:
+        vein = VEINS[seg.vein]
+        where = _where(seg.vein, seg.site)
+        if vein.is_perforator:
+            refluxing, known = _perforator_reflux(seg, next(perf_iter, None), where, found)
+        else:
+            refluxing, known = seg.abnormal is True, seg.abnormal is not None
+        obstructed = seg.obstruction is True or seg.thrombus is not None or seg.vein in thrombosed
+        if known or any(
+            x is not None for x in (seg.obstruction, seg.thrombus, seg.compressibility)
+        ):
+            found.examined = True
+        if not known:
+            found.not_measured.append(where)
+        found.ambiguities += _segment_notes(seg, where)
+        if refluxing or obstructed:
+            if vein.ceap != seg.vein:
+                found.mapped.append(f"{seg.vein} -> {vein.ceap}")
+            found.hit(vein.ceap, where, refluxing, obstructed)
+    for v in sorted(thrombosed - {s.vein for s in segments}):
+        found.hit(VEINS[v].ceap, v, refluxing=False, obstructed=True)
+        found.examined = True
+    if next(perf_iter, None) is not None:
+        raise ValueError("derive_ceap: more perforator results than perforator segments")
+    if thrombosis.non_compressible_without_thrombus:
+        found.ambiguities.append(
+            f"Non-compressible {', '.join(thrombosis.non_compressible_without_thrombus)} without "
+            "a thrombus description: not counted as obstruction (Po)."
+        )
+    if found.not_measured and found.examined:
+        found.ambiguities.append(
+            f"Reflux not measured in {', '.join(found.not_measured)}: their reflux "
+            "status does not enter A/P."
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class _APPart:
+    a_groups: tuple[AGroup, ...]
+    p_types: tuple[PCode, ...]
+    details: tuple[CeapSegment, ...]
+    lists: tuple[CeapSegmentList, ...]
+    p_segments: dict[str, tuple[tuple[str, ...], tuple[int, ...]]]
+    a_evidence: Evidence
+    p_evidence: Evidence
+    ambiguities: list[str]
+
+
+def _ap_note(found: _Segments, details: tuple[CeapSegment, ...]) -> str:
+    listing = (
+        "; ".join(
+            f"{d.abbreviation} ({'/'.join('P' + t for t in d.pathophysiology)}: "
+            f"{', '.join(d.veins)})"
+            for d in details
+        )
+        or "none"
+    )
+    note = f"Pathological segments: {listing}."
+    if found.mapped:
+        note += f" Mapped to CEAP 2020 segments: {', '.join(dict.fromkeys(found.mapped))}."
+    if found.incompetent_only:
+        note += (
+            f" Incompetent perforator(s) counted although not pathologic: "
+            f"{', '.join(found.incompetent_only)}."
+        )
+    return note
+
+
+def _ap_part(
+    segments: tuple[SegmentResult, ...],
+    perforators: tuple[PerforatorResult, ...],
+    thrombosis: ThrombosisResult,
+) -> _APPart:
+    found = _walk_segments(segments, perforators, thrombosis)
+    hits = found.hits
+    ambiguities = list(found.ambiguities)
+    details = tuple(
+        CeapSegment(
+            abbreviation=a,
+            name=SEGMENTS[a].name,
+            group=SEGMENTS[a].group,
+            pathophysiology=tuple(t for t in P_ORDER if t in hits[a].types),
+            legacy=SEGMENTS[a].legacy_export,
+            legacy_flagged=SEGMENTS[a].legacy_flagged,
+            veins=tuple(hits[a].veins),
+        )
+        for a in order_segments(hits)
+    )
+    ambiguities += [
+        f"{d.abbreviation} has no CEAP 2004 segment number: legacy strings "
+        f"write {d.legacy} ({SEGMENTS[d.abbreviation].note or 'flagged'})."
+        for d in details
+        if d.legacy_flagged
+    ]
+    a_groups: tuple[AGroup, ...]
+    p_types: tuple[PCode, ...]
+    if not found.examined:
+        a_groups, p_types = (), ()
+        ambiguities.append("No segment findings recorded: A and P not determinable.")
+    elif not details:
+        a_groups, p_types = ("n",), ("n",)
+    else:
+        a_groups = tuple(g for g in GROUP_ORDER if any(d.group == g for d in details))
+        p_types = tuple(t for t in P_ORDER if any(t in d.pathophysiology for d in details))
+    lists = tuple(
+        CeapSegmentList(group=g, pathophysiology=t, segments=abbrs, legacy=legacy_numbers_of(abbrs))
+        for t in P_ORDER
+        for g in GROUP_ORDER
+        if (
+            abbrs := tuple(
+                d.abbreviation for d in details if d.group == g and t in d.pathophysiology
+            )
+        )
+    )
+    p_segments: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {}
+    for t in p_types:
+        abbrs = order_segments(d.abbreviation for d in details if t in d.pathophysiology)
+        p_segments[t] = (abbrs, legacy_numbers_of(abbrs))
+
+    a_text = "A" + ",".join(a_groups) if a_groups else None
+    p_text = "P" + ",".join(p_types) if p_types else None
+    ap_note = _ap_note(found, details)
+    a_ev = evidence(
+        "ceap.anatomy",
+        ["VENALAB", "CEAP20"],
+        level="D",
+        note=f"{a_text or 'A not determinable'}. {ap_note}"
+        + " Pathological = abnormal reflux verdict, obstruction or thrombus; perforators count "
+        "when incompetent.",
+    )
+    p_note = f"{p_text or 'P not determinable'}. {ap_note}"
+    acute = [t.vein for t in thrombosis.deep if t.age in ("acute", "subacute")]
+    if acute:
+        p_note += (
+            f" Acute/subacute thrombus in {', '.join(acute)} counted as Po (CEAP20: "
+            "obstruction including thrombosis)."
+        )
+    p_ev = evidence("ceap.pathophysiology", ["VENALAB", "CEAP20"], level="D", note=p_note)
+    return _APPart(a_groups, p_types, details, lists, p_segments, a_ev, p_ev, ambiguities)
+
+
 def derive_ceap(
     clinical: Clinical,
     segments: tuple[SegmentResult, ...],
@@ -171,208 +427,11 @@ def derive_ceap(
             ],
             what="option",
         )
-    ambiguities: list[str] = []
-    part_ev: dict[str, Evidence] = {}
-
-    # C
-    classes = clinical_classes(clinical)
-    c_basic = highest_class(classes)
-    part_ev["C"] = evidence(
-        "ceap.c-class", ["CEAP20", "CEAP04"], level="V2", note=_class_note(clinical, classes)
-    )
-    if "C4b" in classes and "C4c" in classes:
-        ambiguities.append(
-            "C4b and C4c both present: the basic class is C4c, the later one in "
-            "the CEAP 2020 table; the reference does not rank the C4 subclasses."
-        )
-
-    # S/A
-    symptoms: Symptoms | None
-    if clinical.symptomatic is None:
-        symptoms = None
-        ambiguities.append("Symptoms not recorded: S/A not determinable (no S/A modifier written).")
-    else:
-        symptoms = "S" if clinical.symptomatic else "A"
-    part_ev["S"] = evidence(
-        "ceap.symptoms",
-        ["CEAP20", "CEAP04", "ESVS22"],
-        level="V2",
-        note="clinical.symptomatic not recorded."
-        if symptoms is None
-        else f"clinical.symptomatic = {str(clinical.symptomatic).lower()} -> {symptoms}.",
-    )
-
-    # E
-    e = EXAM_ETIOLOGY[clinical.etiology] if clinical.etiology is not None else None
-    if e is None:
-        ambiguities.append("Etiology not stated: E undetermined (not guessed; E part omitted).")
-    part_ev["E"] = evidence(
-        "ceap.etiology",
-        ["CEAP20"],
-        level="V2",
-        note="clinical.etiology not stated: undetermined."
-        if e is None
-        else f"clinical.etiology = {clinical.etiology} -> {e} ({CEAP.etiology[e].meaning}).",
-    )
-
-    # A/P
-    hits: dict[str, _Hit] = {}
-    not_measured: list[str] = []
-    examined = False
-    mapped: list[str] = []
-    incompetent_only: list[str] = []
-    perf_iter = iter(perforators)
-    thrombosed = {t.vein for t in (*thrombosis.deep, *thrombosis.superficial)}
-    acute = [t.vein for t in thrombosis.deep if t.age in ("acute", "subacute")]
-    for seg in segments:
-        vein = VEINS[seg.vein]
-        where = _where(seg.vein, seg.site)
-        if vein.is_perforator:
-            perf = next(perf_iter, None)
-            if perf is None or perf.vein != seg.vein:
-                raise ValueError(
-                    "derive_ceap: `perforators` must hold the perforator results of "
-                    "`segments`, in the same order"
-                )
-            # CEAP records where reflux is (CEAP04's example: "incompetent calf perforators"
-            # -> Ap, segment 18), so an incompetent perforator (outward flow beyond the
-            # set's duration cut-off) counts; "pathologic" adds diameter and ulcer-location
-            # criteria that decide treatment (SVS11 2.5), not the presence of reflux.
-            refluxing = perf.incompetent is True or perf.pathologic
-            known = perf.incompetent is not None
-            if refluxing and not perf.pathologic:
-                incompetent_only.append(where)
-        else:
-            refluxing = seg.abnormal is True
-            known = seg.abnormal is not None
-        obstructed = seg.obstruction is True or seg.thrombus is not None or seg.vein in thrombosed
-        if (
-            known
-            or seg.obstruction is not None
-            or seg.thrombus is not None
-            or seg.compressibility is not None
-        ):
-            examined = True
-        if not known:
-            not_measured.append(where)
-        if seg.reflux == "boundary":
-            decided = "counted as reflux" if seg.abnormal else "not counted as reflux"
-            ambiguities.append(
-                f"{where}: reflux {seg.measured_ms:g} ms exactly at the "
-                f"{seg.threshold_ms:g} ms cut-off; {decided} under "
-                f"'{seg.comparison}'."
-            )
-        if seg.criteria_disagreement:
-            verdicts = "; ".join(f"{v.criteria}: {v.verdict}" for v in seg.criteria_disagreement)
-            ambiguities.append(
-                f"{where}: criteria sets disagree on reflux ({verdicts}); CEAP "
-                f"uses {seg.evidence.criteria or 'the selected set'}."
-            )
-        if not (refluxing or obstructed):
-            continue
-        abbr = vein.ceap
-        if abbr != seg.vein:
-            mapped.append(f"{seg.vein} -> {abbr}")
-        hit = hits.setdefault(abbr, _Hit())
-        hit.veins.append(where)
-        if refluxing:
-            hit.types.add("r")
-        if obstructed:
-            hit.types.add("o")
-    for v in sorted(thrombosed - {s.vein for s in segments}):
-        hit = hits.setdefault(VEINS[v].ceap, _Hit())
-        hit.veins.append(v)
-        hit.types.add("o")
-        examined = True
-    if next(perf_iter, None) is not None:
-        raise ValueError("derive_ceap: more perforator results than perforator segments")
-    if thrombosis.non_compressible_without_thrombus:
-        ambiguities.append(
-            f"Non-compressible {', '.join(thrombosis.non_compressible_without_thrombus)} without "
-            "a thrombus description: not counted as obstruction (Po)."
-        )
-    if not_measured and examined:
-        ambiguities.append(
-            f"Reflux not measured in {', '.join(not_measured)}: their reflux "
-            "status does not enter A/P."
-        )
-
-    details = tuple(
-        CeapSegment(
-            abbreviation=a,
-            name=SEGMENTS[a].name,
-            group=SEGMENTS[a].group,
-            pathophysiology=tuple(t for t in P_ORDER if t in hits[a].types),
-            legacy=SEGMENTS[a].legacy_export,
-            legacy_flagged=SEGMENTS[a].legacy_flagged,
-            veins=tuple(hits[a].veins),
-        )
-        for a in order_segments(hits)
-    )
-    for d in details:
-        if d.legacy_flagged:
-            ambiguities.append(
-                f"{d.abbreviation} has no CEAP 2004 segment number: legacy strings "
-                f"write {d.legacy} ({SEGMENTS[d.abbreviation].note or 'flagged'})."
-            )
-    a_groups: tuple[AGroup, ...]
-    p_types: tuple[PCode, ...]
-    if not examined:
-        a_groups, p_types = (), ()
-        ambiguities.append("No segment findings recorded: A and P not determinable.")
-    elif not details:
-        a_groups, p_types = ("n",), ("n",)
-    else:
-        a_groups = tuple(g for g in GROUP_ORDER if any(d.group == g for d in details))
-        p_types = tuple(t for t in P_ORDER if any(t in d.pathophysiology for d in details))
-    lists = tuple(
-        CeapSegmentList(group=g, pathophysiology=t, segments=abbrs, legacy=legacy_numbers_of(abbrs))
-        for t in P_ORDER
-        for g in GROUP_ORDER
-        if (
-            abbrs := tuple(
-                d.abbreviation for d in details if d.group == g and t in d.pathophysiology
-            )
-        )
-    )
-    p_segments: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {}
-    for t in p_types:
-        abbrs = order_segments(d.abbreviation for d in details if t in d.pathophysiology)
-        p_segments[t] = (abbrs, legacy_numbers_of(abbrs))
-
-    a_text = "A" + ",".join(a_groups) if a_groups else None
-    p_text = "P" + ",".join(p_types) if p_types else None
-    listing = (
-        "; ".join(
-            f"{d.abbreviation} ({'/'.join('P' + t for t in d.pathophysiology)}: "
-            f"{', '.join(d.veins)})"
-            for d in details
-        )
-        or "none"
-    )
-    ap_note = f"Pathological segments: {listing}."
-    if mapped:
-        ap_note += f" Mapped to CEAP 2020 segments: {', '.join(dict.fromkeys(mapped))}."
-    if incompetent_only:
-        ap_note += (
-            f" Incompetent perforator(s) counted although not pathologic: "
-            f"{', '.join(incompetent_only)}."
-        )
-    part_ev["A"] = evidence(
-        "ceap.anatomy",
-        ["VENALAB", "CEAP20"],
-        level="D",
-        note=f"{a_text or 'A not determinable'}. {ap_note}"
-        + " Pathological = abnormal reflux verdict, obstruction or thrombus; perforators count "
-        "when incompetent.",
-    )
-    p_note = f"{p_text or 'P not determinable'}. {ap_note}"
-    if acute:
-        p_note += (
-            f" Acute/subacute thrombus in {', '.join(acute)} counted as Po (CEAP20: "
-            "obstruction including thrombosis)."
-        )
-    part_ev["P"] = evidence("ceap.pathophysiology", ["VENALAB", "CEAP20"], level="D", note=p_note)
+    classes, c_ev, c_amb = _c_part(clinical)
+    symptoms, s_ev, s_amb = _s_part(clinical)
+    e, e_ev, e_amb = _e_part(clinical)
+    ap = _ap_part(segments, perforators, thrombosis)
+    part_ev = {"C": c_ev, "S": s_ev, "E": e_ev, "A": ap.a_evidence, "P": ap.p_evidence}
     if level_of_investigation is not None:
         part_ev["L"] = evidence(
             "ceap.level-of-investigation",
@@ -386,9 +445,9 @@ def derive_ceap(
         classes=classes,
         symptoms=symptoms,
         e=e,
-        a_groups=a_groups,
-        p_types=p_types,
-        p_segments=p_segments,
+        a_groups=ap.a_groups,
+        p_types=ap.p_types,
+        p_segments=ap.p_segments,
         date=exam_date,
         level=level_of_investigation,
     )
@@ -401,19 +460,19 @@ def derive_ceap(
         legacy_basic=render_ceap(parts, advanced=False, classes="2004", segments="2004"),
         legacy_advanced=render_ceap(parts, advanced=True, classes="2004", segments="2004"),
         c_classes=classes,
-        c_basic=c_basic,
+        c_basic=highest_class(classes),
         symptoms=symptoms,
         e=e,
-        a=a_text,
-        a_groups=a_groups,
-        p=p_text,
-        p_types=p_types,
-        segments=lists,
-        segment_details=details,
+        a="A" + ",".join(ap.a_groups) if ap.a_groups else None,
+        a_groups=ap.a_groups,
+        p="P" + ",".join(ap.p_types) if ap.p_types else None,
+        p_types=ap.p_types,
+        segments=ap.lists,
+        segment_details=ap.details,
         exam_date=exam_date,
         level_of_investigation=level_of_investigation,
         legacy_numbers=legacy_numbers,
-        ambiguities=tuple(ambiguities),
+        ambiguities=tuple(c_amb + s_amb + e_amb + ap.ambiguities),
         evidence=evidence(
             "ceap.classification",
             ["CEAP20", "CEAP04", "SVS11"],

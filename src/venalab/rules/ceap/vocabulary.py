@@ -115,7 +115,7 @@ class _Vocabulary:
     legacy_group: dict[int, GroupLetter]
 
 
-def _check(data: CeapData) -> tuple[_Vocabulary, list[Problem]]:
+def _source_problems(data: CeapData) -> list[Problem]:
     problems = check_ids(data.sources, "sources")
     entries: list[tuple[str, _Entry]] = [
         *((f"clinical.{k}", v) for k, v in data.clinical.items()),
@@ -131,7 +131,12 @@ def _check(data: CeapData) -> tuple[_Vocabulary, list[Problem]]:
         problems += check_ids(seg.sources, f"segments.{key}.sources")
     for key, fallback in data.legacy_fallback.items():
         problems += check_ids(fallback.sources, f"legacy_fallback.{key}.sources")
+    return problems
 
+
+def _class_problems(data: CeapData) -> list[Problem]:
+    """Every exam sign gives exactly one class, every exam etiology a code."""
+    problems: list[Problem] = []
     sign_owner: dict[str, str] = {}
     for cls, entry in data.clinical.items():
         if not re.fullmatch(r"C[0-6][a-z]?", cls):
@@ -151,7 +156,12 @@ def _check(data: CeapData) -> tuple[_Vocabulary, list[Problem]]:
     for value in get_args(Etiology):
         if value not in exam_values:
             problems.append(Problem("etiology", f"exam etiology {value!r} gives no code"))
+    return problems
 
+
+def _segment_table(data: CeapData) -> tuple[dict[str, CeapSegmentInfo], list[Problem]]:
+    """The CEAP 2020 segments: those of the vein registry, then the file's own."""
+    problems: list[Problem] = []
     segments: dict[str, CeapSegmentInfo] = {}
     for v in VEINS.values():
         if v.code != v.ceap:
@@ -193,7 +203,14 @@ def _check(data: CeapData) -> tuple[_Vocabulary, list[Problem]]:
                 "must list every segment abbreviation once: " + ", ".join(sorted(segments)),
             )
         )
+    return segments, problems
 
+
+def _legacy_tables(
+    data: CeapData, segments: dict[str, CeapSegmentInfo]
+) -> tuple[dict[int, tuple[str, ...]], dict[int, GroupLetter], list[Problem]]:
+    """CEAP04 number -> the 2020 abbreviations written for it, and its A group."""
+    problems: list[Problem] = []
     by_number: dict[int, list[str]] = {}
     for info in segments.values():
         if info.legacy is not None:
@@ -222,10 +239,17 @@ def _check(data: CeapData) -> tuple[_Vocabulary, list[Problem]]:
                     Problem(f"legacy_to_2020.{number}", f"{a!r} is not legacy {number}")
                 )
         legacy_to_2020[number] = tuple(chosen or abbrs)
+    return legacy_to_2020, legacy_group, problems
+
+
+def _check(data: CeapData) -> tuple[_Vocabulary, list[Problem]]:
+    problems = _source_problems(data) + _class_problems(data)
+    segments, segment_problems = _segment_table(data)
+    legacy_to_2020, legacy_group, legacy_problems = _legacy_tables(data, segments)
     vocab = _Vocabulary(
         data=data, segments=segments, legacy_to_2020=legacy_to_2020, legacy_group=legacy_group
     )
-    return vocab, problems
+    return vocab, problems + segment_problems + legacy_problems
 
 
 @cache
