@@ -98,5 +98,25 @@ def _load() -> dict[str, Vein]:
 VEINS: dict[str, Vein] = _load()
 
 
+@cache
+def _group_labels() -> dict[str, str]:
+    raw = read_toml(data_path("anatomy.toml")).get("groups", {})
+    problems = [
+        Problem(f"groups.{g}", "missing: every vein group needs a label")
+        for g in get_args(Group)
+        if not isinstance(raw.get(g), str) or not raw[g].strip()
+    ]
+    problems += [
+        Problem(f"groups.{g}", "not a vein group") for g in raw if g not in get_args(Group)
+    ]
+    if problems:
+        raise InvalidInput(problems, what="anatomy.toml")
+    return {g: raw[g] for g in get_args(Group)}
+
+
+GROUP_LABEL: dict[str, str] = _group_labels()
+"""Vein group -> how a text names its veins ("axial calf veins")."""
+
+
 def vein(code: str) -> Vein:
     return VEINS[code]

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from venalab.exam import ExamDocument
 from venalab.result import LegResult, Result
+from venalab.rules.reflux import boundary_decision
 
 _VERDICT_STYLE = {
     "present": "bold red",
@@ -42,7 +43,7 @@ def _segments_table(leg: LegResult) -> Table:
     for s in leg.segments:
         verdict = Text(s.reflux, style=_VERDICT_STYLE[s.reflux])
         if s.reflux == "boundary":
-            verdict.append(" (reflux)" if s.abnormal else " (no reflux)")
+            verdict.append(f" ({boundary_decision(s.abnormal)})")
         if s.criteria_disagreement:
             verdict.append(" *", style="yellow")
         t = s.thrombus

@@ -23,6 +23,14 @@ from venalab.exam import Leg
 Classification = Literal["none", "proximal", "distal-axial", "distal-muscular"]
 TptPolicy = Literal["distal", "proximal"]
 
+CLASSIFICATION_LABEL: dict[Classification, str] = {
+    "none": "no deep vein thrombosis",
+    "proximal": "proximal deep vein thrombosis",
+    "distal-axial": "isolated distal deep vein thrombosis (axial calf veins)",
+    "distal-muscular": "isolated calf muscle vein thrombosis",
+}
+"""The one wording of each class (findings, pathways, report, CDS cards, FHIR text)."""
+
 
 class ThrombosedSegment(Frozen):
     vein: str
@@ -37,7 +45,10 @@ class ThrombosedSegment(Frozen):
 
 
 class ThrombosisResult(Frozen):
+    """One leg's thrombosis; `label` is CLASSIFICATION_LABEL of the class, for every view."""
+
     classification: Classification
+    label: str
     deep: tuple[ThrombosedSegment, ...] = ()
     superficial: tuple[ThrombosedSegment, ...] = ()
     perforator: tuple[ThrombosedSegment, ...] = ()
@@ -51,6 +62,11 @@ class ThrombosisResult(Frozen):
     non_compressible_without_thrombus: tuple[str, ...] = ()
     tibioperoneal_trunk: TptPolicy = "distal"
     evidence: Evidence
+
+
+def sentence(label: str) -> str:
+    """A label at the start of a sentence."""
+    return label[:1].upper() + label[1:]
 
 
 _SOURCES: dict[Classification, list[str]] = {
@@ -113,8 +129,8 @@ def classify_thrombosis(leg: Leg, tibioperoneal_trunk: TptPolicy = "distal") -> 
     note = {
         "none": "No thrombus recorded in the deep veins examined.",
         "proximal": f"Thrombus at or above the popliteal vein ({names}).",
-        "distal-axial": f"Isolated distal DVT of the axial calf veins ({names}).",
-        "distal-muscular": f"Isolated calf muscle vein thrombosis ({names}).",
+        "distal-axial": f"{sentence(CLASSIFICATION_LABEL['distal-axial'])} ({names}).",
+        "distal-muscular": f"{sentence(CLASSIFICATION_LABEL['distal-muscular'])} ({names}).",
     }[classification]
     if "TPT" in veins:
         note += (
@@ -128,6 +144,7 @@ def classify_thrombosis(leg: Leg, tibioperoneal_trunk: TptPolicy = "distal") -> 
         )
     return ThrombosisResult(
         classification=classification,
+        label=CLASSIFICATION_LABEL[classification],
         deep=tuple(deep),
         superficial=tuple(superficial),
         perforator=tuple(perforator),

@@ -48,7 +48,7 @@ from venalab.rules.ceap.vocabulary import (
     legacy_numbers_of,
     order_segments,
 )
-from venalab.rules.reflux import PerforatorResult, SegmentResult
+from venalab.rules.reflux import PerforatorResult, SegmentResult, boundary_phrase
 from venalab.rules.thrombosis import ThrombosisResult
 
 
@@ -236,12 +236,7 @@ def _perforator_reflux(
 def _segment_notes(seg: SegmentResult, where: str) -> list[str]:
     notes = []
     if seg.reflux == "boundary":
-        decided = "counted as reflux" if seg.abnormal else "not counted as reflux"
-        notes.append(
-            f"{where}: reflux {seg.measured_ms:g} ms exactly at the "
-            f"{seg.threshold_ms:g} ms cut-off; {decided} under "
-            f"'{seg.comparison}'."
-        )
+        notes.append(f"{where}: {boundary_phrase(seg)}.")
     if seg.criteria_disagreement:
         verdicts = "; ".join(f"{v.criteria}: {v.verdict}" for v in seg.criteria_disagreement)
         notes.append(
