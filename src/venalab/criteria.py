@@ -7,6 +7,7 @@ citation ids of every row. Sets: svs-avf-avls-2022 (default), svs-avf-2011, labr
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal, NamedTuple
@@ -116,6 +117,12 @@ class CriteriaSet(_Strict):
     @property
     def label(self) -> str:
         return f"{self.id}@{self.version}"
+
+    def ulcer_limb(self, c_classes: Iterable[str]) -> bool:
+        """Whether the perforator location criterion applies to a limb of these classes: one
+        of the classes the set lists (C6r counts as C6), per SVS11 guideline 2.5."""
+        listed = self.perforator.ulcer_location_required_in
+        return any(c[:2] in listed for c in c_classes)
 
     def describe(self) -> CriteriaSummary:
         """The set in words, built from its rows and the anatomy's group names (report, CLI)."""

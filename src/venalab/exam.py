@@ -62,6 +62,7 @@ Sign = Literal[
     "ulcer-healed",
     "ulcer-active",
 ]
+Recurrence = Literal["varicose", "ulcer"]
 Etiology = Literal[
     "primary",
     "secondary-intravenous",
@@ -123,7 +124,7 @@ class ExamInfo(_Model):
 class Clinical(_Model):
     signs: tuple[Sign, ...] = ()
     symptomatic: bool | None = None
-    recurrent: tuple[Literal["varicose", "ulcer"], ...] = ()
+    recurrent: tuple[Recurrence, ...] = ()
     etiology: Etiology | None = None
 
     @model_validator(mode="after")

@@ -5,7 +5,8 @@ the subset of the per-exam result (`venalab.engine.assess`) that can be compared
 from the same data: criteria sets (venalab.criteria: thresholds, comparisons, the
 perforator definition, the accessory-axial distance), the vein registry
 (venalab.anatomy.VEINS: groups, systems, DVT levels), the CEAP sign table
-(venalab.rules.ceap.SIGN_CLASS, C_ORDER) and the trunk layout of venalab.rules.patterns.
+(venalab.rules.ceap.SIGN_CLASS, C_ORDER, RECURRENCE), the trunk layout of venalab.anatomy
+(TRUNKS) and the thrombosis precedence of venalab.rules.thrombosis.
 No threshold is typed here. `tests/test_cohort_differential.py` holds it equal to the
 per-exam engine, column by column and row by row.
 
@@ -40,7 +41,7 @@ import polars as pl
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
-from venalab.anatomy import VEINS
+from venalab.anatomy import SITE_ORDER, TRUNKS, VEINS
 from venalab.cohort.table import (
     CLINICAL_COLUMNS,
     ERROR_SCHEMA,
@@ -76,9 +77,8 @@ from venalab.exam import (
     VeinCode,
 )
 from venalab.result import EngineOptions
-from venalab.rules.ceap import C_ORDER, SIGN_CLASS
-from venalab.rules.patterns import _JUNCTION, _LINEAR, _SITE_INDEX, TRUNKS
-from venalab.rules.thrombosis import Classification
+from venalab.rules.ceap import C_ORDER, RECURRENCE, SIGN_CLASS
+from venalab.rules.thrombosis import PRECEDENCE, dvt_level
 from venalab.units import LAB_UNITS
 
 VEIN_CODES: tuple[str, ...] = get_args(VeinCode)
@@ -632,57 +632,35 @@ def _duration_rule(cs: CriteriaSet, code: str) -> Any:
     return cs.duration_rule("perforator" if v.is_perforator else v.group)
 
 
-# Trunk layout of rules.patterns: linear trunks (points proximal -> distal; junction or CFV
-# = point 0, then three points per segment), accessory trunks judged by position_cm.
-_ACCESSORY = tuple(t for t in TRUNKS if t not in _LINEAR)
-_LINEAR_BITS = 8  # each linear trunk gets 8 bits of one Int64 mask (7 points used)
+# Trunk layout (anatomy.TRUNKS, data/anatomy.toml [trunks], as rules.patterns reads it):
+# linear trunks have points along their axis (TrunkLayout.points), accessory trunks are
+# judged by position_cm. Bit layout: linear trunk i owns bits 8*i .. 8*i+7 of an Int64 mask
+# (bit 8*i + p = point p); the bit after them flags "some deep-system vein refluxes".
+_LINEAR = {t: lay for t, lay in TRUNKS.items() if lay.kind == "linear"}
+_ACCESSORY = tuple(t for t, lay in TRUNKS.items() if lay.kind == "accessory")
+_LINEAR_BITS = 8
+if any(lay.n_points > _LINEAR_BITS for lay in _LINEAR.values()):
+    raise RuntimeError("a linear trunk has more points than its 8 bits of the mask")
 _LINEAR_OFFSET = {t: i * _LINEAR_BITS for i, t in enumerate(_LINEAR)}
 _DEEP_ANY_BIT = 1 << (len(_LINEAR) * _LINEAR_BITS)  # "some deep-system vein refluxes"
-# rules.patterns._linear_pattern: the span axial reflux must cover, per linear trunk:
-# (points that may start it, points it must run through, the point it must reach).
-_SPAN: dict[str, tuple[set[int], set[int], int]] = {
-    "GSV": ({0, 1}, {1, 2, 3}, 4),
-    "SSV": ({0, 1}, {1, 2, 3}, 3),
-    "deep": ({0, 1, 2, 3}, {1, 2, 3}, 4),
-}
-if set(_SPAN) != set(_LINEAR):
-    raise RuntimeError("vectorized._SPAN must describe every linear trunk of rules.patterns")
-_SITES: tuple[str, ...] = tuple(_SITE_INDEX)
+_SITES: tuple[str, ...] = SITE_ORDER
 if list(_SITES) != list(SITE_ENUM.categories):
-    raise RuntimeError("rules.patterns._SITE_INDEX must follow the order of exam.Site")
-
-
-def _trunk_of(code: str) -> str | None:
-    """The trunk a vein's entries are judged in (rules.patterns.reflux_patterns)."""
-    for trunk, order in _LINEAR.items():
-        if trunk != "deep" and code in order:
-            return trunk
-    if code in _ACCESSORY:
-        return code
-    if VEINS[code].system == "deep":
-        return "deep"
-    return None
+    raise RuntimeError("anatomy.SITE_ORDER must follow the order of the SITE_ENUM categories")
 
 
 def _points(code: str, site: str | None) -> int:
-    """Bit mask of the points an entry covers on its linear trunk (rules.patterns._points)."""
-    trunk = _trunk_of(code)
-    if trunk is None or trunk not in _LINEAR or code not in _LINEAR[trunk]:
+    """Bit mask of the points an entry covers on its linear trunk (TrunkLayout.points)."""
+    trunk = VEINS[code].trunk
+    if trunk not in _LINEAR:
         return 0
-    idx = _LINEAR[trunk].index(code)
-    if code in _JUNCTION.values() or idx == 0:
-        points = {0}
-    else:
-        base = 1 + 3 * (idx - 1)
-        points = {base + i for i in range(3)} if site is None else {base + _SITE_INDEX[site]}
-    return sum(1 << (p + _LINEAR_OFFSET[trunk]) for p in points)
+    return sum(1 << (p + _LINEAR_OFFSET[trunk]) for p in _LINEAR[trunk].points(code, site))
 
 
 def _mask_lookup() -> pl.Series:
     """Point mask (+ the deep-any bit) indexed by vein code * 4 + site code (3 = no site)."""
     values = []
     for code in VEIN_CODES:
-        deep_bit = _DEEP_ANY_BIT if _trunk_of(code) == "deep" else 0
+        deep_bit = _DEEP_ANY_BIT if VEINS[code].trunk == "deep" else 0
         for site in (*_SITES, None):
             values.append(_points(code, site) | deep_bit)
     return pl.Series(values, dtype=pl.Int64)
@@ -707,16 +685,16 @@ def _leg_classes(legs: pl.DataFrame, cs: CriteriaSet) -> pl.DataFrame:
     """_leg, c_classes, c_highest, ulcer_limb (rules.ceap.clinical_classes); legs sorted."""
     bit = {c: 1 << i for i, c in enumerate(C_ORDER)}
     classes = _list_bits(legs, "signs", {s: bit[c] for s, c in SIGN_CLASS.items()})
-    recurrent = _list_bits(legs, "recurrent", {"varicose": 1, "ulcer": 2})
-    # clinical_classes: C2 with a varicose recurrence is C2r; C6 with an ulcer recurrence is
-    # C6r; no class from the signs is C0.
-    for plain, recurring, flag in (("C2", "C2r", 1), ("C6", "C6r", 2)):
-        hit = ((classes & bit[plain]) != 0) & ((recurrent & flag) != 0)
+    flags = {value: 1 << i for i, value in enumerate(RECURRENCE)}
+    recurrent = _list_bits(legs, "recurrent", flags)
+    # clinical_classes: a recurrence turns its plain class into the recurrent one (C2 -> C2r,
+    # C6 -> C6r, ceap.RECURRENCE); no class from the signs is C0.
+    for value, (plain, recurring) in RECURRENCE.items():
+        hit = ((classes & bit[plain]) != 0) & ((recurrent & flags[value]) != 0)
         classes = np.where(hit, (classes & ~bit[plain]) | bit[recurring], classes)
     classes = np.where(classes == 0, bit["C0"], classes)
     masks = pl.DataFrame({"_leg": legs.get_column("_leg"), "_cmask": classes})
-    # rules.reflux.assess_perforator: a C5-C6 limb when the set requires an ulcer location
-    prefixes = tuple(cs.perforator.ulcer_location_required_in)
+    # rules.reflux.assess_perforator: the location criterion applies in an ulcer limb
     lookup_rows = []
     for m in np.unique(classes).tolist():
         names = [c for c in C_ORDER if m & bit[c]]
@@ -725,7 +703,7 @@ def _leg_classes(legs: pl.DataFrame, cs: CriteriaSet) -> pl.DataFrame:
                 "_cmask": m,
                 "c_classes": names,
                 "c_highest": names[-1],
-                "ulcer_limb": bool(prefixes) and any(c.startswith(prefixes) for c in names),
+                "ulcer_limb": cs.ulcer_limb(names),
             }
         )
     lookup = pl.DataFrame(
@@ -800,7 +778,9 @@ def _perforators(verdicts: pl.DataFrame, classes: pl.DataFrame, cs: CriteriaSet)
 def _linear_patterns(a: pl.Expr, n: pl.Expr) -> dict[str, pl.Expr]:
     """Pattern of each linear trunk from the leg's abnormal (a) and competent (n) masks."""
     out: dict[str, pl.Expr] = {}
-    for trunk, (start, through, end) in _SPAN.items():
+    for trunk, layout in _LINEAR.items():
+        assert layout.span is not None  # checked when anatomy.toml loads
+        start, through, end = layout.span.start, layout.span.through, layout.span.end
         off = _LINEAR_OFFSET[trunk]
         full = (1 << _LINEAR_BITS) - 1
         ab = (a // (1 << off)) & full
@@ -822,7 +802,7 @@ def _linear_patterns(a: pl.Expr, n: pl.Expr) -> dict[str, pl.Expr]:
         else:
             none = pl.lit(None, dtype=pl.String)
         expr: Any = pl.when(ab == 0).then(none)
-        if trunk in _JUNCTION:
+        if layout.junction:
             expr = expr.when(ab == 1).then(pl.lit("junctional"))
         out[trunk] = expr.when(reaches).then(axial_or_interrupted).otherwise(pl.lit("segmental"))
     return out
@@ -879,7 +859,7 @@ def _segmented_or(keys: np.ndarray[Any, Any], values: np.ndarray[Any, Any]) -> t
 
 def _patterns(verdicts: pl.DataFrame, cs: CriteriaSet) -> pl.DataFrame:
     """_leg and pattern_<trunk> for every leg with some pattern."""
-    # _s is the site's position in the Site literal; rules.patterns._SITE_INDEX must agree
+    # _s is the site's position in the Site literal (= anatomy.SITE_ORDER, checked above)
     site_code = pl.col("_s").cast(pl.Int64).fill_null(len(_SITES))
     lin = verdicts.select("_leg", "_v", "_s", "abnormal").filter(pl.col("abnormal").is_not_null())
     lin = lin.select(
@@ -913,11 +893,9 @@ def _patterns(verdicts: pl.DataFrame, cs: CriteriaSet) -> pl.DataFrame:
 
 def _thrombosis(segs: pl.DataFrame, options: EngineOptions) -> pl.DataFrame:
     """_leg, thrombosis (rules.thrombosis.classify_thrombosis), legs with a deep thrombus."""
-    # Precedence of the classification literal: proximal > distal-axial > distal-muscular.
-    ranked = [c for c in get_args(Classification) if c != "none"]
-    level = {code: VEINS[code].dvt_level for code in VEIN_CODES}
-    if options.tibioperoneal_trunk == "proximal":
-        level["TPT"] = "proximal"  # the option of rules.thrombosis (CACTUS-style definitions)
+    # rules.thrombosis: the first level of PRECEDENCE present; TPT per the engine option.
+    ranked = list(PRECEDENCE)
+    level = {code: dvt_level(code, options.tibioperoneal_trunk) for code in VEIN_CODES}
     rank = _by_vein(lambda c: ranked.index(lv) if (lv := level[c]) else None, pl.Int32())
     clots = segs.filter(pl.col("thrombus").fill_null(False)).select(
         "_leg", _at_vein(rank).alias("_r")

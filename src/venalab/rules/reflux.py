@@ -217,8 +217,7 @@ def _outcomes(
         out.append(
             ("diameter", None if d is None else compare(d, p.diameter_comparison, p.diameter_mm))
         )
-    # The location criterion applies in the limb classes the set lists (C6r counts as C6).
-    if any(c[:2] in p.ulcer_location_required_in for c in c_classes):
+    if cs.ulcer_limb(c_classes):
         out.append(("location", seg.beneath_ulcer))
     return out
 

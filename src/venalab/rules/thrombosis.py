@@ -16,12 +16,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from venalab.anatomy import VEINS
+from venalab.anatomy import VEINS, DvtLevel
 from venalab.evidence import Evidence, Frozen, evidence
 from venalab.exam import Leg
 
 Classification = Literal["none", "proximal", "distal-axial", "distal-muscular"]
 TptPolicy = Literal["distal", "proximal"]
+
+PRECEDENCE: tuple[Classification, ...] = ("proximal", "distal-axial", "distal-muscular")
+"""A leg with thrombi at several levels takes the first of these (both engines)."""
 
 CLASSIFICATION_LABEL: dict[Classification, str] = {
     "none": "no deep vein thrombosis",
@@ -77,6 +80,14 @@ _SOURCES: dict[Classification, list[str]] = {
 }
 
 
+def dvt_level(vein: str, tibioperoneal_trunk: TptPolicy = "distal") -> DvtLevel | None:
+    """Where a thrombus in this vein places a DVT (anatomy.toml `dvt_level`), with the
+    tibioperoneal-trunk option applied; None for superficial veins and perforators."""
+    if vein == "TPT" and tibioperoneal_trunk == "proximal":
+        return "proximal"
+    return VEINS[vein].dvt_level
+
+
 def classify_thrombosis(leg: Leg, tibioperoneal_trunk: TptPolicy = "distal") -> ThrombosisResult:
     """Classify the deep venous thrombosis of one leg and carry age, occlusion and extent."""
     deep: list[ThrombosedSegment] = []
@@ -89,9 +100,7 @@ def classify_thrombosis(leg: Leg, tibioperoneal_trunk: TptPolicy = "distal") -> 
             if seg.compressibility in ("none", "partial") and v.system == "deep":
                 suspicious.append(seg.vein)
             continue
-        level = v.dvt_level
-        if seg.vein == "TPT" and tibioperoneal_trunk == "proximal":
-            level = "proximal"
+        level = dvt_level(seg.vein, tibioperoneal_trunk)
         t = seg.thrombus
         item = ThrombosedSegment(
             vein=seg.vein,
@@ -112,15 +121,7 @@ def classify_thrombosis(leg: Leg, tibioperoneal_trunk: TptPolicy = "distal") -> 
             superficial.append(item)
 
     levels = {d.level for d in deep}
-    classification: Classification
-    if "proximal" in levels:
-        classification = "proximal"
-    elif "distal-axial" in levels:
-        classification = "distal-axial"
-    elif "distal-muscular" in levels:
-        classification = "distal-muscular"
-    else:
-        classification = "none"
+    classification: Classification = next((c for c in PRECEDENCE if c in levels), "none")
 
     veins = tuple(dict.fromkeys(d.vein for d in deep))
     lengths = [d.length_cm for d in deep if d.length_cm is not None]

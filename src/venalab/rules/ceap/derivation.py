@@ -36,6 +36,7 @@ from venalab.rules.ceap.vocabulary import (
     GROUP_ORDER,
     LEVELS,
     P_ORDER,
+    RECURRENCE,
     SEGMENTS,
     SIGN_CLASS,
     AGroup,
@@ -58,10 +59,10 @@ def clinical_classes(clinical: Clinical) -> tuple[str, ...]:
     No recorded sign gives C0 (no visible or palpable sign of venous disease).
     """
     classes = {SIGN_CLASS[s] for s in clinical.signs}
-    if "C2" in classes and "varicose" in clinical.recurrent:
-        classes = (classes - {"C2"}) | {"C2r"}
-    if "C6" in classes and "ulcer" in clinical.recurrent:
-        classes = (classes - {"C6"}) | {"C6r"}
+    for value in clinical.recurrent:
+        plain, recurrent = RECURRENCE[value]
+        if plain in classes:
+            classes = (classes - {plain}) | {recurrent}
     if not classes:
         classes = {"C0"}
     return tuple(c for c in C_ORDER if c in classes)
