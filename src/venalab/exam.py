@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from venalab.errors import InvalidInput, Problem, problems_from_validation
 from venalab.units import LAB_UNITS
+from venalab.vcss_scale import item_conflicts
 
 EXAM_FORMAT = "venous-exam/1"
 
@@ -405,10 +406,6 @@ class VcssItems(_Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        # Imported here because the rule module imports this one; the conversion
-        # thresholds live with the rule's data file.
-        from venalab.rules.vcss import item_conflicts
-
         conflicts = item_conflicts(self)
         if conflicts:
             raise ValueError("; ".join(conflicts))
