@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import exam_dict, leg, load_example, make_exam
+from helpers import exam_dict, leg, load_example, make_exam
 from venalab.citations import CITATIONS
 from venalab.datafiles import data_path, read_toml
 from venalab.errors import InvalidInput

@@ -19,7 +19,7 @@ import pytest
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from conftest import EXAMPLES
+from helpers import EXAMPLES
 from venalab.engine import assess
 from venalab.exam import load_exam
 from venalab.interop.fhir_export import export_bundle

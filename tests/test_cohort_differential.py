@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from conftest import exam_dict, leg
+from helpers import exam_dict, leg
 from venalab.cohort.synth import synthesize
 from venalab.cohort.table import (
     CohortTables,

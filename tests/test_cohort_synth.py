@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from conftest import load_example
+from helpers import load_example
 from venalab.cohort.synth import HIGHEST, load_model, synthesize, write_synthetic
 from venalab.cohort.table import (
     EXAM_SCHEMA,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from conftest import leg, make_exam
+from helpers import leg, make_exam
 from venalab.engine import assess
 from venalab.exam import ExamDocument
 from venalab.interop.fhir_export import export_bundle

@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import exam_dict, leg
+from helpers import exam_dict, leg
 from venalab.store import Change, diff_versions
 
 

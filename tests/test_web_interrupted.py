@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from conftest import EXAMPLES
+from helpers import EXAMPLES
 from paused_server import PAUSE_MARKER
 from pg_fixture import db_url, pg_server, pg_url  # noqa: F401 - fixtures
 from venalab.exam import parse_exam_obj
