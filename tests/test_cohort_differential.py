@@ -26,7 +26,8 @@ from venalab.cohort.table import (
     result_rows,
     tables_to_documents,
 )
-from venalab.cohort.vectorized import assess_cohort, assess_tables, validate
+from venalab.cohort.validate import validate
+from venalab.cohort.vectorized import assess_cohort, assess_tables
 from venalab.criteria import CRITERIA, get_criteria
 from venalab.engine import assess
 from venalab.exam import ExamDocument, VeinCode, parse_exam_obj
