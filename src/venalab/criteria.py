@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import cache
-from pathlib import Path
 from typing import Annotated, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
@@ -171,16 +170,6 @@ def _problems_of(cs: CriteriaSet) -> list[Problem]:
 def parse_criteria(raw: dict[str, object], name: str) -> CriteriaSet:
     """Validate one criteria document; every problem is reported with its path."""
     return validate_document(raw, CriteriaSet, f"criteria file {name}", _problems_of)
-
-
-def load_criteria_file(path: Path) -> CriteriaSet:
-    import tomllib
-
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as err:
-        raise InvalidInput([Problem("", str(err))], what=f"criteria file {path.name}") from None
-    return parse_criteria(raw, path.name)
 
 
 @cache

@@ -87,7 +87,6 @@ Calcification = Literal[
 ]
 PeriostealReaction = Literal["none", "undulating", "other"]
 
-NonNegative = Annotated[float, Field(ge=0)]
 Score03 = Annotated[int, Field(ge=0, le=3)]
 
 PERFORATOR_VEINS: frozenset[str] = frozenset({"TPV", "CPV"})
