@@ -67,6 +67,7 @@ def cohort10k() -> CohortTables:
     return synthesize(10_000, 2026, boundary_rate=0.03).tables
 
 
+@pytest.mark.slow
 def test_differential_10k_default_criteria(cohort10k: CohortTables) -> None:
     legs, segs = assert_same(cohort10k)
     assert legs.height > 15_000 and segs.height > 150_000
@@ -112,6 +113,7 @@ def test_cohort_has_3_5_mm_perforators_in_ulcer_legs(cohort10k: CohortTables) ->
     assert {None, True, False} == set(located.get_column("beneath_ulcer").unique().to_list())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("criteria_id", "tpt"),
     [

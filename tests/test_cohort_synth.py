@@ -38,6 +38,7 @@ def test_every_generated_exam_is_a_valid_document(cohort: CohortTables) -> None:
         parse_exam_obj(doc)  # raises on the first invalid document
 
 
+@pytest.mark.slow
 def test_documents_round_trip_to_the_same_tables(cohort: CohortTables) -> None:
     parsed = [(row, parse_exam_obj(doc)) for row, doc in tables_to_documents(cohort)]
     again = documents_to_tables(parsed)

@@ -267,6 +267,7 @@ def exam_docs(draw: st.DrawFn) -> dict[str, Any]:
     return doc
 
 
+@pytest.mark.slow
 @settings(
     max_examples=100,
     deadline=None,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from helpers import EXAMPLES
 from paused_server import PAUSE_MARKER
@@ -67,6 +68,7 @@ def _server_env(url: str) -> dict[str, str]:
     return {} if url.startswith("sqlite") else {"DATABASE_URL": url}
 
 
+@pytest.mark.slow
 def test_killed_mid_save_loses_only_the_unacknowledged_save(
     db_url: str,  # noqa: F811
     tmp_path: Path,

@@ -31,6 +31,8 @@ from venalab.exam import parse_exam_obj
 from venalab.store import exams, make_engine, session_factory, users
 from venalab.web.app import create_app
 
+pytestmark = pytest.mark.slow  # generated requests against every operation
+
 # Every operation of the API, as (method, path). test_every_operation_is_covered fails when the
 # schema grows an operation that is not listed here.
 OPERATIONS = [

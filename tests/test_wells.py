@@ -264,6 +264,7 @@ def full_and_partial(draw: st.DrawFn) -> tuple[dict[str, bool], dict[str, bool]]
     return full, {k: v for k, v in full.items() if k not in hidden}
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(full_and_partial(), st.sampled_from(["1997", "2003"]))
 def test_property_range_and_decided_categories(
