@@ -55,6 +55,11 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def utcfromtimestamp(seconds: float) -> dt.datetime:
+    """Aware UTC datetime of epoch seconds, clamped to the years a database stores."""
+    return dt.datetime.fromtimestamp(min(max(seconds, 0.0), 253_402_300_799.0), dt.UTC)
+
+
 def canonical_json(obj: Any) -> str:
     """The one text form a document is hashed in: sorted keys, no spaces, UTF-8 kept."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -141,6 +146,9 @@ class Patient(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     local_id: Mapped[str] = mapped_column(String(64), unique=True)
+    # What look-alike ids share (text_rules.match_key): unique, so a second patient whose id
+    # only differs in case, Unicode form or spacing cannot be created, even concurrently.
+    match_key: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     sex: Mapped[str] = mapped_column(String(16), default="unknown")
     birth_date: Mapped[dt.date | None] = mapped_column(Date, default=None)
     age_years: Mapped[int | None] = mapped_column(default=None)
@@ -200,7 +208,10 @@ class ExamVersion(Base):
 
 
 class AuditEntry(Base):
-    """One line of the append-only audit log (database triggers refuse UPDATE and DELETE)."""
+    """One line of the append-only audit log (database triggers refuse UPDATE and DELETE,
+    and on SQLite an INSERT that would replace a row). Tamper-evident: each entry carries the
+    hash of the one before it (`prev_hash`) and its own (`entry_hash`, store/audit.py), in
+    the order of `chain_seq`; `venalab audit verify` checks the chain."""
 
     __tablename__ = "audit_log"
     __table_args__ = (Index(None, "entity", "entity_id"),)
@@ -215,6 +226,32 @@ class AuditEntry(Base):
     doc_hash: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
     client: Mapped[str | None] = mapped_column(String(200))
+    chain_seq: Mapped[int] = mapped_column(Integer, unique=True, index=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditChainHead(Base):
+    """The one row (id 1) naming the newest audit entry: its sequence number and hash.
+    Writers update it first, which serialises them (row lock on PostgreSQL, the write lock
+    on SQLite), so concurrent writers extend one chain instead of forking it."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class CdsTokenUse(Base):
+    """CDS Hooks client tokens seen, until they expire: a `jti` is accepted once, whichever
+    worker process or host receives it (web/cds.py)."""
+
+    __tablename__ = "cds_token_uses"
+
+    iss: Mapped[str] = mapped_column(String(255), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(255), primary_key=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
 
 
 class LoginFailure(Base):
