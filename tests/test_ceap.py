@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import exam_dict, leg, make_exam
+from helpers import exam_dict, leg, make_exam
 from venalab.citations import CITATIONS
 from venalab.criteria import get_criteria
 from venalab.engine import assess_leg
@@ -86,7 +86,7 @@ def test_ceap_data_file_is_checked_at_load() -> None:
     import json
 
     from venalab.datafiles import data_path, read_toml
-    from venalab.rules.ceap import CeapData, _check
+    from venalab.rules.ceap.vocabulary import CeapData, _check
 
     raw = read_toml(data_path("ceap.toml"))
     raw["clinical"]["C1"]["signs"] = ["telangiectasia"]

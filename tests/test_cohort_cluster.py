@@ -20,8 +20,8 @@ import typer
 from polars.testing import assert_frame_equal
 from typer.testing import CliRunner, Result
 
-from conftest import cohort_settings
-from venalab.cohort.cli import cohort_app
+from helpers import cohort_settings
+from venalab.cli.cohort import cohort_app
 from venalab.cohort.runner import (
     Partition,
     Source,

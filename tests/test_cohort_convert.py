@@ -13,9 +13,9 @@ import typer
 from polars.testing import assert_frame_equal
 from typer.testing import CliRunner, Result
 
-from conftest import cohort_settings
+from helpers import cohort_settings
+from venalab.cli.cohort import cohort_app
 from venalab.cohort import convert
-from venalab.cohort.cli import cohort_app
 from venalab.cohort.runner import Source, read_results, run_local
 from venalab.cohort.synth import write_synthetic
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import cohort_settings
+from helpers import cohort_settings
 from venalab.cohort.report import _expand_percentiles, write_report
 from venalab.cohort.runner import Source, run_local
 from venalab.cohort.synth import write_synthetic

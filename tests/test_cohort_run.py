@@ -14,8 +14,8 @@ import typer
 from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
-from conftest import cohort_settings
-from venalab.cohort.cli import cohort_app, synth_command
+from helpers import cohort_settings
+from venalab.cli.cohort import cohort_app, synth_command
 from venalab.cohort.distributed import run_dask
 from venalab.cohort.runner import Source, plan, read_results, run_local
 from venalab.cohort.synth import write_synthetic
@@ -88,6 +88,7 @@ def test_resume_with_other_settings_is_refused(cohort_dir: Path, tmp_path: Path)
     )
 
 
+@pytest.mark.slow
 def test_jsonl_input_and_per_exam_engine_give_the_same_results(
     cohort_dir: Path, tmp_path: Path
 ) -> None:
@@ -144,6 +145,7 @@ def _app() -> typer.Typer:
     return app
 
 
+@pytest.mark.slow
 def test_cli_synth_assess_report(tmp_path: Path) -> None:
     runner = CliRunner()
     app = _app()
@@ -201,6 +203,8 @@ def test_cli_synth_assess_report(tmp_path: Path) -> None:
     assert "svs-avf-avls-2022" in text and "2 exam(s) were rejected" in text
 
 
+@pytest.mark.slow
+@pytest.mark.browser
 def test_report_renders_in_chromium(cohort_dir: Path, tmp_path: Path) -> None:
     """The HTML is rendered by a real browser into a non-blank screenshot."""
     from PIL import Image

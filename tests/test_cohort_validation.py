@@ -17,7 +17,7 @@ import pytest
 
 from venalab.cohort.synth import synthesize
 from venalab.cohort.table import CohortTables, tables_to_documents
-from venalab.cohort.vectorized import validate
+from venalab.cohort.validate import validate
 from venalab.errors import InvalidInput
 from venalab.exam import parse_exam_obj
 

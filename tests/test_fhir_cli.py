@@ -8,16 +8,16 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from conftest import EXAMPLES
+from helpers import EXAMPLES
 from test_fhir_schema import assert_valid_r4
-from venalab.exam import load_exam
-from venalab.interop import fhir_codes as fc
-from venalab.interop.fhir_cli import (
+from venalab.cli.fhir import (
     fhir_export_app,
     fhir_export_cmd,
     fhir_import_app,
     fhir_import_cmd,
 )
+from venalab.exam import load_exam
+from venalab.interop import fhir_codes as fc
 
 app = typer.Typer()
 app.add_typer(fhir_export_app, name="export")

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from conftest import load_example
+from helpers import load_example
 from venalab.cli import app
 from venalab.engine import assess
 from venalab.exam import parse_exam_obj

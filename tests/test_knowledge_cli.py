@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from venalab.knowledge.cli import ask_command, knowledge_app
+from venalab.cli.knowledge import ask_command, knowledge_app
 from venalab.knowledge.entries import ENTRIES_DIR, read_entry
 
 # Mounted the way the main CLI mounts it.

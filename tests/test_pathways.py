@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import leg, make_exam
+from helpers import leg, make_exam
 from venalab.anatomy import VEINS
 from venalab.citations import CITATIONS
 from venalab.criteria import get_criteria
@@ -18,7 +18,6 @@ from venalab.errors import InvalidInput
 from venalab.evidence import Recommendation
 from venalab.exam import ExamDocument, Side
 from venalab.rules.ceap import clinical_classes
-from venalab.rules.cvi_treatment import cvi_recommendations
 from venalab.rules.pathways import (
     PathwayParams,
     PathwayResult,
@@ -26,6 +25,7 @@ from venalab.rules.pathways import (
     pathway_params,
     thrombosis_pathway,
 )
+from venalab.rules.pathways.cvi import cvi_recommendations
 from venalab.rules.patterns import reflux_patterns
 from venalab.rules.reflux import assess_perforator, assess_segment
 from venalab.rules.thrombosis import TptPolicy, classify_thrombosis

@@ -1,4 +1,4 @@
-"""`venalab import sr` / `venalab export sr`, mounted here as the lead's cli.py will."""
+"""`venalab import sr` / `venalab export sr`, mounted here as cli/interop.py mounts them."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from conftest import EXAMPLES, load_example
+from helpers import EXAMPLES, load_example
+from venalab.cli.sr import export_sr_cmd, import_sr_cmd
 from venalab.exam import parse_exam_obj
-from venalab.interop.sr_cli import export_sr_cmd, import_sr_cmd
 
 DATA = Path(__file__).parent / "data" / "sr"
 

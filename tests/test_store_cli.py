@@ -11,6 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from pg_fixture import db_url, pg_server, pg_url  # noqa: F401
+from venalab.cli.user import user_app
 from venalab.store import (
     audit,
     authenticate,
@@ -19,7 +20,6 @@ from venalab.store import (
     transaction,
     user_for_token,
 )
-from venalab.store.cli import user_app
 
 app = typer.Typer()
 app.add_typer(user_app, name="user")

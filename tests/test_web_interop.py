@@ -15,7 +15,7 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from conftest import EXAMPLES
+from helpers import EXAMPLES
 from venalab.exam import parse_exam_obj
 from venalab.store import audit, make_engine, session_factory, users
 from venalab.store import interop as si

@@ -29,6 +29,7 @@ from venalab.errors import InvalidInput, Problem, problems_from_validation
 from venalab.limits import LIMITS
 from venalab.text_rules import check_identifier, multi_line, single_line
 from venalab.units import LAB_UNITS
+from venalab.vcss_scale import item_conflicts
 
 EXAM_FORMAT = "venous-exam/1"
 
@@ -74,6 +75,7 @@ Sign = Literal[
     "ulcer-healed",
     "ulcer-active",
 ]
+Recurrence = Literal["varicose", "ulcer"]
 Etiology = Literal[
     "primary",
     "secondary-intravenous",
@@ -97,7 +99,6 @@ Calcification = Literal[
 ]
 PeriostealReaction = Literal["none", "undulating", "other"]
 
-NonNegative = Annotated[float, Field(ge=0)]
 Score03 = Annotated[int, Field(ge=0, le=3)]
 
 PERFORATOR_VEINS: frozenset[str] = frozenset({"TPV", "CPV"})
@@ -151,7 +152,7 @@ class ExamInfo(_Model):
 class Clinical(_Model):
     signs: Annotated[tuple[Sign, ...], Field(max_length=32)] = ()
     symptomatic: bool | None = None
-    recurrent: Annotated[tuple[Literal["varicose", "ulcer"], ...], Field(max_length=4)] = ()
+    recurrent: Annotated[tuple[Recurrence, ...], Field(max_length=4)] = ()
     etiology: Etiology | None = None
 
     @model_validator(mode="after")
@@ -288,7 +289,7 @@ class History(_Model):
     connective_tissue_disease: bool | None = None
     malignancy: bool | None = None
     retiform_purpura_or_necrosis: bool | None = None
-    # Bedside context for the thrombosis pathways (rules/pathways.py). All optional; absent
+    # Bedside context for the thrombosis pathways (rules/pathways/). All optional; absent
     # means unknown, and the pathway then names the missing fact instead of guessing.
     d_dimer_positive: bool | None = Field(
         default=None,
@@ -438,10 +439,6 @@ class VcssItems(_Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        # Imported here because the rule module imports this one; the conversion
-        # thresholds live with the rule's data file.
-        from venalab.rules.vcss import item_conflicts
-
         conflicts = item_conflicts(self)
         if conflicts:
             raise ValueError("; ".join(conflicts))

@@ -1,8 +1,8 @@
 """The result document, `venous-result/1` (shared/spec/exam-format.md, "Result document").
 
 Stable paths (scripts rely on them): criteria.id; legs.<side>.segments[],
-.perforators[], .reflux_patterns, .thrombosis.classification; findings[] and
-recommendations[], each with its evidence.
+.perforators[], .reflux_patterns, .thrombosis.classification (and its .label); findings[],
+recommendations[] and diagnoses[] (coded, ICD-10-CM), each with its evidence.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from venalab import __version__
 from venalab.evidence import Finding, Frozen, Recommendation
 from venalab.rules.calcinosis import CalcinosisResult
 from venalab.rules.ceap import CeapResult
+from venalab.rules.diagnoses import Diagnosis
 from venalab.rules.imaging import ImagingResult
 from venalab.rules.pathways import PathwayResult
 from venalab.rules.patterns import PatternResult
@@ -47,6 +48,8 @@ class CriteriaInfo(Frozen):
     version: str
     title: str
     sources: tuple[str, ...]
+    summary: str | None = None
+    """The set in words (CriteriaSet.describe().text), for reports of this result."""
 
 
 class ExamSummary(Frozen):
@@ -84,6 +87,7 @@ class Result(Frozen):
     calcinosis: CalcinosisResult | None = None
     findings: tuple[Finding, ...]
     recommendations: tuple[Recommendation, ...] = ()
+    diagnoses: tuple[Diagnosis, ...] = ()
 
     def leg(self, side: str) -> LegResult | None:
         return self.legs.left if side == "left" else self.legs.right

@@ -6,6 +6,8 @@
 - Junctional: reflux confined to the SFJ or SPJ.
 - Segmental: reflux in a portion of a superficial or deep truncal vein.
 
+The trunks, their measuring axes and spans are data (`data/anatomy.toml` [trunks], read as
+venalab.anatomy.TRUNKS by this module and by the vectorized cohort engine).
 Conventions (venalab, documented): a segment entry without `site` stands for the whole
 segment as recorded. Axial reflux needs refluxing measurements at both ends of the span (GSV:
 SFJ or proximal thigh GSV, and the proximal below-knee GSV; SSV: SPJ or proximal SSV, and the
@@ -21,21 +23,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
+from venalab.anatomy import TRUNKS as LAYOUTS
+from venalab.anatomy import VEINS, TrunkLayout
 from venalab.criteria import CriteriaSet
 from venalab.evidence import Evidence, Frozen, evidence
 from venalab.rules.reflux import SegmentResult
 
 Pattern = Literal["axial", "junctional", "segmental"]
-TRUNKS = ("GSV", "SSV", "AASV", "PAGSV", "deep")
-
-# Points along each linear trunk, proximal to distal: (vein, site) -> position.
-_SITE_INDEX = {"proximal": 0, "mid": 1, "distal": 2}
-_LINEAR: dict[str, tuple[str, ...]] = {
-    "GSV": ("SFJ", "GSVa", "GSVb"),
-    "SSV": ("SPJ", "SSV"),
-    "deep": ("CFV", "FV", "POPV"),
-}
-_JUNCTION = {"GSV": "SFJ", "SSV": "SPJ"}
+TRUNKS: tuple[str, ...] = tuple(LAYOUTS)
+"""Trunk names in report order; the layout of each is anatomy.TRUNKS (data/anatomy.toml)."""
+JUNCTIONS: dict[str, str] = {t: lay.junction for t, lay in LAYOUTS.items() if lay.junction}
 
 
 class PatternResult(Frozen):
@@ -45,48 +42,27 @@ class PatternResult(Frozen):
     evidence: Evidence
 
 
-def _points(trunk: str, seg: SegmentResult) -> set[int]:
-    """Positions a segment entry covers on its trunk (junction = 0; then 3 per segment)."""
-    order = _LINEAR[trunk]
-    idx = order.index(seg.vein)
-    if seg.vein in _JUNCTION.values() or seg.vein == "CFV":
-        return {0}
-    base = 1 + 3 * (idx - 1)
-    if seg.site is None:
-        return {base, base + 1, base + 2}
-    return {base + _SITE_INDEX[seg.site]}
-
-
-def _linear_pattern(trunk: str, segs: list[SegmentResult]) -> tuple[Pattern, str] | None:
+def _linear_pattern(layout: TrunkLayout, segs: list[SegmentResult]) -> tuple[Pattern, str] | None:
     abnormal: set[int] = set()
     normal: set[int] = set()
     for s in segs:
         if s.abnormal is None:
             continue
-        (abnormal if s.abnormal else normal).update(_points(trunk, s))
+        (abnormal if s.abnormal else normal).update(layout.points(s.vein, s.site))
     if not abnormal:
         return None
     normal -= abnormal
-    if abnormal == {0} and trunk in _JUNCTION:
-        return "junctional", f"reflux confined to the {_JUNCTION[trunk]}"
-    if trunk == "GSV":
-        # groin (SFJ or proximal thigh GSV) -> thigh GSV -> upper calf GSV
-        start, through, end = ({0, 1} & abnormal), ({1, 2, 3} & abnormal), 4
-        span = "groin to upper calf"
-    elif trunk == "SSV":
-        # knee (SPJ or proximal SSV) -> distal SSV (ankle)
-        start, through, end = ({0, 1} & abnormal), ({1, 2, 3} & abnormal), 3
-        span = "knee to ankle"
-    else:
-        # deep: femoral vein through popliteal vein
-        start, through, end = ({0, 1, 2, 3} & abnormal), ({1, 2, 3} & abnormal), 4
-        span = "femoral through popliteal vein"
+    if abnormal == {0} and layout.junction:
+        return "junctional", f"reflux confined to the {layout.junction}"
+    span = layout.span
+    assert span is not None  # a linear trunk has one (anatomy.toml is checked at import)
+    start, through, end = set(span.start) & abnormal, set(span.through) & abnormal, span.end
     if start and through and end in abnormal:
         lo = min(start)
         interrupted = sorted(p for p in normal if lo < p < end)
         if not interrupted:
-            return "axial", f"uninterrupted reflux {span}"
-        return "segmental", f"reflux {span} interrupted by a competent measuring point"
+            return "axial", f"uninterrupted reflux {span.label}"
+        return "segmental", f"reflux {span.label} interrupted by a competent measuring point"
     return "segmental", "reflux in a portion of the trunk"
 
 
@@ -121,28 +97,22 @@ def reflux_patterns(
     """Patterns of one leg. `segments` pairs each result with its `position_cm` input."""
     by_trunk: dict[str, list[tuple[SegmentResult, float | None]]] = {t: [] for t in TRUNKS}
     for seg, pos in segments:
-        if seg.vein in ("SFJ", "GSVa", "GSVb"):
-            by_trunk["GSV"].append((seg, pos))
-        elif seg.vein in ("SPJ", "SSV"):
-            by_trunk["SSV"].append((seg, pos))
-        elif seg.vein in ("AASV", "PAGSV"):
-            by_trunk[seg.vein].append((seg, pos))
-        elif seg.system == "deep":
-            by_trunk["deep"].append((seg, pos))
+        member_of = VEINS[seg.vein].trunk
+        if member_of is not None:
+            by_trunk[member_of].append((seg, pos))
     out: list[PatternResult] = []
     for trunk, items in by_trunk.items():
         segs = [s for s, _ in items]
-        if trunk in ("AASV", "PAGSV"):
+        layout = LAYOUTS[trunk]
+        if layout.kind == "accessory":
             decided = _accessory_pattern(
                 segs, dict(enumerate(p for _, p in items)), cs.patterns.accessory_axial_min_cm
             )
-        elif trunk == "deep":
-            axis = [s for s in segs if s.vein in _LINEAR["deep"]]
-            decided = _linear_pattern("deep", axis)
-            if decided is None and any(s.abnormal for s in segs):
-                decided = ("segmental", "reflux in deep veins outside the femoropopliteal axis")
         else:
-            decided = _linear_pattern(trunk, segs)
+            decided = _linear_pattern(layout, segs)
+            if decided is None and any(s.abnormal for s in segs):
+                axis = ", ".join(layout.axis)
+                decided = ("segmental", f"reflux in {trunk} veins outside the {axis} axis")
         if decided is None:
             continue
         pattern, why = decided

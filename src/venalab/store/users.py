@@ -37,7 +37,7 @@ from sqlalchemy import Connection, String, delete, func, insert, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from venalab.store import audit
+import venalab.store.audit as audit
 from venalab.store.errors import Conflict, Forbidden, InvalidState, InvalidValue, NotFound
 from venalab.store.models import (
     ROLES,

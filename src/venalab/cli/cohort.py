@@ -8,9 +8,7 @@
     venalab cohort convert exams.jsonl -o cohort/             # a reusable cohort folder
     venalab cohort report results.parquet -o report.html
 
-The lead mounts these on the main app (src/venalab/cli.py):
-    app.add_typer(cohort_app, name="cohort")
-    app.command("synth")(synth_command)
+Mounted lazily by venalab.cli (LazyGroup) as `cohort` and `synth`.
 
 Exit status: 0 success (rejected exams do not fail a run: they are listed in
 OUT/errors.jsonl); 2 invalid options or input; 1 unexpected failure.

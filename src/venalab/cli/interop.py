@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from venalab.interop.fhir_cli import fhir_export_cmd, fhir_import_cmd
-from venalab.interop.sr_cli import export_sr_cmd, import_sr_cmd
+from venalab.cli.fhir import fhir_export_cmd, fhir_import_cmd
+from venalab.cli.sr import export_sr_cmd, import_sr_cmd
 
 import_app = typer.Typer(help="Import exams from DICOM SR or FHIR R4.", no_args_is_help=True)
 export_app = typer.Typer(help="Export exams to DICOM SR or FHIR R4.", no_args_is_help=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from venalab.evidence import Comparison, Evidence, Recommendation, compare, evidence
 from venalab.exam import ExamDocument, Side
-from venalab.rules.pathways import (
+from venalab.rules.pathways.model import (
     Decision,
     FactorStatus,
     PathwayId,
@@ -35,7 +35,12 @@ from venalab.rules.pathways import (
     split_factors,
     thrombosed_segment_indices,
 )
-from venalab.rules.thrombosis import ThrombosedSegment, ThrombosisResult, classify_thrombosis
+from venalab.rules.thrombosis import (
+    ThrombosedSegment,
+    ThrombosisResult,
+    classify_thrombosis,
+    sentence,
+)
 
 _PATHWAY: dict[str, PathwayId] = {
     "proximal": "proximal-dvt",
@@ -382,7 +387,10 @@ def _proximal(
         decision="anticoagulation",
         recommendations=tuple(main),
         evidence=_summary_evidence(
-            "proximal-dvt", "anticoagulation", decided_by, f"Proximal DVT ({veins})."
+            "proximal-dvt",
+            "anticoagulation",
+            decided_by,
+            f"{sentence(thrombosis.label)} ({veins}).",
         ),
     )
 
@@ -458,7 +466,7 @@ def _distal(
         context.append(recommend("iddvt.trial-evidence", side, params))
     decided_by = recs[0]
     recs += context
-    label = "Isolated distal DVT" if pathway == "iddvt" else "Isolated calf muscle vein thrombosis"
+    label = sentence(thrombosis.label)
     return PathwayResult(
         side=side,
         pathway=pathway,

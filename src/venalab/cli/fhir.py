@@ -7,7 +7,7 @@ Exit status as for the rest of the CLI: 0 success, 2 invalid input (the problems
 their paths; nothing written). An import that leaves items unmapped still succeeds: every
 unmapped item is printed to stderr with its path in the Bundle and the reason.
 
-Mounting: venalab.cli_interop shares its `import` / `export` groups with DICOM SR, so it adds
+Mounting: cli/interop.py shares its `import` / `export` groups with DICOM SR, so it adds
 the commands themselves:
     import_app.command("fhir")(fhir_import_cmd); export_app.command("fhir")(fhir_export_cmd)
 (fhir_export_app / fhir_import_app below are the same commands as stand-alone groups.)
@@ -25,7 +25,7 @@ import typer
 from rich.console import Console
 
 from venalab.bounded import decode_json, read_limited, read_stream
-from venalab.cli_errors import fail_invalid
+from venalab.cli._errors import fail_invalid
 from venalab.criteria import DEFAULT_CRITERIA_ID, get_criteria
 from venalab.engine import assess
 from venalab.errors import InvalidInput, Problem

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from venalab.cli_errors import fail_invalid
+from venalab.cli._errors import fail_invalid
 from venalab.errors import InvalidInput
 
 dicom_app = typer.Typer(

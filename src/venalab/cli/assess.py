@@ -1,4 +1,4 @@
-"""venalab command line: one command per user task.
+"""`venalab assess`, `report`, `serve`, `schema` and `criteria`: the exam commands.
 
 Exit status: 0 success, 2 invalid input (every problem listed with its JSON path; nothing
 written), 1 unexpected failure.
@@ -6,22 +6,18 @@ written), 1 unexpected failure.
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, ClassVar
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from typer import _click as click  # typer 0.29 vendors its own click
-from typer.core import TyperGroup
 
-from venalab.cli_errors import fail_invalid, print_invalid
-from venalab.cli_score import score_app
+from venalab.cli._errors import fail_invalid, print_invalid
 from venalab.criteria import CRITERIA, DEFAULT_CRITERIA_ID, get_criteria
 from venalab.engine import assess
 from venalab.errors import InvalidInput
@@ -30,51 +26,7 @@ from venalab.private_files import write_private
 from venalab.result import EngineOptions, Result
 from venalab.textsummary import summary_renderable
 
-
-class LazyGroup(TyperGroup):
-    """Command groups whose modules load only when used, so `venalab assess` starts fast
-    (the web, storage, DICOM and cohort stacks take seconds to import)."""
-
-    lazy: ClassVar[dict[str, tuple[str, str]]] = {
-        "user": ("venalab.store.cli", "user_app"),
-        "audit": ("venalab.store.audit_cli", "audit_app"),
-        "import": ("venalab.cli_interop", "import_app"),
-        "export": ("venalab.cli_interop", "export_app"),
-        "dicom": ("venalab.interop.dicom_cli", "dicom_app"),
-        "hl7": ("venalab.interop.hl7_cli", "hl7_app"),
-        "knowledge": ("venalab.knowledge.cli", "knowledge_app"),
-        "ask": ("venalab.knowledge.cli", "ask_command"),
-        "cohort": ("venalab.cohort.cli", "cohort_app"),
-        "synth": ("venalab.cohort.cli", "synth_command"),
-    }
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return [*super().list_commands(ctx), *self.lazy]
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in self.lazy:
-            module, attr = self.lazy[cmd_name]
-            target = getattr(importlib.import_module(module), attr)
-            if not isinstance(target, typer.Typer):  # a single command function
-                single = typer.Typer()
-                single.command()(target)
-                target = single
-            command = typer.main.get_command(target)
-            command.name = cmd_name
-            return command
-        return super().get_command(ctx, cmd_name)
-
-
-app = typer.Typer(
-    cls=LazyGroup,
-    help="venalab: lower-limb venous duplex interpretation with cited evidence.\n\n"
-    "Supports clinicians; it is not a substitute for clinical judgement.",
-    no_args_is_help=True,
-    add_completion=False,
-)
 criteria_app = typer.Typer(help="List and inspect the reflux criteria sets.", no_args_is_help=True)
-app.add_typer(criteria_app, name="criteria")
-app.add_typer(score_app, name="score")
 
 # Wide enough for the segment tables when output goes to a pipe or a file.
 out = Console(width=None if sys.stdout.isatty() else 120)
@@ -118,7 +70,6 @@ def _read_exams(files: list[str]) -> list[tuple[str, ExamDocument]]:
     return exams
 
 
-@app.command("assess")
 def assess_cmd(
     files: Annotated[
         list[str], typer.Argument(help="Exam documents (.json/.yaml); '-' reads stdin.")
@@ -177,7 +128,6 @@ class ReportFormat(StrEnum):
     pdf = "pdf"
 
 
-@app.command("report")
 def report_cmd(
     exam_file: Annotated[
         str, typer.Argument(metavar="EXAM", help="Exam document; '-' reads stdin.")
@@ -211,7 +161,6 @@ def report_cmd(
     err.print(f"wrote {output} ({fmt.value}, {audience.value}, {len(data):,} bytes)")
 
 
-@app.command("serve")
 def serve_cmd(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
@@ -261,7 +210,6 @@ def serve_cmd(
         fail_invalid("venalab serve", e)
 
 
-@app.command("schema")
 def schema_cmd(kind: Annotated[SchemaKind, typer.Argument(help="exam or result")]) -> None:
     """Print the JSON Schema of the exam document or of the result document."""
     from venalab.exam import ExamDocument as Exam
@@ -311,23 +259,9 @@ def criteria_show(
             g.note or "",
         )
     out.print(table)
-    p = cs.perforator
-    rule = f"outward flow {p.duration_comparison} {p.duration_ms:g} ms"
-    if p.diameter_mm is not None:
-        rule += f" and diameter {p.diameter_comparison} {p.diameter_mm:g} mm"
-    if p.ulcer_location_required_in:
-        rule += (
-            f"; beneath a healed or open ulcer in {'/'.join(p.ulcer_location_required_in)} limbs"
-        )
-    out.print(f"pathologic perforator: {rule} ({', '.join(p.sources)}, evidence {p.evidence})")
+    p, summary = cs.perforator, cs.describe()
     out.print(
-        f"accessory saphenous axial reflux: points >= {cs.patterns.accessory_axial_min_cm:g} cm apart"
+        f"pathologic perforator: {summary.perforator} ({', '.join(p.sources)}, "
+        f"evidence {p.evidence})"
     )
-
-
-def main() -> None:  # pragma: no cover - console entry point
-    app()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
+    out.print(summary.accessory_axial)

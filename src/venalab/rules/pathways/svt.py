@@ -21,7 +21,7 @@ from __future__ import annotations
 from venalab.anatomy import VEINS
 from venalab.evidence import Recommendation, compare, evidence
 from venalab.exam import ExamDocument, Side
-from venalab.rules.pathways import (
+from venalab.rules.pathways.model import (
     Decision,
     FactorStatus,
     PathwayParams,

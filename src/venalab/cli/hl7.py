@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from venalab.cli_errors import fail_invalid
+from venalab.cli._errors import fail_invalid
 from venalab.errors import InvalidInput
 
 hl7_app = typer.Typer(help="HL7 v2: orders in, results (ORU^R01) out.", no_args_is_help=True)

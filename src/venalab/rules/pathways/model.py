@@ -1,4 +1,4 @@
-"""Management pathways for a leg's thrombosis: data, parameters, result models, dispatcher.
+"""Management pathways: the data file, parameters, result models, builders and bedside facts.
 
 Sources (shared/reference/clinical.md, pass 2, 2026-11-22):
 - Isolated distal DVT: CHEST 2021 second update (STE21) guidance statements 1, 2 and 21;
@@ -11,8 +11,8 @@ Sources (shared/reference/clinical.md, pass 2, 2026-11-22):
   attributed to CHEST 2021 (clinical.md section 8).
 
 Texts, strengths, sources, levels and every number live in `data/pathways.toml`
-(`venalab-pathways/1`). The logic is in dvt_pathway.py and svt_pathway.py; CVI treatment
-recommendations in cvi_treatment.py.
+(`venalab-pathways/1`). The logic is in dvt.py and svt.py, dispatched by the package's
+`thrombosis_pathway`; CVI treatment recommendations in cvi.py.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from venalab.datafiles import data_path, read_toml, validate_document
 from venalab.errors import InvalidInput, Problem, problems_from_validation
 from venalab.evidence import Comparison, Evidence, Frozen, Recommendation, evidence
 from venalab.exam import ExamDocument, History, Side
-from venalab.rules.thrombosis import ThrombosisResult
 
 PathwayId = Literal["none", "iddvt", "icmvt", "proximal-dvt", "svt", "chronic"]
 Decision = Literal[
@@ -547,45 +546,3 @@ def thrombosed_segment_indices(exam: ExamDocument, side: Side, deep: bool) -> li
         for i, s in enumerate(leg.segments)
         if s.thrombus is not None and (VEINS[s.vein].dvt_level is not None) == deep
     ]
-
-
-# --- dispatcher ---------------------------------------------------------------------------
-
-
-def thrombosis_pathway(
-    side: Side,
-    thrombosis: ThrombosisResult,
-    exam: ExamDocument,
-    params: PathwayParams | None = None,
-) -> PathwayResult:
-    """The management pathway of one leg's thrombosis, with its recommendations.
-
-    `thrombosis` is `classify_thrombosis(leg)` of the same leg (with the engine's
-    tibioperoneal-trunk option); `exam` supplies the bedside context (`history`, Wells items)
-    and the segment paths named in `missing`. Deep thrombosis decides the pathway; a
-    superficial thrombosis in the same leg is reported in `svt` and its regimen is folded in.
-    """
-    # Imported here: those modules build on the models above.
-    from venalab.rules.dvt_pathway import chronic_pathway, deep_pathway, no_pathway
-    from venalab.rules.svt_pathway import superficial_pathway, with_dvt
-
-    params = params or DEFAULT_PARAMS
-    deep_active = thrombosis.classification != "none" and not thrombosis.chronic_only
-    superficial = list(thrombosis.superficial)
-    svt_active = any(s.age != "chronic" for s in superficial)
-    if deep_active:
-        deep = deep_pathway(side, thrombosis, exam, params)
-        if not svt_active:
-            return deep
-        return with_dvt(deep, superficial_pathway(side, thrombosis, exam, params), params)
-    if svt_active:
-        result = superficial_pathway(side, thrombosis, exam, params)
-        if thrombosis.chronic_only:
-            chronic = chronic_pathway(side, thrombosis, params)
-            result = result.model_copy(
-                update={"recommendations": result.recommendations + chronic.recommendations}
-            )
-        return result
-    if thrombosis.chronic_only or superficial:
-        return chronic_pathway(side, thrombosis, params)
-    return no_pathway(side, thrombosis)

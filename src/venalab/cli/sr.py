@@ -10,7 +10,7 @@ exam; every problem listed, nothing written), 1 unexpected failure. The import p
 exam JSON (or writes it with -o) and reports on stderr what it did not import and which
 conventions it applied (sr_import module docstring).
 
-Mounted by the lead's cli.py: `import_app.command("sr")(import_sr_cmd)` and
+Mounted by cli/interop.py: `import_app.command("sr")(import_sr_cmd)` and
 `export_app.command("sr")(export_sr_cmd)`.
 """
 
@@ -24,7 +24,7 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 
-from venalab.cli_errors import fail_invalid
+from venalab.cli._errors import fail_invalid
 from venalab.criteria import CRITERIA, DEFAULT_CRITERIA_ID, get_criteria
 from venalab.engine import assess
 from venalab.errors import InvalidInput

@@ -1,0 +1,507 @@
+"""CEAP classification per leg (CEAP 2020 update, Lurie et al.; CEAP20), derived by part.
+
+Sources (shared/reference/clinical.md sections 2.1-2.7): CEAP20 for the classes and the E/A/P
+tables [V2]; CEAP04 for basic vs advanced CEAP and the level of investigation; SVS11 for the
+worked example (TV01). Vocabulary in vocabulary.py, strings in notation.py.
+
+Derivation (`derive_ceap`), one leg:
+- C: every class given by `clinical.signs` (`clinical_classes`); basic = the highest class in
+  the CEAP20 table order.
+- S/A: `clinical.symptomatic`; not recorded -> not determinable, no modifier written.
+- E: `clinical.etiology` only (primary Ep, secondary-intravenous Esi, secondary-extravenous
+  Ese, congenital Ec, none En); not stated -> undetermined and the E part is omitted. Never
+  guessed from other facts (TV03: obesity makes Ese *possible*, not stated).
+- A/P [D]: a segment is pathological when its reflux verdict is abnormal (Pr), or it has
+  obstruction or a thrombus (Po; CEAP20: obstruction includes thrombosis). Its CEAP 2020
+  abbreviation and group come from the vein registry (SFJ -> GSVa, SPJ -> SSV, TPT -> TIBV,
+  PAGSV -> NSV). Segments examined but none pathological -> An Pn; no segment finding at all
+  -> A and P not determinable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Literal
+
+from venalab.anatomy import VEINS
+from venalab.errors import InvalidInput, Problem
+from venalab.evidence import Evidence, Finding, Frozen, evidence
+from venalab.exam import Clinical
+from venalab.rules.ceap.notation import CeapParts, render_ceap
+from venalab.rules.ceap.vocabulary import (
+    C_ORDER,
+    CEAP,
+    EXAM_ETIOLOGY,
+    GROUP_ORDER,
+    LEVELS,
+    P_ORDER,
+    RECURRENCE,
+    SEGMENTS,
+    SIGN_CLASS,
+    AGroup,
+    GroupLetter,
+    PCode,
+    PType,
+    Style,
+    Symptoms,
+    highest_class,
+    legacy_numbers_of,
+    order_segments,
+)
+from venalab.rules.reflux import PerforatorResult, SegmentResult, boundary_phrase
+from venalab.rules.thrombosis import ThrombosisResult
+
+
+def clinical_classes(clinical: Clinical) -> tuple[str, ...]:
+    """All C classes of a limb in CEAP order, with the 2020 `r` modifier for recurrences.
+
+    No recorded sign gives C0 (no visible or palpable sign of venous disease).
+    """
+    classes = {SIGN_CLASS[s] for s in clinical.signs}
+    for value in clinical.recurrent:
+        plain, recurrent = RECURRENCE[value]
+        if plain in classes:
+            classes = (classes - {plain}) | {recurrent}
+    if not classes:
+        classes = {"C0"}
+    return tuple(c for c in C_ORDER if c in classes)
+
+
+class CeapSegmentList(Frozen):
+    """The segments of one (A group, P type) pair, in 2020 abbreviations and legacy numbers."""
+
+    group: GroupLetter
+    pathophysiology: PType
+    segments: tuple[str, ...]
+    legacy: tuple[int, ...]
+
+
+class CeapSegment(Frozen):
+    """One pathological CEAP segment and the exam entries that made it so."""
+
+    abbreviation: str
+    name: str
+    group: GroupLetter
+    pathophysiology: tuple[PType, ...]
+    legacy: int
+    legacy_flagged: bool
+    veins: tuple[str, ...]
+
+
+class CeapResult(Frozen):
+    """CEAP of one leg. Undetermined parts are None (or empty) and listed in `ambiguities`.
+
+    basic / advanced: the 2020 strings (module docstring: rendering); advanced writes its
+    segments as CEAP04 numbers when derived with `legacy_numbers=True`.
+    legacy_basic / legacy_advanced: always filled, full pre-2020 rendering (C2r -> C2,
+    C6r -> C6, C4c -> C4, Esi/Ese -> Es, numeric segments).
+    c_classes: every class, CEAP20 order; c_basic: the highest. symptoms: "S", "A" or None.
+    e: "Ep", "Esi", "Ese", "Ec", "En" or None. a / a_groups: "As,p" / ("s", "p"), "An" /
+    ("n",), or None / () when not determinable; p / p_types likewise ("Pr,o" / ("r", "o")).
+    segments: per (A group, P type) the 2020 abbreviations and legacy numbers;
+    segment_details: per abbreviation, the exam entries behind it.
+    part_evidence: keys "C", "S", "E", "A", "P" and, when a level is given, "L".
+    """
+
+    basic: str
+    advanced: str
+    legacy_basic: str
+    legacy_advanced: str
+    c_classes: tuple[str, ...]
+    c_basic: str
+    symptoms: Symptoms | None
+    e: str | None
+    a: str | None
+    a_groups: tuple[AGroup, ...]
+    p: str | None
+    p_types: tuple[PCode, ...]
+    segments: tuple[CeapSegmentList, ...]
+    segment_details: tuple[CeapSegment, ...]
+    exam_date: dt.date | None
+    level_of_investigation: str | None
+    legacy_numbers: bool
+    ambiguities: tuple[str, ...]
+    evidence: Evidence
+    part_evidence: dict[str, Evidence]
+
+
+@dataclass
+class _Hit:
+    types: set[str] = field(default_factory=set)
+    veins: list[str] = field(default_factory=list)
+
+
+def _where(vein: str, site: str | None) -> str:
+    return f"{vein} {site}" if site else vein
+
+
+def _class_note(clinical: Clinical, classes: tuple[str, ...]) -> str:
+    if not clinical.signs:
+        return "No sign recorded: C0 (no visible or palpable sign of venous disease)."
+    given = "; ".join(f"{s} -> {SIGN_CLASS[s]}" for s in dict.fromkeys(clinical.signs))
+    note = f"Signs: {given}."
+    if "C2r" in classes or "C6r" in classes:
+        note += " Recurrence recorded: 2020 'r' modifier (C2r/C6r)."
+    return note + f" Basic class: {highest_class(classes)}."
+
+
+# Each part builder returns (value, evidence, ambiguities); `derive_ceap` keeps their order.
+
+
+def _c_part(clinical: Clinical) -> tuple[tuple[str, ...], Evidence, list[str]]:
+    classes = clinical_classes(clinical)
+    ev = evidence(
+        "ceap.c-class", ["CEAP20", "CEAP04"], level="V2", note=_class_note(clinical, classes)
+    )
+    ambiguities: list[str] = []
+    if "C4b" in classes and "C4c" in classes:
+        ambiguities.append(
+            "C4b and C4c both present: the basic class is C4c, the later one in "
+            "the CEAP 2020 table; the reference does not rank the C4 subclasses."
+        )
+    return classes, ev, ambiguities
+
+
+def _s_part(clinical: Clinical) -> tuple[Symptoms | None, Evidence, list[str]]:
+    symptoms: Symptoms | None = None
+    if clinical.symptomatic is not None:
+        symptoms = "S" if clinical.symptomatic else "A"
+    ev = evidence(
+        "ceap.symptoms",
+        ["CEAP20", "CEAP04", "ESVS22"],
+        level="V2",
+        note="clinical.symptomatic not recorded."
+        if symptoms is None
+        else f"clinical.symptomatic = {str(clinical.symptomatic).lower()} -> {symptoms}.",
+    )
+    if symptoms is None:
+        return None, ev, ["Symptoms not recorded: S/A not determinable (no S/A modifier written)."]
+    return symptoms, ev, []
+
+
+def _e_part(clinical: Clinical) -> tuple[str | None, Evidence, list[str]]:
+    e = EXAM_ETIOLOGY[clinical.etiology] if clinical.etiology is not None else None
+    ev = evidence(
+        "ceap.etiology",
+        ["CEAP20"],
+        level="V2",
+        note="clinical.etiology not stated: undetermined."
+        if e is None
+        else f"clinical.etiology = {clinical.etiology} -> {e} ({CEAP.etiology[e].meaning}).",
+    )
+    if e is None:
+        return None, ev, ["Etiology not stated: E undetermined (not guessed; E part omitted)."]
+    return e, ev, []
+
+
+@dataclass
+class _Segments:
+    """What the A/P walk over the leg's segment entries found."""
+
+    hits: dict[str, _Hit] = field(default_factory=dict)
+    not_measured: list[str] = field(default_factory=list)
+    examined: bool = False
+    mapped: list[str] = field(default_factory=list)
+    incompetent_only: list[str] = field(default_factory=list)
+    ambiguities: list[str] = field(default_factory=list)
+
+    def hit(self, abbr: str, where: str, refluxing: bool, obstructed: bool) -> None:
+        hit = self.hits.setdefault(abbr, _Hit())
+        hit.veins.append(where)
+        if refluxing:
+            hit.types.add("r")
+        if obstructed:
+            hit.types.add("o")
+
+
+def _perforator_reflux(
+    seg: SegmentResult, perf: PerforatorResult | None, where: str, found: _Segments
+) -> tuple[bool, bool]:
+    """(refluxing, known) of a perforator entry from its paired perforator result."""
+    if perf is None or perf.vein != seg.vein:
+        raise ValueError(
+            "derive_ceap: `perforators` must hold the perforator results of "
+            "`segments`, in the same order"
+        )
+    # CEAP records where reflux is (CEAP04's example: "incompetent calf perforators"
+    # -> Ap, segment 18), so an incompetent perforator (outward flow beyond the
+    # set's duration cut-off) counts; "pathologic" adds diameter and ulcer-location
+    # criteria that decide treatment (SVS11 2.5), not the presence of reflux.
+    refluxing = perf.incompetent is True or perf.pathologic
+    if refluxing and not perf.pathologic:
+        found.incompetent_only.append(where)
+    return refluxing, perf.incompetent is not None
+
+
+def _segment_notes(seg: SegmentResult, where: str) -> list[str]:
+    notes = []
+    if seg.reflux == "boundary":
+        notes.append(f"{where}: {boundary_phrase(seg)}.")
+    if seg.criteria_disagreement:
+        verdicts = "; ".join(f"{v.criteria}: {v.verdict}" for v in seg.criteria_disagreement)
+        notes.append(
+            f"{where}: criteria sets disagree on reflux ({verdicts}); CEAP "
+            f"uses {seg.evidence.criteria or 'the selected set'}."
+        )
+    return notes
+
+
+def _walk_segments(
+    segments: tuple[SegmentResult, ...],
+    perforators: tuple[PerforatorResult, ...],
+    thrombosis: ThrombosisResult,
+) -> _Segments:
+    found = _Segments()
+    perf_iter = iter(perforators)
+    thrombosed = {t.vein for t in (*thrombosis.deep, *thrombosis.superficial)}
+    for seg in segments:
+        vein = VEINS[seg.vein]
+        where = _where(seg.vein, seg.site)
+        if vein.is_perforator:
+            refluxing, known = _perforator_reflux(seg, next(perf_iter, None), where, found)
+        else:
+            refluxing, known = seg.abnormal is True, seg.abnormal is not None
+        obstructed = seg.obstruction is True or seg.thrombus is not None or seg.vein in thrombosed
+        if known or any(
+            x is not None for x in (seg.obstruction, seg.thrombus, seg.compressibility)
+        ):
+            found.examined = True
+        if not known:
+            found.not_measured.append(where)
+        found.ambiguities += _segment_notes(seg, where)
+        if refluxing or obstructed:
+            if vein.ceap != seg.vein:
+                found.mapped.append(f"{seg.vein} -> {vein.ceap}")
+            found.hit(vein.ceap, where, refluxing, obstructed)
+    for v in sorted(thrombosed - {s.vein for s in segments}):
+        found.hit(VEINS[v].ceap, v, refluxing=False, obstructed=True)
+        found.examined = True
+    if next(perf_iter, None) is not None:
+        raise ValueError("derive_ceap: more perforator results than perforator segments")
+    if thrombosis.non_compressible_without_thrombus:
+        found.ambiguities.append(
+            f"Non-compressible {', '.join(thrombosis.non_compressible_without_thrombus)} without "
+            "a thrombus description: not counted as obstruction (Po)."
+        )
+    if found.not_measured and found.examined:
+        found.ambiguities.append(
+            f"Reflux not measured in {', '.join(found.not_measured)}: their reflux "
+            "status does not enter A/P."
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class _APPart:
+    a_groups: tuple[AGroup, ...]
+    p_types: tuple[PCode, ...]
+    details: tuple[CeapSegment, ...]
+    lists: tuple[CeapSegmentList, ...]
+    p_segments: dict[str, tuple[tuple[str, ...], tuple[int, ...]]]
+    a_evidence: Evidence
+    p_evidence: Evidence
+    ambiguities: list[str]
+
+
+def _ap_note(found: _Segments, details: tuple[CeapSegment, ...]) -> str:
+    listing = (
+        "; ".join(
+            f"{d.abbreviation} ({'/'.join('P' + t for t in d.pathophysiology)}: "
+            f"{', '.join(d.veins)})"
+            for d in details
+        )
+        or "none"
+    )
+    note = f"Pathological segments: {listing}."
+    if found.mapped:
+        note += f" Mapped to CEAP 2020 segments: {', '.join(dict.fromkeys(found.mapped))}."
+    if found.incompetent_only:
+        note += (
+            f" Incompetent perforator(s) counted although not pathologic: "
+            f"{', '.join(found.incompetent_only)}."
+        )
+    return note
+
+
+def _ap_part(
+    segments: tuple[SegmentResult, ...],
+    perforators: tuple[PerforatorResult, ...],
+    thrombosis: ThrombosisResult,
+) -> _APPart:
+    found = _walk_segments(segments, perforators, thrombosis)
+    hits = found.hits
+    ambiguities = list(found.ambiguities)
+    details = tuple(
+        CeapSegment(
+            abbreviation=a,
+            name=SEGMENTS[a].name,
+            group=SEGMENTS[a].group,
+            pathophysiology=tuple(t for t in P_ORDER if t in hits[a].types),
+            legacy=SEGMENTS[a].legacy_export,
+            legacy_flagged=SEGMENTS[a].legacy_flagged,
+            veins=tuple(hits[a].veins),
+        )
+        for a in order_segments(hits)
+    )
+    ambiguities += [
+        f"{d.abbreviation} has no CEAP 2004 segment number: legacy strings "
+        f"write {d.legacy} ({SEGMENTS[d.abbreviation].note or 'flagged'})."
+        for d in details
+        if d.legacy_flagged
+    ]
+    a_groups: tuple[AGroup, ...]
+    p_types: tuple[PCode, ...]
+    if not found.examined:
+        a_groups, p_types = (), ()
+        ambiguities.append("No segment findings recorded: A and P not determinable.")
+    elif not details:
+        a_groups, p_types = ("n",), ("n",)
+    else:
+        a_groups = tuple(g for g in GROUP_ORDER if any(d.group == g for d in details))
+        p_types = tuple(t for t in P_ORDER if any(t in d.pathophysiology for d in details))
+    lists = tuple(
+        CeapSegmentList(group=g, pathophysiology=t, segments=abbrs, legacy=legacy_numbers_of(abbrs))
+        for t in P_ORDER
+        for g in GROUP_ORDER
+        if (
+            abbrs := tuple(
+                d.abbreviation for d in details if d.group == g and t in d.pathophysiology
+            )
+        )
+    )
+    p_segments: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {}
+    for t in p_types:
+        abbrs = order_segments(d.abbreviation for d in details if t in d.pathophysiology)
+        p_segments[t] = (abbrs, legacy_numbers_of(abbrs))
+
+    a_text = "A" + ",".join(a_groups) if a_groups else None
+    p_text = "P" + ",".join(p_types) if p_types else None
+    ap_note = _ap_note(found, details)
+    a_ev = evidence(
+        "ceap.anatomy",
+        ["VENALAB", "CEAP20"],
+        level="D",
+        note=f"{a_text or 'A not determinable'}. {ap_note}"
+        + " Pathological = abnormal reflux verdict, obstruction or thrombus; perforators count "
+        "when incompetent.",
+    )
+    p_note = f"{p_text or 'P not determinable'}. {ap_note}"
+    acute = [t.vein for t in thrombosis.deep if t.age in ("acute", "subacute")]
+    if acute:
+        p_note += (
+            f" Acute/subacute thrombus in {', '.join(acute)} counted as Po (CEAP20: "
+            "obstruction including thrombosis)."
+        )
+    p_ev = evidence("ceap.pathophysiology", ["VENALAB", "CEAP20"], level="D", note=p_note)
+    return _APPart(a_groups, p_types, details, lists, p_segments, a_ev, p_ev, ambiguities)
+
+
+def derive_ceap(
+    clinical: Clinical,
+    segments: tuple[SegmentResult, ...],
+    perforators: tuple[PerforatorResult, ...],
+    thrombosis: ThrombosisResult,
+    *,
+    exam_date: dt.date | None = None,
+    level_of_investigation: str | None = "LII",
+    legacy_numbers: bool = False,
+) -> CeapResult:
+    """CEAP 2020 of one leg from its clinical facts and the engine's segment verdicts.
+
+    `perforators` must be the engine's results for the perforator entries of `segments`, in
+    the same order (as `engine.assess_leg` builds them). `level_of_investigation` is one of
+    LI, LII, LIII (CEAP04) or None; date and level are appended to the advanced string.
+    """
+    if level_of_investigation is not None and level_of_investigation not in CEAP.levels:
+        raise InvalidInput(
+            [
+                Problem(
+                    "level_of_investigation",
+                    f"unknown level {level_of_investigation!r}; allowed {', '.join(LEVELS)}",
+                )
+            ],
+            what="option",
+        )
+    classes, c_ev, c_amb = _c_part(clinical)
+    symptoms, s_ev, s_amb = _s_part(clinical)
+    e, e_ev, e_amb = _e_part(clinical)
+    ap = _ap_part(segments, perforators, thrombosis)
+    part_ev = {"C": c_ev, "S": s_ev, "E": e_ev, "A": ap.a_evidence, "P": ap.p_evidence}
+    if level_of_investigation is not None:
+        part_ev["L"] = evidence(
+            "ceap.level-of-investigation",
+            ["CEAP04"],
+            level="U",
+            note=f"{level_of_investigation}: {CEAP.levels[level_of_investigation].meaning} "
+            "(CEAP04; exact level definitions unverified).",
+        )
+
+    parts = CeapParts(
+        classes=classes,
+        symptoms=symptoms,
+        e=e,
+        a_groups=ap.a_groups,
+        p_types=ap.p_types,
+        p_segments=ap.p_segments,
+        date=exam_date,
+        level=level_of_investigation,
+    )
+    seg_style: Style = "2004" if legacy_numbers else "2020"
+    basic = render_ceap(parts, advanced=False)
+    advanced = render_ceap(parts, advanced=True, segments=seg_style)
+    return CeapResult(
+        basic=basic,
+        advanced=advanced,
+        legacy_basic=render_ceap(parts, advanced=False, classes="2004", segments="2004"),
+        legacy_advanced=render_ceap(parts, advanced=True, classes="2004", segments="2004"),
+        c_classes=classes,
+        c_basic=highest_class(classes),
+        symptoms=symptoms,
+        e=e,
+        a="A" + ",".join(ap.a_groups) if ap.a_groups else None,
+        a_groups=ap.a_groups,
+        p="P" + ",".join(ap.p_types) if ap.p_types else None,
+        p_types=ap.p_types,
+        segments=ap.lists,
+        segment_details=ap.details,
+        exam_date=exam_date,
+        level_of_investigation=level_of_investigation,
+        legacy_numbers=legacy_numbers,
+        ambiguities=tuple(c_amb + s_amb + e_amb + ap.ambiguities),
+        evidence=evidence(
+            "ceap.classification",
+            ["CEAP20", "CEAP04", "SVS11"],
+            level="V2",
+            note=f"Basic {basic}; advanced {advanced}. Parts separated by spaces as in the "
+            "published examples (SVS11); 2020 segments in parentheses after the P type "
+            "(venalab rendering); undetermined parts omitted.",
+        ),
+        part_evidence=part_ev,
+    )
+
+
+def ceap_findings(side: Literal["left", "right"], ceap: CeapResult) -> list[Finding]:
+    """Informative findings for a leg's CEAP: the strings, and what could not be derived."""
+    name = "Left" if side == "left" else "Right"
+    out = [
+        Finding(
+            id=f"ceap.{side}",
+            leg=side,
+            importance=4,
+            evidence=ceap.evidence,
+            text=f"{name} leg CEAP: {ceap.basic} (advanced {ceap.advanced}).",
+        )
+    ]
+    if ceap.ambiguities:
+        out.append(
+            Finding(
+                id=f"ceap.ambiguity.{side}",
+                leg=side,
+                importance=4,
+                evidence=ceap.evidence.model_copy(update={"rule": "ceap.ambiguity"}),
+                text=f"{name} leg CEAP, not derivable or by convention: "
+                + " ".join(ceap.ambiguities),
+            )
+        )
+    return out
