@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import EXAMPLES
+from helpers import EXAMPLES
 from pg_fixture import pg_server  # noqa: F401 - fixture
 from venalab.exam import parse_exam_obj
 from venalab.store import audit, exams, make_engine, session_factory, upgrade, users

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from conftest import EXAMPLES
+from helpers import EXAMPLES
 from venalab.store import make_engine, session_factory, users
 from web_server import start_server
 
