@@ -109,11 +109,15 @@ def _patient_for(s: Session, doc: ExamDocument) -> Patient:
         # SQLite writers run one at a time), only this insert is undone and theirs is used.
         with s.begin_nested():
             s.add(patient)
-    except IntegrityError:
+    except IntegrityError as err:
         existing = s.scalar(select(Patient).where(Patient.local_id == local_id))
-        if existing is None:
-            raise
-        return existing
+        if existing is not None:
+            return existing
+        # a look-alike id was created at the same moment (the unique match_key caught it)
+        lookalike = s.scalar(select(Patient).where(Patient.match_key == key))
+        if lookalike is not None:
+            raise _lookalike_error(lookalike, local_id) from err
+        raise Conflict(f"patient {local_id!r} was created at the same time; try again") from err
     return patient
 
 

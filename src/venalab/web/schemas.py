@@ -165,7 +165,9 @@ def exam_detail(s: Session, exam_id: int, version: int | None = None) -> ExamDet
 
 
 def openapi_components() -> dict[str, Any]:
-    """Schemas the API references by name: the exam and result documents and the error shape.
+    """Schemas the API references by name: the exam and result documents, the error shape and
+    the bodies the handlers read themselves (SaveBody, AmendBody: parsed off the event loop, so
+    FastAPI does not see them).
 
     Generated together so that same-named models of the two documents (e.g. `Legs`) get
     distinct component names.
@@ -175,7 +177,13 @@ def openapi_components() -> dict[str, Any]:
     from venalab.result import Result
 
     keys, top = models_json_schema(
-        [(ExamDocument, "validation"), (Result, "serialization"), (ErrorBody, "validation")],
+        [
+            (ExamDocument, "validation"),
+            (Result, "serialization"),
+            (ErrorBody, "validation"),
+            (SaveBody, "validation"),
+            (AmendBody, "validation"),
+        ],
         ref_template="#/components/schemas/{model}",
     )
     comps: dict[str, Any] = dict(top.get("$defs", {}))
