@@ -45,6 +45,9 @@ ACTION_USER_DISABLE: Final = "user-disable"
 ACTION_PASSWORD_SET: Final = "password-set"
 ACTION_TOKEN_CREATE: Final = "token-create"
 ACTION_TOKEN_REVOKE: Final = "token-revoke"
+ACTION_DRAFT_CREATE: Final = "draft-create"
+ACTION_DRAFT_RESTORE: Final = "draft-restore"
+ACTION_DRAFT_DISCARD: Final = "draft-discard"
 
 #: Every action the store and the web layer are known to record (for filter drop-downs).
 ACTIONS: Final[tuple[str, ...]] = (
@@ -60,6 +63,9 @@ ACTIONS: Final[tuple[str, ...]] = (
     ACTION_PASSWORD_SET,
     ACTION_TOKEN_CREATE,
     ACTION_TOKEN_REVOKE,
+    ACTION_DRAFT_CREATE,
+    ACTION_DRAFT_RESTORE,
+    ACTION_DRAFT_DISCARD,
 )
 
 _MAX_CLIENT = 200

@@ -287,6 +287,27 @@ class LoginFailure(Base):
     at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
 
 
+class WorksheetDraft(Base):
+    """A worksheet's unsaved state, kept server-side while it is typed (issue 16, migration
+    0005): one per user and page key (`exam-<id>`, `incoming-<id>`, `order-<id>`, `new-<random>`),
+    so a closed tab or a crashed browser loses nothing. The document is the worksheet as
+    typed, not necessarily a valid exam document (store/drafts.py); only its owner reads it.
+    Deleted when the exam is saved or the draft discarded; expired ones are purged."""
+
+    __tablename__ = "worksheet_drafts"
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    key: Mapped[str] = mapped_column(String(80))
+    title: Mapped[str] = mapped_column(String(200))
+    page: Mapped[str] = mapped_column(String(200))
+    document: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
+    base_version: Mapped[int | None] = mapped_column(default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
 # --- interoperability (issue 20): received SRs, HL7 orders, ORU results, local SR codes ----
 
 IncomingStatus = Literal["pending", "done", "dismissed"]

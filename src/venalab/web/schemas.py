@@ -166,7 +166,8 @@ def exam_detail(s: Session, exam_id: int, version: int | None = None) -> ExamDet
 
 def openapi_components() -> dict[str, Any]:
     """Schemas the API references by name: the exam and result documents, the error shape and
-    the bodies the handlers read themselves (SaveBody, AmendBody: parsed off the event loop, so
+    the bodies the handlers read themselves (SaveBody, AmendBody, DraftBody: parsed off the event
+    loop, so
     FastAPI does not see them).
 
     Generated together so that same-named models of the two documents (e.g. `Legs`) get
@@ -183,6 +184,7 @@ def openapi_components() -> dict[str, Any]:
             (ErrorBody, "validation"),
             (SaveBody, "validation"),
             (AmendBody, "validation"),
+            (DraftBody, "validation"),
         ],
         ref_template="#/components/schemas/{model}",
     )
@@ -192,3 +194,59 @@ def openapi_components() -> dict[str, Any]:
         if model.__name__ != name:
             comps[model.__name__] = {"$ref": ref["$ref"]}
     return comps
+
+
+# --- worksheet drafts and the live interpretation (issue 16) ---------------------------
+
+
+class DraftBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    document: dict[str, Any] = Field(
+        description="The worksheet as typed (not necessarily a valid exam document)"
+    )
+    title: str = Field(default="", max_length=200, description="How the draft is listed")
+    page: str = Field(default="/worksheet", max_length=200, description="Page to reopen it on")
+    base_version: int | None = Field(
+        default=None, ge=1, le=1_000_000, description="Stored version the edit started from"
+    )
+
+
+class DraftOut(BaseModel):
+    key: str
+    title: str
+    page: str
+    base_version: int | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @classmethod
+    def of(cls, d: models.WorksheetDraft) -> DraftOut:
+        return cls(
+            key=d.key,
+            title=d.title,
+            page=d.page,
+            base_version=d.base_version,
+            created_at=d.created_at,
+            updated_at=d.updated_at,
+        )
+
+
+class DraftDetail(DraftOut):
+    document: dict[str, Any]
+
+
+class DraftDeleted(BaseModel):
+    deleted: bool
+
+
+class LiveAssessment(BaseModel):
+    """The worksheet's live answer (web/worksheet_live.py)."""
+
+    problems: list[ErrorProblem]
+    assumed: list[str] = Field(description="Fields given a stand-in (no verdict depends on them)")
+    left_out: list[str] = Field(description="Invalid values left out of the interpretation")
+    rows: dict[str, list[int]] = Field(
+        description="Per leg: which sent segments the result's segments are, in order"
+    )
+    result: dict[str, Any] | None = Field(description="The result document, or null")
+    map: str = Field(description="The venous map (SVG) of the result")

@@ -8,6 +8,7 @@ from venalab.web import cds
 from venalab.web.routes import (
     api_assess,
     api_exams,
+    api_worksheet,
     incoming,
     knowledge,
     pages_admin,
@@ -18,6 +19,7 @@ from venalab.web.routes import (
 ROUTERS: tuple[APIRouter, ...] = (
     api_assess.router,
     api_exams.router,
+    api_worksheet.router,
     cds.router,
     pages_auth.router,
     pages_exams.router,

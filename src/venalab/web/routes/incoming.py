@@ -22,6 +22,7 @@ from venalab.store import interop
 from venalab.store.errors import StoreError
 from venalab.web.deps import MAX_DB_ID, Db, Principal, client_of, permitted
 from venalab.web.rendering import PagePrincipal, check_form_csrf, page_permitted, render
+from venalab.web.worksheet_form import worksheet_form
 
 router = APIRouter(include_in_schema=False)
 Admin = Annotated[Principal, Depends(page_permitted("manage-users"))]
@@ -40,9 +41,11 @@ def review_worksheet(
     notes: list[str] | None = None,
     missing: list[dict[str, str]] | None = None,
     link_url: str = "",
+    draft_key: str = "",
 ) -> HTMLResponse:
     """A new worksheet prefilled from a file, a received report or an order, for review:
-    nothing is stored until the user saves (then `link_url` is told the new exam's id)."""
+    nothing is stored until the user saves (then `link_url` is told the new exam's id).
+    `draft_key` names the page's unsaved state (store/drafts.py; empty: a new one per tab)."""
     return render(
         request,
         "worksheet.html",
@@ -52,6 +55,8 @@ def review_worksheet(
         mode="create",
         document=document,  # the template writes it with tojson (inert in <script>)
         criteria=list(CRITERIA.values()),
+        form=worksheet_form(),
+        draft_key=draft_key,
         link_url=link_url,
         imported={
             "kind": kind,
@@ -127,6 +132,7 @@ def _worksheet_from_sr(
         notes=list(sr.decisions),
         missing=[{"path": m.path, "message": m.message} for m in sr.missing],
         link_url=f"/incoming/{item.id}/done" if item.status == "pending" else "",
+        draft_key=f"incoming-{item.id}",
     )
 
 
@@ -190,6 +196,7 @@ def order_worksheet(request: Request, order_id: ItemId, s: Db, p: PagePrincipal)
         name=f"{order.accession} ({order.procedure or 'venous duplex'}), referred by "
         f"{order.referring_physician or 'unknown'}",
         link_url=f"/orders/{order.id}/link" if order.exam_id is None else "",
+        draft_key=f"order-{order.id}",
     )
 
 

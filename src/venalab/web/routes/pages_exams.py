@@ -31,6 +31,7 @@ from venalab.web.rendering import PagePrincipal, check_form_csrf, page_permitted
 from venalab.web.reports import render_exam_report, signoff_of
 from venalab.web.security import report_csp
 from venalab.web.trend import trend_svg
+from venalab.web.worksheet_form import worksheet_form
 
 router = APIRouter(include_in_schema=False)
 Signer = Annotated[Principal, Depends(page_permitted("sign"))]
@@ -113,6 +114,7 @@ def worksheet_new(
         mode="create",
         document=doc,
         criteria=list(CRITERIA.values()),
+        form=worksheet_form(),
     )
 
 
@@ -130,6 +132,8 @@ def worksheet_edit(request: Request, exam_id: ExamId, s: Db, p: PagePrincipal) -
         mode=mode,
         document=v.document,
         criteria=list(CRITERIA.values()),
+        form=worksheet_form(),
+        draft_key=f"exam-{exam_id}",
     )
 
 
