@@ -527,12 +527,14 @@
       resp = await post(`/api/worksheet/assess?criteria=${encodeURIComponent(criteria)}`, read.doc);
     } catch (e) {
       setSummary(["The interpretation service could not be reached; your input is kept."]);
+      form.dataset.ready = "1";
       return;
     }
     if (mine !== seq) return; // a newer request is on its way
     const body = await resp.json().catch(() => ({}));
     if (mine !== seq) return;
     clearServerProblems();
+    form.dataset.ready = "1";
     if (!resp.ok) {
       clearVerdicts();
       showProblems(read, (body.error && body.error.problems) || [], body.error && body.error.message);
