@@ -259,3 +259,219 @@ def test_sr_imported_definite_thrombus_is_shown_and_saved(lab: Lab, page: Page) 
     exam_id = int(page.url.rsplit("/", 1)[1])
     assert stored(lab, exam_id, 1) == normalised(doc)
     expect(page.locator("body")).to_contain_text("thrombosis proximal")
+
+
+# ----------------------------------------------------------------------------- nothing misread
+
+
+def new_worksheet(lab: Lab, page: Page) -> None:
+    page.goto(f"{lab.base}/worksheet")
+    ready(page)
+
+
+def doc_now(page: Page, purpose: str = "save") -> dict[str, Any]:
+    doc: dict[str, Any] = page.evaluate("(p) => window.venalabWorksheet.read(p)", purpose)
+    return doc
+
+
+def test_nothing_is_misread_every_reading_is_said_beside_its_field(lab: Lab, page: Page) -> None:
+    new_worksheet(lab, page)
+    page.click('button.add-protocol[data-side="left"][data-protocol="reflux"]')
+    gsva = row(page, "left", "GSVa", "proximal")
+    # decimal comma: understood, with a note beside the field (never 65)
+    gsva.locator('[data-field="diameter_mm"]').fill("6,5")
+    expect(gsva.locator(".client-note.note")).to_have_text("decimal comma: read as 6.5")
+    # a comma before three digits could be either: refused, saying what to type
+    reflux = gsva.locator('[data-field="reflux_ms"]')
+    reflux.fill("1,500")
+    expect(gsva.locator(".client-note.field-error")).to_contain_text(
+        '"1,500" is ambiguous: type 1500 or 1.5'
+    )
+    # seconds typed in a ms field: asked, answered with one click
+    reflux.fill("2.1")
+    question = gsva.locator(".client-note.question")
+    expect(question).to_contain_text("did you mean 2.1 s (2100 ms)?")
+    expect(gsva.locator("td.verdict")).to_contain_text("not interpreted")
+    question.get_by_role("button", name="It is 2100 ms").click()
+    expect(reflux).to_have_value("2100")
+    expect(gsva.locator("td.verdict")).to_have_text("reflux (> 500 ms)")
+    ssv = row(page, "left", "SSV", "proximal")
+    ssv.locator('[data-field="reflux_ms"]').fill("3")
+    ssv.get_by_role("button", name="Keep 3 ms").click()
+    expect(ssv.locator(".client-note")).to_have_count(0)
+    expect(ssv.locator("td.verdict")).to_have_text("no reflux")
+    doc = doc_now(page)
+    segs = {(s["vein"], s.get("site")): s for s in doc["legs"]["left"]["segments"]}
+    assert segs[("GSVa", "proximal")]["diameter_mm"] == 6.5
+    assert segs[("GSVa", "proximal")]["reflux_ms"] == 2100
+    assert segs[("SSV", "proximal")]["reflux_ms"] == 3
+    # a row with values but no vein is named, not ignored
+    page.click('button.add-segment[data-side="left"]')
+    blank = rows(page, "left").last
+    blank.locator('[data-field="reflux_ms"]').fill("800")
+    expect(blank.locator("td.verdict")).to_contain_text("incomplete row: values without a vein")
+    # a partial birth date is kept with a message, and the BMI next to it is not lost
+    page.fill('[data-path="patient.id"]', "MISREAD-1")
+    page.fill('[data-path="patient.birth_date"]', "1956-03")
+    page.fill('[data-path="patient.bmi"]', "27,5")
+    expect(page.locator('[data-path="patient.birth_date"] + .client-note')).to_contain_text(
+        'incomplete date "1956-03"'
+    )
+    expect(page.locator('[data-path="patient.bmi"] + .client-note')).to_have_text(
+        "decimal comma: read as 27.5"
+    )
+    draft = doc_now(page, "draft")
+    assert draft["patient"]["birth_date"] == "1956-03"
+    assert draft["patient"]["bmi"] == 27.5
+    # saving is refused until each question is answered; nothing is stored meanwhile
+    page.click("#save-button")
+    expect(page.locator("#save-status")).to_contain_text("Not saved: 2 fields need an answer")
+    expect(page).to_have_url(f"{lab.base}/worksheet")
+    expect(page.locator('[data-path="patient.birth_date"]')).to_have_value("1956-03")
+    expect(page.locator('[data-path="patient.bmi"]')).to_have_value("27,5")
+    # dates: one format refused as ambiguous, two others read with a note
+    for typed, shown in (("03/04/1956", "ambiguous"), ("4.3.1956", "read as 1956-03-04")):
+        page.fill('[data-path="patient.birth_date"]', typed)
+        expect(page.locator('[data-path="patient.birth_date"] + .client-note')).to_contain_text(
+            shown
+        )
+
+
+def test_value_reading_rules(lab: Lab, page: Page) -> None:
+    """The reading rules themselves (static/worksheet-values.js), at their boundaries."""
+    new_worksheet(lab, page)
+    cases = page.evaluate(
+        """() => {
+          const V = window.VenalabValues;
+          const n = (t, k) => JSON.stringify(V.parseNumber(t, k || "number"));
+          const d = (t) => JSON.stringify(V.parseDate(t));
+          const q = (v) => JSON.stringify(V.smallUnitQuestion(v, "ms", {below: 10, unit: "s", factor: 1000}));
+          return {
+            plain: n("1500"), comma: n("1,5"), lead: n(",75"), amb: n("12,345"), mixed: n("1.500,5"),
+            space: n("1 500"), word: n("abc"), intok: n("54", "int"), intbad: n("54.5", "int"),
+            q0: q(0), q999: q(9.99), q10: q(10), qs: q(2.1),
+            iso: d("2024-02-29"), bad: d("2023-02-29"), compact: d("20240301"), part: d("2024-03"),
+          };
+        }"""
+    )
+    out = {k: json.loads(v) for k, v in cases.items()}
+    assert out["plain"] == {"value": 1500}
+    assert out["comma"] == {"value": 1.5, "note": "decimal comma: read as 1.5"}
+    assert out["lead"]["value"] == 0.75
+    assert "ambiguous" in out["amb"]["error"] and "error" in out["mixed"]
+    assert "space" in out["space"]["error"] and "not a number" in out["word"]["error"]
+    assert out["intok"] == {"value": 54} and "whole number" in out["intbad"]["error"]
+    assert out["q0"] is None and out["q10"] is None  # 0 ms is a measurement; 10 ms is plausible
+    assert out["q999"]["converted"] == 9990 and out["qs"]["converted"] == 2100
+    assert out["iso"] == {"value": "2024-02-29"} and "calendar" in out["bad"]["error"]
+    assert out["compact"] == {"value": "2024-03-01", "note": "read as 2024-03-01"}
+    assert out["part"]["partial"] is True
+
+
+# ----------------------------------------------------------------------------- live verdicts
+
+
+def test_live_verdicts_before_patient_fields_and_despite_a_bad_cell(lab: Lab, page: Page) -> None:
+    new_worksheet(lab, page)
+    page.click('button.add-protocol[data-side="left"][data-protocol="reflux"]')
+    gsva = row(page, "left", "GSVa", "proximal")
+    gsva.locator('[data-field="reflux_ms"]').fill("1500")
+    expect(gsva.locator("td.verdict")).to_have_text("reflux (> 500 ms)")
+    expect(page.locator("#live-summary")).to_contain_text("left: CEAP")
+    expect(page.locator("#live-summary")).to_contain_text("Not filled in yet")
+    ssv = row(page, "left", "SSV", "proximal")
+    ssv.locator('[data-field="reflux_ms"]').fill("-5")
+    expect(ssv.locator("td.c-reflux_ms .field-error")).to_contain_text("greater than or equal to 0")
+    fv = row(page, "left", "FV")
+    fv.locator('[data-field="reflux_ms"]').fill("800")
+    expect(fv.locator("td.verdict")).to_have_text("no reflux")
+    expect(gsva.locator("td.verdict")).to_have_text("reflux (> 500 ms)")  # not blanked
+    expect(ssv.locator("td.verdict")).to_contain_text("not interpreted")
+    expect(page.locator("#live-findings li").first).to_be_visible()
+
+
+# ----------------------------------------------------------------------------- unsaved work
+
+
+def _drafts(page: Page, query: str = "") -> list[dict[str, Any]]:
+    origin = re.match(r"https?://[^/]+", page.url)
+    assert origin, page.url
+    r = page.request.get(f"{origin.group(0)}/api/drafts{query}")
+    assert r.ok, r.text()
+    found: list[dict[str, Any]] = r.json()
+    return found
+
+
+def test_unsaved_work_warns_and_is_kept_as_a_draft(lab: Lab, sono: BrowserContext) -> None:
+    page = sono.new_page()
+    page.goto(f"{lab.base}/worksheet")
+    ready(page)
+    page.fill('[data-path="patient.id"]', "DRAFT-1")
+    page.click('button.add-protocol[data-side="right"][data-protocol="reflux"]')
+    row(page, "right", "GSVa", "proximal").locator('[data-field="reflux_ms"]').fill("1200")
+    expect(page.locator("#draft-status")).to_contain_text("Draft kept on the server")
+    # leaving the page with changes asks first
+    dialogs: list[str] = []
+
+    def answer(d: Any) -> None:
+        dialogs.append(d.type)
+        d.dismiss()
+
+    page.on("dialog", answer)
+    page.close(run_before_unload=True)
+    page.wait_for_timeout(500)
+    assert dialogs == ["beforeunload"]
+    page.close()
+    # a closed tab lost nothing: the next "New exam" offers it back
+    page = sono.new_page()
+    page.on("dialog", lambda d: d.accept())
+    page.goto(f"{lab.base}/worksheet")
+    ready(page)
+    offers = page.locator("#draft-offers")
+    expect(offers).to_contain_text("DRAFT-1")
+    offers.locator("li", has_text="DRAFT-1").get_by_role("button", name="Restore").click()
+    expect(page.locator('[data-path="patient.id"]')).to_have_value("DRAFT-1")
+    gsva = row(page, "right", "GSVa", "proximal")
+    expect(gsva.locator('[data-field="reflux_ms"]')).to_have_value("1200")
+    expect(gsva.locator("td.verdict")).to_have_text("reflux (> 500 ms)")
+    # drafts are per user: the physician does not see the sonographer's
+    doc_ctx = lab.context(user="doc")
+    other = doc_ctx.new_page()
+    other.goto(f"{lab.base}/worksheet")
+    assert _drafts(other) == []
+    doc_ctx.close()
+    # saved: the draft is gone
+    page.fill('[data-path="patient.age_years"]', "61")
+    page.click("#save-button")
+    expect(page).to_have_url(re.compile(rf"{re.escape(lab.base)}/exams/\d+$"))
+    assert not [d for d in _drafts(page) if "DRAFT-1" in d["title"]]
+    page.close()
+
+
+def test_editing_a_stored_exam_keeps_a_draft_for_that_exam(lab: Lab, sono: BrowserContext) -> None:
+    doc = {
+        "format": "venous-exam/1",
+        "patient": {"id": "DRAFT-2", "age_years": 50},
+        "exam": {"date": "2025-04-01"},
+        "legs": {"left": {"segments": [{"vein": "GSVa", "reflux_ms": 300}]}},
+    }
+    exam_id = create_exam(lab, doc)
+    page = sono.new_page()
+    page.on("dialog", lambda d: d.accept())
+    page.goto(f"{lab.base}/exams/{exam_id}/edit")
+    ready(page)
+    row(page, "left", "GSVa").locator('[data-field="reflux_ms"]').fill("900")
+    expect(page.locator("#draft-status")).to_contain_text("Draft kept")
+    page.goto(f"{lab.base}/exams/{exam_id}")  # leave (the warning is accepted)
+    page.goto(f"{lab.base}/exams/{exam_id}/edit")
+    ready(page)
+    offers = page.locator("#draft-offers")
+    expect(offers).to_contain_text("DRAFT-2")
+    offers.get_by_role("button", name="Restore").click()
+    expect(row(page, "left", "GSVa").locator('[data-field="reflux_ms"]')).to_have_value("900")
+    # typed back to the stored value: nothing unsaved, the draft goes away
+    row(page, "left", "GSVa").locator('[data-field="reflux_ms"]').fill("300")
+    page.wait_for_function("() => !window.venalabWorksheet.dirty()")
+    page.wait_for_timeout(2000)
+    assert _drafts(page, f"?key=exam-{exam_id}") == []
+    page.close()

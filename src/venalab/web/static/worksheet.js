@@ -692,7 +692,12 @@
     for (const issue of read.issues) {
       if (issue.row || !issue.control) continue;
       const tr = issue.control.closest("tr.seg");
-      if (tr) { const td = tr.querySelector("td.verdict"); if (!td.textContent) td.appendChild(el("span", { class: "field-error row-problem" }, "not interpreted: answer beside the field")); }
+      if (tr) { // a verdict without the value in question would mislead
+        const td = tr.querySelector("td.verdict");
+        if (td.querySelector(".row-problem")) continue;
+        td.textContent = ""; td.className = "verdict";
+        td.appendChild(el("span", { class: "field-error row-problem" }, "not interpreted: answer beside the field"));
+      }
     }
     if (!problems.length && message) top.textContent = message;
   }
