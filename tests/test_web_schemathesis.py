@@ -49,6 +49,12 @@ OPERATIONS = [
     ("POST", "/api/exams/{exam_id}/sign"),
     ("GET", "/api/exams/{exam_id}/diff"),
     ("GET", "/api/exams/{exam_id}/report"),
+    # the worksheet page's own API (issue 16)
+    ("POST", "/api/worksheet/assess"),
+    ("GET", "/api/drafts"),
+    ("GET", "/api/drafts/{key}"),
+    ("PUT", "/api/drafts/{key}"),
+    ("DELETE", "/api/drafts/{key}"),
     # CDS Hooks (web/cds.py): JWT-authenticated by CDS clients, so 401 for the bearer token
     # here; they must still never fail with a server error.
     ("GET", "/cds-services"),
