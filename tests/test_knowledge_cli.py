@@ -46,8 +46,13 @@ def test_ask_text_for_a_clinician_shows_status_and_references() -> None:
 
 def test_ask_patient_is_declined_until_approved(entries_dir: Path) -> None:
     args = ["ask", "What are varicose veins?", "--audience", "patient", "--dir", str(entries_dir)]
+    args += ["--policy", "approved-only"]
     r = runner.invoke(app, args)
     assert r.exit_code == 0 and "No reviewed content on this yet" in r.stdout
+    # the default policy answers with the banner and the status
+    r = runner.invoke(app, args[:-2])
+    assert r.exit_code == 0 and "not yet reviewed by a clinician" in r.stdout
+    assert "submitted" in r.stdout and "When to get help" in r.stdout
     for step in (
         ["review", "varicose-veins-patient", "--by", "Dr R"],
         ["approve", "varicose-veins-patient", "--by", "Dr R", "-m", "ok"],
@@ -56,6 +61,20 @@ def test_ask_patient_is_declined_until_approved(entries_dir: Path) -> None:
         assert s.exit_code == 0, s.output
     r = runner.invoke(app, args)
     assert r.exit_code == 0 and "approved by a clinical reviewer" in r.stdout
+    assert "not yet reviewed" not in r.stdout
+
+
+def test_ask_format_json_and_the_json_alias() -> None:
+    q = "What is the Villalta score?"
+    by_format = runner.invoke(app, ["ask", q, "--format", "json"])
+    alias = runner.invoke(app, ["ask", q, "--json"])
+    assert by_format.exit_code == alias.exit_code == 0
+    assert json.loads(by_format.stdout) == json.loads(alias.stdout)
+    assert json.loads(by_format.stdout)["kind"] == "knowledge"
+    text = runner.invoke(app, ["ask", q, "-f", "text"])
+    assert text.exit_code == 0 and text.stdout.startswith("[Educational")
+    bad = runner.invoke(app, ["ask", q, "--format", "xml"])
+    assert bad.exit_code == 2
 
 
 def test_list_show_validate() -> None:

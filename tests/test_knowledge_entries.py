@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 import textstat
 
-from venalab.citations import CITATIONS
+from venalab.citations import CITATIONS, parse_register
 from venalab.errors import InvalidInput
-from venalab.knowledge.bibliography import load_bibliography, parse_bibliography
 from venalab.knowledge.entries import (
     ENTRIES_DIR,
     load_directory,
@@ -106,7 +105,7 @@ def test_calcinosis_entry_names_the_five_types() -> None:
 
 
 def test_every_entry_has_the_required_sections_and_resolvable_citations() -> None:
-    bib = load_bibliography()
+    bib = CITATIONS
     for e in load_knowledge_base().entries:
         headings = {s.heading for s in e.sections}
         assert set(REQUIRED_SECTIONS) <= headings, e.id
@@ -115,22 +114,18 @@ def test_every_entry_has_the_required_sections_and_resolvable_citations() -> Non
         assert used <= set(bib)
 
 
-def test_bibliography_records_have_identifiers_and_match_the_register() -> None:
-    bib = load_bibliography()
-    assert {"LAB03", "SVS11", "SVS22", "STE21", "ESVS21", "CEAP20", "TOK09", "REI11a"} <= set(bib)
-    for rid, rec in bib.items():
+def test_register_records_have_identifiers() -> None:
+    assert {"LAB03", "SVS11", "SVS22", "STE21", "ESVS21", "CEAP20", "TOK09", "REI11a"} <= set(
+        CITATIONS
+    )
+    for rid, rec in CITATIONS.items():
         assert rec.doi or rec.pmid or rec.nct or rec.url or rec.no_identifier, rid
-        if rid in CITATIONS:  # same work as the engine's register: identifiers must agree
-            reg = CITATIONS[rid]
-            if reg.doi and rec.doi:
-                assert reg.doi.lower() == rec.doi.lower(), rid
-            if reg.pmid and rec.pmid:
-                assert reg.pmid == rec.pmid, rid
+        assert rec.text.endswith(".") and rec.title.rstrip(".") in rec.text, rid
 
 
-def test_bibliography_rejects_a_record_without_identifier() -> None:
+def test_register_rejects_a_record_without_identifier() -> None:
     raw = {
-        "schema": "venalab-bibliography/1",
+        "schema": "venalab-citations/2",
         "X1": {
             "kind": "article",
             "authors": ["A B"],
@@ -141,9 +136,34 @@ def test_bibliography_rejects_a_record_without_identifier() -> None:
         },
     }
     with pytest.raises(InvalidInput) as exc:
-        parse_bibliography(raw, "bib.toml")
-    assert exc.value.problems[0].path == "bib.toml:X1"
+        parse_register(raw, "citations.toml")
+    assert exc.value.problems[0].path == "citations.toml:X1"
     assert "doi, pmid" in exc.value.problems[0].message
+
+
+def test_register_rejects_an_identifier_tag_without_the_identifier_and_unknown_fields() -> None:
+    raw = {
+        "schema": "venalab-citations/2",
+        "X1": {
+            "kind": "web",
+            "title": "Page",
+            "url": "https://x.org",
+            "status": "V",
+            "pmid_status": "U",
+        },
+        "X2": {
+            "kind": "web",
+            "title": "Page",
+            "url": "https://x.org",
+            "status": "V",
+            "text": "old style",
+        },
+    }
+    with pytest.raises(InvalidInput) as exc:
+        parse_register(raw, "citations.toml")
+    paths = {p.path: p.message for p in exc.value.problems}
+    assert "pmid_status" in paths["citations.toml:X1"]
+    assert "not a register field" in paths["citations.toml:X2.text"]
 
 
 def test_unknown_citation_id_names_file_and_field() -> None:

@@ -182,7 +182,7 @@ def test_unapproved_entry_never_reaches_a_patient(entries_dir: Path) -> None:
     question = "What are varicose veins?"
     store = EntryStore(entries_dir)
     # submitted (as shipped): declined for the patient, answered (and labelled) for the clinician
-    a = ask(question, "patient", kb=store.load())
+    a = ask(question, "patient", kb=store.load(), policy="approved-only")
     assert a.kind == "declined" and a.entry is None and a.declined_reason == "not-yet-reviewed"
     assert "varicose" not in a.short_answer.lower()
     c = ask(question, "clinician", kb=store.load())
@@ -190,15 +190,15 @@ def test_unapproved_entry_never_reaches_a_patient(entries_dir: Path) -> None:
     assert "not yet approved" in c.status_note
     # under review: still hidden from patients
     store.apply("varicose-veins-patient", "start-review", by=REVIEWER)
-    assert ask(question, "patient", kb=store.load()).kind == "declined"
+    assert ask(question, "patient", kb=store.load(), policy="approved-only").kind == "declined"
     # approved: the patient gets it
     store.apply("varicose-veins-patient", "approve", by=REVIEWER)
-    a = ask(question, "patient", kb=store.load())
+    a = ask(question, "patient", kb=store.load(), policy="approved-only")
     assert a.kind == "knowledge" and a.entry is not None
     assert a.entry.id == "varicose-veins-patient" and a.review_status == "approved"
     # reopened for editing: hidden again
     store.apply("varicose-veins-patient", "revise", by=AUTHOR, comment="update after ESVS 2026")
-    assert ask(question, "patient", kb=store.load()).kind == "declined"
+    assert ask(question, "patient", kb=store.load(), policy="approved-only").kind == "declined"
 
 
 @settings(max_examples=25, deadline=None)
@@ -218,6 +218,11 @@ def test_patient_sees_an_entry_if_and_only_if_it_is_approved(actions: list[Revie
             entry = apply_step(entry, action, by=by, at=T0, comment="c")
         except WorkflowError:
             continue
-    answer = ask("How do compression stockings work?", "patient", kb=replace_entry(kb, entry))
+    answer = ask(
+        "How do compression stockings work?",
+        "patient",
+        kb=replace_entry(kb, entry),
+        policy="approved-only",
+    )
     shown = answer.entry.id if answer.entry else None
     assert (shown == "compression-therapy-patient") == (entry.status == "approved")

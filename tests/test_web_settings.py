@@ -68,3 +68,12 @@ def test_admin_pages_follow_the_permission_table(env: Env) -> None:
     _login(a, "adm", env.passwords["adm"])
     assert a.get("/admin/users").status_code == 200
     assert a.get("/admin/audit").status_code == 200
+
+
+def test_patient_review_policy_is_read_and_checked() -> None:
+    assert Settings.from_env({}).patient_review_policy == "show-with-banner"
+    env = {"VENALAB_PATIENT_REVIEW_POLICY": "approved-only"}
+    assert Settings.from_env(env).patient_review_policy == "approved-only"
+    with pytest.raises(InvalidInput) as exc:
+        Settings.from_env({"VENALAB_PATIENT_REVIEW_POLICY": "everyone"})
+    assert exc.value.problems[0].path == "VENALAB_PATIENT_REVIEW_POLICY"

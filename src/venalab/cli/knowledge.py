@@ -1,6 +1,7 @@
 """`venalab ask` and `venalab knowledge ...`: cited Q&A and the review workflow on the CLI.
 
-    venalab ask "Is 600 ms of reflux in the great saphenous vein abnormal?" [--audience patient] [--json]
+    venalab ask "Is 600 ms of reflux in the great saphenous vein abnormal?" [--audience patient]
+                [--format text|json] [--json] [--policy show-with-banner|approved-only]
     venalab knowledge list [--audience A] [--status S] [--json]
     venalab knowledge show ID [--json]
     venalab knowledge validate
@@ -28,9 +29,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from venalab.citations import CITATIONS, load_register
 from venalab.errors import InvalidInput, Problem
-from venalab.knowledge.answer import ask
-from venalab.knowledge.bibliography import load_bibliography
+from venalab.knowledge.answer import POLICY_ENV, ask
 from venalab.knowledge.entries import ENTRIES_DIR, KnowledgeBase, load_directory
 from venalab.knowledge.evaluation import load_questions
 from venalab.knowledge.model import Entry, ReviewAction
@@ -58,6 +59,16 @@ class StatusOption(StrEnum):
     submitted = "submitted"
     under_review = "under-review"
     approved = "approved"
+
+
+class AskFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class PolicyOption(StrEnum):
+    show_with_banner = "show-with-banner"
+    approved_only = "approved-only"
 
 
 class RetrieverOption(StrEnum):
@@ -106,7 +117,21 @@ def ask_command(
     audience: Annotated[
         AudienceOption, typer.Option("--audience", "-a", help="Who is asking.")
     ] = AudienceOption.clinician,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
+    fmt: Annotated[
+        AskFormat, typer.Option("--format", "-f", help="text (default) or json.")
+    ] = AskFormat.text,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Same as --format json (kept for scripts).")
+    ] = False,
+    policy: Annotated[
+        PolicyOption | None,
+        typer.Option(
+            help="Review policy for patients: show-with-banner (unreviewed entries answered "
+            "with a banner) or approved-only. Default: VENALAB_PATIENT_REVIEW_POLICY, else "
+            "show-with-banner.",
+            show_default=False,
+        ),
+    ] = None,
     retriever: Annotated[
         RetrieverOption,
         typer.Option(help="bm25, or hybrid (needs the optional 'embeddings' extra)."),
@@ -116,10 +141,18 @@ def ask_command(
     """Answer a question from the knowledge base (or the engine, for a measured value)."""
     kb = _load(directory)
     try:
-        answer = ask(question, audience.value, kb=kb, retriever=retriever.value)
+        answer = ask(
+            question,
+            audience.value,
+            kb=kb,
+            retriever=retriever.value,
+            policy=policy.value if policy is not None else None,
+        )
     except EmbeddingUnavailable as e:
         _fail("--retriever hybrid", [Problem("--retriever", str(e))])
-    if as_json:
+    except ValueError as e:  # a bad VENALAB_PATIENT_REVIEW_POLICY
+        _fail("review policy", [Problem(POLICY_ENV, str(e))])
+    if as_json or fmt is AskFormat.json:
         sys.stdout.write(answer.model_dump_json(indent=2) + "\n")
         return
     out.print(answer.to_text(), markup=False, highlight=False)
@@ -180,8 +213,7 @@ def _show_text(e: Entry) -> str:
         "",
         "Citations:",
     ]
-    bib = load_bibliography()
-    lines += [f"  {c}: {bib[c].formatted()}" for c in e.meta.citations]
+    lines += [f"  {c}: {CITATIONS[c].text}" for c in e.meta.citations]
     lines += ["", "Review history:"]
     for ev in r.history:
         note = f" - {ev.comment}" if ev.comment else ""
@@ -229,9 +261,9 @@ def readability_problems(kb: KnowledgeBase) -> list[Problem]:
 
 @knowledge_app.command("validate")
 def validate_cmd(directory: DirOption = None) -> None:
-    """Check every entry, the bibliography, the synonym table, the question set and readability."""
+    """Check every entry, the source register, the synonym table, the question set and readability."""
     problems: list[Problem] = []
-    for loader in (load_bibliography, load_concepts, load_questions):
+    for loader in (load_register, load_concepts, load_questions):
         try:
             loader()
         except InvalidInput as e:

@@ -8,7 +8,7 @@ File layout:
     topic: cvi
     audience: clinician          # clinician | patient
     key_points: [...]            # may carry [@ID] citation marks
-    citations: [SVS11, ...]      # ids of knowledge/bibliography.toml
+    citations: [SVS11, ...]      # ids of the source register data/citations.toml
     follow_up: [{question: ..., entry: ...}]
     related: [...]
     review: {status, version, reviewer, reviewed_at, history: [...]}
@@ -38,11 +38,12 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from venalab.citations import Citation, load_register
 from venalab.errors import InvalidInput, Problem
 from venalab.evidence import Frozen
-from venalab.knowledge.bibliography import BibRecord, load_bibliography
 from venalab.knowledge.model import (
     CITE_MARK,
+    REQUIRED_PATIENT_SECTIONS,
     REQUIRED_SECTIONS,
     SECTION_KINDS,
     Audience,
@@ -135,14 +136,15 @@ def parse_sections(body: str, where: str) -> tuple[tuple[Section, ...], list[Pro
 
 
 def _citation_problems(
-    meta: EntryMeta, body: str, where: str, bibliography: dict[str, BibRecord]
+    meta: EntryMeta, body: str, where: str, register: dict[str, Citation]
 ) -> list[Problem]:
     problems = [
         Problem(
-            f"{where}:citations[{i}]", f"unknown citation id {cid!r} (not in bibliography.toml)"
+            f"{where}:citations[{i}]",
+            f"unknown citation id {cid!r} (not in the source register data/citations.toml)",
         )
         for i, cid in enumerate(meta.citations)
-        if cid not in bibliography
+        if cid not in register
     ]
     listed = set(meta.citations)
     used: set[str] = set()
@@ -152,7 +154,7 @@ def _citation_problems(
         for m in CITE_MARK.finditer(text):
             used.add(m.group(1))
             if m.group(1) not in listed:
-                known = "" if m.group(1) in bibliography else " and unknown to bibliography.toml"
+                known = "" if m.group(1) in register else " and unknown to the source register"
                 problems.append(
                     Problem(
                         f"{where}:{field}",
@@ -212,11 +214,11 @@ def parse_entry(
     text: str,
     where: str,
     *,
-    bibliography: dict[str, BibRecord] | None = None,
+    register: dict[str, Citation] | None = None,
     check_approval: bool = True,
 ) -> Entry:
     """Parse and validate one entry; raises InvalidInput listing every problem found."""
-    bibliography = load_bibliography() if bibliography is None else bibliography
+    register = load_register() if register is None else register
     raw, body = split_front_matter(text, where)
     problems: list[Problem] = []
     try:
@@ -228,7 +230,14 @@ def parse_entry(
         problems.append(Problem(f"{where}:id", f"is {meta.id!r} but the file is named {stem!r}"))
     sections, section_problems = parse_sections(body, where)
     problems += section_problems
-    problems += _citation_problems(meta, body, where, bibliography)
+    problems += _citation_problems(meta, body, where, register)
+    if meta.audience == "patient":
+        headings = {sec.heading.lower() for sec in sections}
+        problems += [
+            Problem(f"{where}:body", f"a patient entry needs the section '## {h}'")
+            for h in REQUIRED_PATIENT_SECTIONS
+            if h.lower() not in headings
+        ]
     review_problems = _review_problems(meta, body, where)
     if not check_approval:
         review_problems = [p for p in review_problems if "content_sha256" not in p.path]

@@ -23,7 +23,7 @@ from pydantic import Field, ValidationError
 from venalab.datafiles import read_toml
 from venalab.errors import InvalidInput, Problem
 from venalab.evidence import Frozen
-from venalab.knowledge.answer import ask
+from venalab.knowledge.answer import Answer, ReviewPolicy, ask
 from venalab.knowledge.entries import KnowledgeBase
 from venalab.knowledge.model import AUDIENCES, Audience, validation_problems
 from venalab.knowledge.retrieval import RetrievalParams, RetrieverKind, build_index
@@ -196,3 +196,121 @@ def evaluate(
         measurement_ok=sum(r.ok for r in meas) / len(meas) if meas else 0.0,
         results=tuple(results),
     )
+
+
+# --------------------------------------------------------------------------------------
+# Answer-level evaluation (issue 19): does the answer carry the expected facts and a
+# citation, does an urgent question start with the emergency advice, is an out-of-scope
+# question declined? Two sets in eval/: tuning.toml (used to develop retrieval and
+# composition) and heldout.toml (written before the entries were read, never tuned on).
+# They run on the shipped entries under the default review policy, as a user sees them.
+
+FactSetName = Literal["tuning", "heldout"]
+
+
+class FactQuestion(Frozen):
+    id: str
+    audience: Audience
+    scope: Literal["in", "out"]
+    question: Annotated[str, Field(min_length=3)]
+    urgent: bool = False
+    facts: tuple[tuple[str, ...], ...] = ()
+    parts: Annotated[int, Field(ge=1)] = 1
+
+
+class FactResult(Frozen):
+    question: FactQuestion
+    kind: str
+    entry: str | None
+    missing: tuple[tuple[str, ...], ...]
+    cited: bool
+    urgent_first: bool
+    ok: bool
+
+
+class FactReport(Frozen):
+    name: str
+    results: tuple[FactResult, ...]
+
+    def _of(self, scope: str, audience: str | None = None) -> list[FactResult]:
+        return [
+            r
+            for r in self.results
+            if r.question.scope == scope and audience in (None, r.question.audience)
+        ]
+
+    def counts(self, scope: str, audience: str | None = None) -> tuple[int, int]:
+        rs = self._of(scope, audience)
+        return sum(r.ok for r in rs), len(rs)
+
+    def failures(self) -> tuple[FactResult, ...]:
+        return tuple(r for r in self.results if not r.ok)
+
+
+class _FactFile(Frozen):
+    version: int
+    question: Annotated[tuple[FactQuestion, ...], Field(min_length=1)]
+
+
+def parse_fact_set(raw: dict[str, object], name: str) -> tuple[FactQuestion, ...]:
+    try:
+        doc = _FactFile.model_validate(raw)
+    except ValidationError as err:
+        raise InvalidInput(validation_problems(err, name), what=f"question set {name}") from None
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for i, q in enumerate(doc.question):
+        if q.id in seen:
+            problems.append(Problem(f"{name}:question[{i}].id", f"duplicate id {q.id!r}"))
+        seen.add(q.id)
+        if q.scope == "in" and not q.facts:
+            problems.append(Problem(f"{name}:question[{i}].facts", "in-scope needs facts"))
+        if q.scope == "out" and q.facts:
+            problems.append(Problem(f"{name}:question[{i}].facts", "out-of-scope has no facts"))
+    if problems:
+        raise InvalidInput(problems, what=f"question set {name}")
+    return doc.question
+
+
+@cache
+def load_fact_set(name: FactSetName) -> tuple[FactQuestion, ...]:
+    node = files("venalab.knowledge").joinpath("eval", f"{name}.toml")
+    return parse_fact_set(read_toml(node), node.name)
+
+
+def score_answer(q: FactQuestion, answer: Answer) -> FactResult:
+    """An in-scope answer is right when it is not declined, names every expected fact (any
+    of its alternatives, case-insensitive), cites a source, and - for an urgent question -
+    starts with the emergency advice. An out-of-scope answer is right when declined."""
+    text = answer.to_text().lower()
+    missing = tuple(f for f in q.facts if not any(alt.lower() in text for alt in f))
+    cited = bool(answer.references)
+    urgent_first = bool(answer.urgent) and text.startswith(answer.urgent[0].heading.lower())
+    if q.scope == "out":
+        ok = answer.kind == "declined"
+    else:
+        ok = answer.kind != "declined" and not missing and cited
+        ok = ok and (urgent_first or not q.urgent)
+    return FactResult(
+        question=q,
+        kind=answer.kind,
+        entry=answer.entry.id if answer.entry else None,
+        missing=missing,
+        cited=cited,
+        urgent_first=urgent_first,
+        ok=ok,
+    )
+
+
+def evaluate_facts(
+    kb: KnowledgeBase,
+    name: FactSetName,
+    *,
+    retriever: RetrieverKind = "bm25",
+    policy: ReviewPolicy = "show-with-banner",
+) -> FactReport:
+    results = [
+        score_answer(q, ask(q.question, q.audience, kb=kb, retriever=retriever, policy=policy))
+        for q in load_fact_set(name)
+    ]
+    return FactReport(name=name, results=tuple(results))

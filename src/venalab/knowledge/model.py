@@ -2,7 +2,7 @@
 
 An entry is one topic written for one audience. Its body is a list of `## ` sections; three
 are required (Summary, From the guidelines, From the research). Citations are written
-`[@ID]` in the text and resolve into the bibliography (`bibliography.toml`). The review record
+`[@ID]` in the text and resolve into the source register (`data/citations.toml`). The review record
 holds the status (draft, submitted, under-review, approved), the reviewer and the dated
 history of every workflow step, each with the hash of the content it applied to.
 """
@@ -25,15 +25,18 @@ AUDIENCES: tuple[Audience, Audience] = ("clinician", "patient")
 Status = Literal["draft", "submitted", "under-review", "approved"]
 STATUSES: tuple[Status, ...] = ("draft", "submitted", "under-review", "approved")
 ReviewAction = Literal["create", "submit", "start-review", "approve", "send-back", "revise"]
-SectionKind = Literal["summary", "guidelines", "research", "detail"]
+SectionKind = Literal["summary", "guidelines", "research", "help", "detail"]
 
 # Headings with a fixed role in composed answers (compared case-insensitively).
 SECTION_KINDS: dict[str, SectionKind] = {
     "summary": "summary",
     "from the guidelines": "guidelines",
     "from the research": "research",
+    "when to get help": "help",
 }
 REQUIRED_SECTIONS: tuple[str, ...] = ("Summary", "From the guidelines", "From the research")
+# Every patient entry also says when to get help (issue 19).
+REQUIRED_PATIENT_SECTIONS: tuple[str, ...] = ("When to get help",)
 
 ENTRY_ID = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 CITE_MARK = re.compile(r"\[@([A-Za-z0-9][A-Za-z0-9_-]*)\]")

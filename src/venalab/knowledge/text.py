@@ -8,12 +8,13 @@ Where a concept's word or phrase occurs, the token stream gains the concept toke
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from functools import cache
+from collections.abc import Iterable, Sequence
+from functools import cache, cached_property, lru_cache
 from importlib.resources import files
 from typing import Annotated
 
 from pydantic import Field, ValidationError
+from rapidfuzz import fuzz, process
 
 from venalab.datafiles import read_toml
 from venalab.errors import InvalidInput, Problem
@@ -84,7 +85,19 @@ def words(text: str) -> list[str]:
 class Concept(Frozen):
     name: str
     terms: Annotated[tuple[str, ...], Field(min_length=1)]
+    # Everyday concepts (treatment, leg, symptoms): they help matching but do not show that a
+    # question is about venous disease.
     generic: bool = False
+    # Venous concepts that other specialties share (anticoagulants, swelling, clots): they do
+    # not keep a question in scope when it also names an out-of-scope topic.
+    shared: bool = False
+    # Topics outside lower-limb venous disease (arterial disease, cardiology, oncology
+    # dosing, orthopaedics...): a question naming one is declined unless it also names a
+    # venous condition.
+    out_of_scope: bool = False
+    # Out-of-scope sites of venous disease (arm, brain, pelvis...): the question is declined
+    # even when it names a venous condition ("upper extremity DVT").
+    overrides: bool = False
 
 
 class ConceptTable(Frozen):
@@ -94,13 +107,13 @@ class ConceptTable(Frozen):
     # stemmed word -> concepts that have a term containing it
     word_concepts: dict[str, tuple[str, ...]]
 
-    def expand(self, stemmed: Sequence[str]) -> list[str]:
-        """Concept tokens for every concept phrase found in a stemmed content-word sequence.
+    def matches(self, stemmed: Sequence[str]) -> list[tuple[str, int, int]]:
+        """(concept, start, end) for every concept phrase in a stemmed content-word sequence.
 
         Phrases are matched without stop words, so "blood clot in my leg" meets the term
         "blood clot in the leg".
         """
-        found: list[str] = []
+        found: list[tuple[str, int, int]] = []
         n = len(stemmed)
         covered: dict[str, int] = {}  # concept -> end of its last match (no double counting)
         for i, word in enumerate(stemmed):
@@ -109,16 +122,56 @@ class ConceptTable(Frozen):
                 if i + k <= n and tuple(stemmed[i : i + k]) == phrase:
                     for name in names:
                         if covered.get(name, -1) <= i:
-                            found.append(CONCEPT_PREFIX + name)
+                            found.append((name, i, i + k))
                             covered[name] = i + k
         return found
 
+    def expand(self, stemmed: Sequence[str]) -> list[str]:
+        """Concept tokens for every concept phrase found in a stemmed content-word sequence."""
+        return [CONCEPT_PREFIX + name for name, _, _ in self.matches(stemmed)]
+
+    def scope_signals(self, stemmed: Sequence[str]) -> tuple[bool, bool, bool]:
+        """(topical, anchoring, off-topic) concepts named in a stemmed question; an
+        overriding out-of-scope concept (another site of venous disease) cancels anchoring.
+
+        A venous concept inside the phrase of an out-of-scope one does not count ("ulcer" in
+        "diabetic foot ulcer", "femoropopliteal" in "femoropopliteal bypass").
+        """
+        found = self.matches(stemmed)
+        off = [(a, b) for name, a, b in found if self.by_name[name].out_of_scope]
+
+        def inside(a: int, b: int) -> bool:
+            return any(x <= a and b <= y and (x, y) != (a, b) for x, y in off)
+
+        live = [self.by_name[name] for name, a, b in found if not inside(a, b)]
+        topical = any(not c.generic and not c.out_of_scope for c in live)
+        anchoring = any(not (c.generic or c.out_of_scope or c.shared) for c in live)
+        if any(self.by_name[name].overrides for name, _, _ in found):
+            anchoring = False
+        return topical, anchoring, bool(off)
+
     def topical(self, token: str) -> bool:
         """Whether a concept token names a venous topic (not an everyday concept)."""
-        name = token.removeprefix(CONCEPT_PREFIX)
-        return token.startswith(CONCEPT_PREFIX) and any(
-            c.name == name and not c.generic for c in self.concepts
-        )
+        c = self._concept(token)
+        return c is not None and not c.generic and not c.out_of_scope
+
+    def anchoring(self, token: str) -> bool:
+        """A venous topic no other specialty shares (keeps a question in scope)."""
+        c = self._concept(token)
+        return c is not None and not (c.generic or c.out_of_scope or c.shared)
+
+    def off_topic(self, token: str) -> bool:
+        c = self._concept(token)
+        return c is not None and c.out_of_scope
+
+    def _concept(self, token: str) -> Concept | None:
+        if not token.startswith(CONCEPT_PREFIX):
+            return None
+        return self.by_name.get(token.removeprefix(CONCEPT_PREFIX))
+
+    @cached_property
+    def by_name(self) -> dict[str, Concept]:
+        return {c.name: c for c in self.concepts}
 
     def concept_of(self, name: str) -> Concept:
         for c in self.concepts:
@@ -178,10 +231,45 @@ def load_concepts() -> ConceptTable:
     return parse_concepts(read_toml(node), node.name)
 
 
-def analyse(text: str, concepts: ConceptTable | None = None) -> list[str]:
-    """Index tokens of a text: stemmed content words plus concept tokens."""
+class Vocabulary:
+    """The words the knowledge base knows (entry text and synonym terms), for typo repair.
+
+    A question word the knowledge base does not know ("thiners", "vericose", "refulx") is
+    replaced by the closest known word when they are close enough (rapidfuzz's normalised
+    Indel similarity): a typo then neither hides the topic nor counts as an unknown word.
+    Short words need a closer match, and numbers are never changed.
+    """
+
+    def __init__(self, known: Iterable[str]) -> None:
+        self.words = sorted({w for w in known if len(w) >= 3 and w.isalpha()})
+        self.known = frozenset(self.words)
+        self.stems = frozenset(stem(w) for w in self.words)
+
+    @lru_cache(maxsize=4096)  # noqa: B019 - one vocabulary per index, kept for its life
+    def correct(self, word: str) -> str:
+        if len(word) < 4 or not word.isalpha() or word in self.known or stem(word) in self.stems:
+            return word
+        cutoff = 74.0 if len(word) == 4 else 80.0
+        match = process.extractOne(word, self.words, scorer=fuzz.ratio, score_cutoff=cutoff)
+        if match is None or (len(word) == 4 and match[0][0] != word[0]):
+            return word
+        return str(match[0])
+
+
+def concept_words(table: ConceptTable) -> set[str]:
+    return {w for c in table.concepts for t in c.terms for w in words(t)}
+
+
+def analyse(
+    text: str, concepts: ConceptTable | None = None, vocabulary: Vocabulary | None = None
+) -> list[str]:
+    """Index tokens of a text: stemmed content words (typos repaired when a vocabulary is
+    given) plus concept tokens."""
     table = concepts or load_concepts()
-    content = [stem(w) for w in words(text) if w not in STOPWORDS]
+    raw = [w for w in words(text) if w not in STOPWORDS]
+    if vocabulary is not None:
+        raw = [vocabulary.correct(w) for w in raw]
+    content = [stem(w) for w in raw if w not in STOPWORDS]
     return content + table.expand(content)
 
 

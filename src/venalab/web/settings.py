@@ -12,6 +12,7 @@ message naming the variable and what it accepts. Tests build `Settings(...)` dir
 | `VENALAB_CDS_CLIENTS` | JSON file listing the CDS Hooks clients allowed to call | none (CDS calls refused) |
 | `VENALAB_CDS_BASE_URL` | public base URL of this service, the audience of CDS client tokens | from the request |
 | `VENALAB_KNOWLEDGE_DIR` | folder of knowledge entries | the entries shipped with venalab |
+| `VENALAB_PATIENT_REVIEW_POLICY` | `show-with-banner` (unreviewed entries answered with a banner) or `approved-only` (patients see approved entries only) | `show-with-banner` |
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from venalab.errors import InvalidInput, Problem
+from venalab.knowledge.answer import POLICY_ENV, ReviewPolicy, review_policy
 from venalab.store.db import DEFAULT_SQLITE_PATH, normalize_url
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -57,6 +59,7 @@ class Settings(BaseModel):
     cds_clients_file: Path | None = None
     cds_base_url: str | None = None
     knowledge_dir: Path | None = None
+    patient_review_policy: ReviewPolicy = "show-with-banner"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -64,6 +67,11 @@ class Settings(BaseModel):
         env = os.environ if env is None else env
         problems: list[Problem] = []
         var_dir = _path(env, "VENALAB_VAR") or Path("var")
+        policy: ReviewPolicy = "show-with-banner"
+        try:
+            policy = review_policy(env)
+        except ValueError as e:
+            problems.append(Problem(POLICY_ENV, str(e)))
         url = env.get("DATABASE_URL", "").strip()
         settings = cls(
             database_url=normalize_url(url) if url else f"sqlite:///{DEFAULT_SQLITE_PATH}",
@@ -73,6 +81,7 @@ class Settings(BaseModel):
             cds_clients_file=_path(env, "VENALAB_CDS_CLIENTS"),
             cds_base_url=(env.get("VENALAB_CDS_BASE_URL") or "").strip().rstrip("/") or None,
             knowledge_dir=_path(env, "VENALAB_KNOWLEDGE_DIR"),
+            patient_review_policy=policy,
         )
         if problems:
             raise InvalidInput(problems, what="settings")

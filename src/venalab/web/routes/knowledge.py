@@ -2,7 +2,8 @@
 
 Answers come from `venalab.knowledge.ask` (retrieval over reviewed entries, measurement
 questions routed to the engine); the workflow from `venalab.knowledge.workflow.EntryStore`.
-Patients see approved entries only; clinicians see every entry with its review status.
+Unreviewed entries are answered with a banner and their status, unless the lab's policy
+(VENALAB_PATIENT_REVIEW_POLICY=approved-only) shows patients approved entries only.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ def ask_page(
     q: Annotated[str, Query(max_length=500)] = "",
     audience: Annotated[Literal["clinician", "patient"], Query()] = "clinician",
 ) -> HTMLResponse:
-    answer = ask(q, audience, kb=load_knowledge_base(knowledge_dir(request))) if q.strip() else None
+    kb = load_knowledge_base(knowledge_dir(request))
+    policy = state(request).settings.patient_review_policy
+    answer = ask(q, audience, kb=kb, policy=policy) if q.strip() else None
     return render(request, "ask.html", p, q=q, audience=audience, answer=answer)
 
 
