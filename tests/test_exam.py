@@ -80,7 +80,53 @@ def test_leg_and_perforator_rules() -> None:
     probs = _problems(exam_dict(left=leg({"vein": "GSVa", "beneath_ulcer": True})))
     assert "only for perforator" in probs["legs.left.segments[0]"]
     probs = _problems(exam_dict(left=leg(recurrent=["ulcer"], signs=["varicose"])))
-    assert "ulcer-active" in probs["legs.left.clinical"]
+    assert "'ulcer-active' or 'ulcer-healed'" in probs["legs.left.clinical"]
+
+
+def test_recurrent_healed_ulcer_is_accepted() -> None:
+    # Issue 18 defect 1: `recurrent` says which signs are recurrences; a healed ulcer can be one.
+    exam = parse_exam_obj(exam_dict(left=leg(recurrent=["ulcer"], signs=["ulcer-healed"])))
+    assert exam.legs.left is not None and exam.legs.left.clinical.recurrent == ("ulcer",)
+
+
+def test_birth_date_after_exam_date_is_listed_with_other_errors() -> None:
+    # Issue 18 defect 5: a cross-field problem is listed whatever else is wrong.
+    doc = exam_dict(left=leg({"vein": "GSV"}, {"vein": "CPV", "reflux_ms": "x"}))
+    del doc["patient"]["age_years"]
+    doc["patient"]["birth_date"] = "2030-01-01"
+    doc["patient"]["sex"] = "m"
+    probs = _problems(doc)
+    assert "after" in probs[""]
+    assert {"patient.sex", "legs.left.segments[0].vein", "legs.left.segments[1].reflux_ms"} <= set(
+        probs
+    )
+
+
+def test_every_cross_field_problem_is_listed_with_field_errors() -> None:
+    doc = exam_dict(
+        left=leg(
+            {"vein": "GSVa", "beneath_ulcer": True, "reflux_ms": -1},
+            recurrent=["varicose"],
+            signs=["edema"],
+            symptomatic="yes",
+        )
+    )
+    doc["patient"]["birth_date"] = "1950-01-01"  # both age and birth date
+    doc["patient"]["bmi"] = 3
+    probs = _problems(doc)
+    assert "only for perforator" in probs["legs.left.segments[0]"]
+    assert "greater than or equal to 0" in probs["legs.left.segments[0].reflux_ms"]
+    assert "'varicose'" in probs["legs.left.clinical"]
+    assert "valid boolean" in probs["legs.left.clinical.symptomatic"]
+    assert "exactly one" in probs["patient"] and "patient.bmi" in probs
+
+
+def test_a_check_that_would_read_an_invalid_value_is_skipped() -> None:
+    doc = exam_dict()
+    del doc["patient"]["age_years"]
+    doc["patient"]["birth_date"] = "not a date"
+    probs = _problems(doc)
+    assert set(probs) == {"patient.birth_date"}  # no "exactly one", no "after"
 
 
 def test_yaml_input_equals_json(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from venalab.crossfield import cross_field_problems, merge_problems
 from venalab.errors import InvalidInput, Problem, problems_from_validation
 
 M = TypeVar("M", bound=BaseModel)
@@ -48,7 +49,8 @@ def validate_document(
     try:
         doc = model.model_validate_json(json.dumps(raw))
     except ValidationError as err:
-        raise InvalidInput(problems_from_validation(err), what=what) from None
+        problems = merge_problems(problems_from_validation(err), cross_field_problems(model, raw))
+        raise InvalidInput(problems, what=what) from None
     problems = checks(doc) if checks else []
     if problems:
         raise InvalidInput(problems, what=what)

@@ -229,7 +229,8 @@ def assess_leg(
                 leg=side,
                 importance=3 if p.pattern == "axial" else 4,
                 evidence=p.evidence,
-                text=f"{_SIDE[side]} {p.trunk}: {p.pattern} reflux ({', '.join(p.segments)}).",
+                text=f"{_SIDE[side]} {p.trunk}: {p.pattern} reflux"
+                f"{f', {p.qualifier}' if p.qualifier else ''} ({', '.join(p.segments)}).",
             )
         )
     findings += _thrombosis_findings(side, thrombosis)

@@ -15,6 +15,7 @@ from typing import Annotated, ClassVar, Literal, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from venalab.crossfield import cross_field_problems, merge_problems
 from venalab.errors import InvalidInput, Problem, problems_from_validation
 from venalab.units import LAB_UNITS
 
@@ -120,6 +121,19 @@ class ExamInfo(_Model):
     operator: Annotated[str, Field(max_length=200)] | None = None
 
 
+# Which signs a `recurrent` entry may qualify (read by the model and the cohort validator). A
+# healed ulcer can itself be a recurrence: CEAP 2020 has no C5r, so it stays C5.
+RECURRENCE_SIGNS: dict[str, tuple[Sign, ...]] = {
+    "varicose": ("varicose",),
+    "ulcer": ("ulcer-active", "ulcer-healed"),
+}
+
+
+def recurrence_problem(recurrence: str) -> str:
+    signs = " or ".join(f"'{s}'" for s in RECURRENCE_SIGNS[recurrence])
+    return f"`recurrent` lists '{recurrence}' but `signs` has no {signs}"
+
+
 class Clinical(_Model):
     signs: tuple[Sign, ...] = ()
     symptomatic: bool | None = None
@@ -130,8 +144,9 @@ class Clinical(_Model):
     def _recurrence_needs_sign(self) -> Self:
         if "varicose" in self.recurrent and "varicose" not in self.signs:
             raise ValueError("`recurrent` lists 'varicose' but `signs` has no 'varicose'")
-        if "ulcer" in self.recurrent and "ulcer-active" not in self.signs:
-            raise ValueError("`recurrent` lists 'ulcer' but `signs` has no 'ulcer-active'")
+        for recurrence, signs in RECURRENCE_SIGNS.items():
+            if recurrence in self.recurrent and not set(signs) & set(self.signs):
+                raise ValueError(recurrence_problem(recurrence))
         return self
 
 
@@ -498,12 +513,16 @@ def parse_exam_obj(obj: object) -> ExamDocument:
 
 
 def parse_exam_json(text: str | bytes) -> ExamDocument:
+    """Validate a JSON exam document; InvalidInput lists every problem, cross-field checks
+    (such as a birth date after the exam date) included whatever else is wrong."""
     try:
         return ExamDocument.model_validate_json(text)
     except ValidationError as err:
         if any(e["type"] == "json_invalid" for e in err.errors()):
             raise InvalidInput([Problem("", f"not valid JSON: {err.errors()[0]['msg']}")]) from None
-        raise InvalidInput(problems_from_validation(err)) from None
+        problems = problems_from_validation(err)
+    more = cross_field_problems(ExamDocument, json.loads(text))
+    raise InvalidInput(merge_problems(problems, more))
 
 
 def parse_exam_text(text: str, *, name: str = "<input>") -> ExamDocument:

@@ -67,6 +67,10 @@ class LegResult(Frozen):
     villalta: VillaltaResult | None = None
     imaging: ImagingResult | None = None
 
+    def pattern_labels(self) -> dict[str, str]:
+        """Trunk -> pattern with its qualifier ("junctional, trunk not measured"), for text."""
+        return {p.trunk: p.label for p in self.reflux_pattern_details}
+
 
 class Legs(Frozen):
     left: LegResult | None = None

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from venalab.exam import ExamDocument
 from venalab.result import LegResult, Result
+from venalab.rules.calcinosis import calcification_caveat
 
 _VERDICT_STYLE = {
     "present": "bold red",
@@ -114,7 +115,7 @@ def summary_renderable(result: Result, exam: ExamDocument) -> Group:
             parts.append(_segments_table(leg))
         if leg.perforators:
             parts.append(_perforator_table(leg))
-        patterns = ", ".join(f"{k} {v}" for k, v in leg.reflux_patterns.items()) or "no reflux"
+        patterns = ", ".join(f"{k} {v}" for k, v in leg.pattern_labels().items()) or "no reflux"
         parts.append(Text(f"Reflux patterns: {patterns}"))
         t = leg.thrombosis
         parts.append(
@@ -141,7 +142,13 @@ def summary_renderable(result: Result, exam: ExamDocument) -> Group:
     if result.calcinosis is not None:
         c = result.calcinosis
         product = f"Ca x P {c.ca_x_p.value:g} mg²/dL²; " if c.ca_x_p is not None else ""
-        parts.append(Text(f"\nCalcinosis workup: {product}subtype {c.subtype}"))
+        caveat = calcification_caveat(c)
+        parts.append(
+            Text(
+                f"\nCalcinosis workup: {product}subtype {c.subtype}"
+                + (f" ({caveat})" if caveat else "")
+            )
+        )
     findings = Text()
     for i, f in enumerate(result.findings, 1):
         ev = f.evidence

@@ -63,6 +63,7 @@ from venalab.criteria import Comparison, CriteriaSet
 from venalab.errors import problems_from_validation
 from venalab.exam import (
     PERFORATOR_VEINS,
+    RECURRENCE_SIGNS,
     SIDES,
     Clinical,
     ExamInfo,
@@ -74,6 +75,7 @@ from venalab.exam import (
     Segment,
     Thrombus,
     VeinCode,
+    recurrence_problem,
 )
 from venalab.result import EngineOptions
 from venalab.rules.ceap import C_ORDER, SIGN_CLASS
@@ -300,13 +302,15 @@ def _segment_checks() -> list[_Check]:
 def _leg_checks() -> list[_Check]:
     checks = _model_checks(Clinical, CLINICAL_COLUMNS, _leg_path)
     # Clinical._recurrence_needs_sign (venalab.exam)
-    for recurrent, sign in (("varicose", "varicose"), ("ulcer", "ulcer-active")):
+    for recurrent, signs in RECURRENCE_SIGNS.items():
         checks.append(
             _Check(
                 pl.col("recurrent").list.contains(recurrent).fill_null(False)
-                & ~pl.col("signs").list.contains(sign).fill_null(False),
+                & ~pl.any_horizontal(
+                    [pl.col("signs").list.contains(sign).fill_null(False) for sign in signs]
+                ),
                 pl.format("legs.{}.clinical", pl.col("side")),
-                pl.lit(f"`recurrent` lists '{recurrent}' but `signs` has no '{sign}'"),
+                pl.lit(recurrence_problem(recurrent)),
             )
         )
     return checks
@@ -786,6 +790,10 @@ def _perforators(verdicts: pl.DataFrame, classes: pl.DataFrame, cs: CriteriaSet)
         classes.select("_leg", "ulcer_limb"), on="_leg", how="left", maintain_order="left"
     )
     duration = _compare_lit(pl.col("measured_ms"), p.duration_comparison, p.duration_ms)
+    # rules.reflux.perforator_incompetent: the set's perforator reflux rule
+    reflux = _compare_lit(
+        pl.col("measured_ms"), p.reflux_comparison or p.duration_comparison, p.duration_ms
+    )
     met = [duration]
     if p.diameter_mm is not None and p.diameter_comparison is not None:
         met.append(_compare_lit(pl.col("diameter_mm"), p.diameter_comparison, p.diameter_mm))
@@ -793,7 +801,7 @@ def _perforators(verdicts: pl.DataFrame, classes: pl.DataFrame, cs: CriteriaSet)
     met.append(pl.when(pl.col("ulcer_limb")).then(pl.col("beneath_ulcer")).otherwise(True))
     pathologic = pl.all_horizontal([x.fill_null(False) for x in met])
     return perf.select(
-        duration.alias("perforator_incompetent"), pathologic.alias("perforator_pathologic")
+        reflux.alias("perforator_incompetent"), pathologic.alias("perforator_pathologic")
     )
 
 

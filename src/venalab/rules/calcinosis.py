@@ -487,7 +487,30 @@ def _range_text(r: RangeUsed) -> str:
     return f"<= {r.high:g} {r.unit}"
 
 
+def calcification_caveat(res: CalcinosisResult) -> str:
+    """What the subtype rests on when nothing calcified was seen ("" when calcification is
+    documented): a subtype from labs and history alone must not read as a finding."""
+    step = res.step("calcification")
+    if step is None or step.answer == "yes":
+        return ""
+    seen = (
+        "imaging records no soft-tissue calcification"
+        if step.answer == "no"
+        else "no imaging of calcification is recorded"
+    )
+    return (
+        f"Nothing calcified was seen ({seen}): the subtype says what the workup points to "
+        "only if calcinosis is confirmed clinically."
+    )
+
+
 def _subtype_text(res: CalcinosisResult) -> str:
+    caveat = calcification_caveat(res)
+    text = _subtype_sentence(res)
+    return f"{text} {caveat}" if caveat else text
+
+
+def _subtype_sentence(res: CalcinosisResult) -> str:
     if res.subtype == "undetermined":
         prov = (
             f"; if the missing facts are negative the path leads to {res.provisional_subtype}"
@@ -507,11 +530,41 @@ def _subtype_text(res: CalcinosisResult) -> str:
 # Laboratory values
 
 
-def _band(value: float, spec_bands: tuple[Band, ...]) -> Band | None:
+def _band(value: float, spec_bands: tuple[Band, ...]) -> tuple[Band, float | None] | None:
+    """The band holding `value` and its lower bound (the previous band's `below`)."""
+    lower: float | None = None
     for b in spec_bands:
         if b.below is None or value < b.below:
-            return b
+            return b, lower
+        lower = b.below
     return None
+
+
+def band_evidence(
+    analyte: str, value: float, unit: str, band: Band, lower: float | None
+) -> Evidence:
+    """Evidence of a band: the limit that decided it, with its comparison. A band with both
+    limits names its upper one (`<`) and states the whole interval in the note."""
+    threshold: float | None = band.below if band.below is not None else lower
+    comparison: Comparison = "<" if band.below is not None else ">="
+    if lower is not None and band.below is not None:
+        interval = f"{lower:g} <= value < {band.below:g} {unit}"
+    elif band.below is not None:
+        interval = f"value < {band.below:g} {unit}"
+    elif lower is not None:
+        interval = f"value >= {lower:g} {unit}"
+    else:
+        interval = "the only band"
+    return evidence(
+        f"calcinosis.lab.{analyte}.band",
+        band.sources,
+        level=band.evidence,
+        threshold=threshold,
+        measured=value,
+        comparison=comparison if threshold is not None else None,
+        unit=unit,
+        note=f"{value:g} {unit}: {band.label} ({interval}).",
+    )
 
 
 def assess_lab(
@@ -576,18 +629,10 @@ def assess_lab(
         )
     band = band_ev = None
     if rng_spec is not None and rng_spec.bands:
-        b = _band(conventional, rng_spec.bands)
-        if b is not None:
-            band = b.label
-            band_ev = evidence(
-                f"calcinosis.lab.{analyte}.band",
-                b.sources,
-                level=b.evidence,
-                threshold=b.below,
-                measured=conventional,
-                comparison="<" if b.below is not None else None,
-                unit=spec.conventional,
-            )
+        found = _band(conventional, rng_spec.bands)
+        if found is not None:
+            band = found[0].label
+            band_ev = band_evidence(analyte, conventional, spec.conventional, *found)
     return LabResult(
         analyte=analyte,
         label=spec.label,
@@ -1208,13 +1253,15 @@ def assess_calcinosis(
     missing = tuple(m for s in unknown for m in s.missing)
     subtype: Subtype = "undetermined" if unknown else reached
     provisional: Subtype | None = reached if unknown else None
+    seen = path[0].conclusion if path[0].answer != "yes" else ""
     result_ev = evidence(
         "calcinosis.subtype",
         [*_LOGIC, "PAC22"],
         level="D",
         note=f"{_LOGIC_NOTE} Path: "
         + " -> ".join(f"{s.id}={s.answer}" for s in path[1:])
-        + (f". Missing: {', '.join(missing)}." if missing else "."),
+        + (f". Missing: {', '.join(missing)}." if missing else ".")
+        + (f" {seen}" if seen else ""),
     )
     return CalcinosisResult(
         subtype=subtype,

@@ -19,10 +19,11 @@ venalab derivation from the CEAP04 example ("axial FV and POPV reflux") [D].
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from venalab.criteria import CriteriaSet
-from venalab.evidence import Evidence, Frozen, evidence
+from venalab.evidence import Comparison, Evidence, Frozen, compare, evidence
 from venalab.rules.reflux import SegmentResult
 
 Pattern = Literal["axial", "junctional", "segmental"]
@@ -42,7 +43,43 @@ class PatternResult(Frozen):
     trunk: str
     pattern: Pattern
     segments: tuple[str, ...]
+    qualifier: str | None = None
+    """What the measurements leave open, e.g. "trunk not measured" for SFJ reflux whose trunk
+    was never measured (the pattern then does not claim the trunk is competent)."""
+    label: str
+    """`pattern`, with its qualifier when there is one: "junctional, trunk not measured"."""
+    not_measured: tuple[str, ...] = ()
+    """Measuring points (vein and site) that would settle the qualifier."""
     evidence: Evidence
+
+
+@dataclass(frozen=True)
+class _Decided:
+    pattern: Pattern
+    why: str
+    qualifier: str | None = None
+    not_measured: tuple[str, ...] = ()
+    threshold: float | None = None
+    measured: float | None = None
+    comparison: Comparison | None = None
+    unit: str | None = None
+
+
+# Names of the points of each linear trunk (see _points), for "not measured" messages.
+_POINT_NAMES: dict[str, tuple[str, ...]] = {
+    "GSV": ("SFJ", "GSVa proximal", "GSVa mid", "GSVa distal", "GSVb proximal", "GSVb mid",
+            "GSVb distal"),
+    "SSV": ("SPJ", "SSV proximal", "SSV mid", "SSV distal"),
+    "deep": ("CFV", "FV proximal", "FV mid", "FV distal", "POPV proximal", "POPV mid",
+             "POPV distal"),
+}  # fmt: skip
+# The span axial reflux must cover (SVS22 1.1.b, SVS23 1.3.2): any point of `start`, any of
+# `through`, and `end`.
+_SPAN: dict[str, tuple[frozenset[int], frozenset[int], int, str]] = {
+    "GSV": (frozenset({0, 1}), frozenset({1, 2, 3}), 4, "groin to upper calf"),
+    "SSV": (frozenset({0, 1}), frozenset({1, 2, 3}), 3, "knee to ankle"),
+    "deep": (frozenset({0, 1, 2, 3}), frozenset({1, 2, 3}), 4, "femoral through popliteal vein"),
+}
 
 
 def _points(trunk: str, seg: SegmentResult) -> set[int]:
@@ -57,7 +94,51 @@ def _points(trunk: str, seg: SegmentResult) -> set[int]:
     return {base + _SITE_INDEX[seg.site]}
 
 
-def _linear_pattern(trunk: str, segs: list[SegmentResult]) -> tuple[Pattern, str] | None:
+def _names(trunk: str, points: set[int] | frozenset[int]) -> tuple[str, ...]:
+    return tuple(_POINT_NAMES[trunk][p] for p in sorted(points))
+
+
+def _could_be_axial(trunk: str, abnormal: set[int], normal: set[int]) -> set[int]:
+    """Unmeasured points whose reflux would make the trunk axial; empty when none would."""
+    start, through, end, _ = _SPAN[trunk]
+    unmeasured = set(range(end + 1)) - abnormal - normal
+    candidates = abnormal | unmeasured
+    if not (start & candidates and through & candidates and end in candidates):
+        return set()
+    lo = min(start & candidates)
+    if any(lo < p < end for p in normal):
+        return set()
+    needed = {end} if end in unmeasured else set()
+    if not start & abnormal:
+        needed |= start & unmeasured
+    if not through & abnormal:
+        needed |= through & unmeasured
+    return needed
+
+
+def _junctional(trunk: str, normal: set[int]) -> _Decided:
+    junction = _JUNCTION[trunk]
+    trunk_points = set(range(1, len(_POINT_NAMES[trunk])))
+    if not trunk_points & normal:
+        return _Decided(
+            "junctional",
+            f"reflux at the {junction}; the trunk was not measured, so the reflux is not "
+            "shown to be confined to the junction",
+            qualifier="trunk not measured",
+            not_measured=_names(trunk, {1}),
+        )
+    if 1 not in normal:
+        return _Decided(
+            "junctional",
+            f"reflux at the {junction} and a competent trunk further down; the trunk next to "
+            "the junction was not measured",
+            qualifier="trunk next to the junction not measured",
+            not_measured=_names(trunk, {1}),
+        )
+    return _Decided("junctional", f"reflux confined to the {junction}")
+
+
+def _linear_pattern(trunk: str, segs: list[SegmentResult]) -> _Decided | None:
     abnormal: set[int] = set()
     normal: set[int] = set()
     for s in segs:
@@ -68,51 +149,104 @@ def _linear_pattern(trunk: str, segs: list[SegmentResult]) -> tuple[Pattern, str
         return None
     normal -= abnormal
     if abnormal == {0} and trunk in _JUNCTION:
-        return "junctional", f"reflux confined to the {_JUNCTION[trunk]}"
-    if trunk == "GSV":
-        # groin (SFJ or proximal thigh GSV) -> thigh GSV -> upper calf GSV
-        start, through, end = ({0, 1} & abnormal), ({1, 2, 3} & abnormal), 4
-        span = "groin to upper calf"
-    elif trunk == "SSV":
-        # knee (SPJ or proximal SSV) -> distal SSV (ankle)
-        start, through, end = ({0, 1} & abnormal), ({1, 2, 3} & abnormal), 3
-        span = "knee to ankle"
-    else:
-        # deep: femoral vein through popliteal vein
-        start, through, end = ({0, 1, 2, 3} & abnormal), ({1, 2, 3} & abnormal), 4
-        span = "femoral through popliteal vein"
-    if start and through and end in abnormal:
-        lo = min(start)
+        return _junctional(trunk, normal)
+    start, through, end, span = _SPAN[trunk]
+    if start & abnormal and through & abnormal and end in abnormal:
+        lo = min(start & abnormal)
         interrupted = sorted(p for p in normal if lo < p < end)
         if not interrupted:
-            return "axial", f"uninterrupted reflux {span}"
-        return "segmental", f"reflux {span} interrupted by a competent measuring point"
-    return "segmental", "reflux in a portion of the trunk"
+            return _Decided("axial", f"uninterrupted reflux {span}")
+        return _Decided("segmental", f"reflux {span} interrupted by a competent measuring point")
+    needed = _could_be_axial(trunk, abnormal, normal)
+    if needed:
+        names = _names(trunk, needed)
+        return _Decided(
+            "segmental",
+            f"reflux in a portion of the trunk; {', '.join(names)} not measured, so axial "
+            f"reflux ({span}) is neither shown nor excluded",
+            qualifier="extent not measured",
+            not_measured=names,
+        )
+    return _Decided("segmental", "reflux in a portion of the trunk")
 
 
 def _accessory_pattern(
     segs: list[SegmentResult], positions: dict[int, float | None], min_cm: float
-) -> tuple[Pattern, str] | None:
+) -> _Decided | None:
     abnormal = [i for i, s in enumerate(segs) if s.abnormal]
     if not abnormal:
         return None
-    located = [positions[i] for i in abnormal if positions[i] is not None]
+    rule = _Decided("segmental", "", threshold=min_cm, comparison=">=", unit="cm")
+    located = [p for i in abnormal if (p := positions[i]) is not None]
     if len(located) >= 2:
-        lo, hi = min(p for p in located if p is not None), max(p for p in located if p is not None)
+        lo, hi = min(located), max(located)
+        spacing = round(hi - lo, 6)
         competent_between = [
             i
             for i, s in enumerate(segs)
             if s.abnormal is False and (pos := positions[i]) is not None and lo < pos < hi
         ]
-        if hi - lo >= min_cm and not competent_between:
-            return (
-                "axial",
-                f"reflux between measuring points {hi - lo:g} cm apart (>= {min_cm:g} cm)",
-            )
         if competent_between:
-            return "segmental", "reflux interrupted by a competent measuring point"
-        return "segmental", f"refluxing points only {hi - lo:g} cm apart (< {min_cm:g} cm)"
-    return "segmental", "a single refluxing point (axial reflux needs two points with position_cm)"
+            return replace(
+                rule,
+                why=f"refluxing points {spacing:g} cm apart, interrupted by a competent "
+                "measuring point",
+                measured=spacing,
+            )
+        if compare(spacing, ">=", min_cm):
+            return replace(
+                rule,
+                pattern="axial",
+                why=f"reflux between measuring points {spacing:g} cm apart (>= {min_cm:g} cm)",
+                measured=spacing,
+            )
+        return replace(
+            rule,
+            why=f"refluxing points only {spacing:g} cm apart (< {min_cm:g} cm)",
+            measured=spacing,
+        )
+    unlocated = len(abnormal) - len(located) if len(abnormal) > 1 else 0
+    why = (
+        f"{unlocated} refluxing point(s) without position_cm, so their spacing is unknown"
+        if unlocated
+        else "a single refluxing point"
+    )
+    return replace(
+        rule,
+        why=f"{why}; axial reflux needs two refluxing points with position_cm at least "
+        f"{min_cm:g} cm apart",
+        qualifier="spacing not measured" if unlocated else None,
+        not_measured=("position_cm",) if unlocated else (),
+    )
+
+
+def _pattern_result(
+    trunk: str, d: _Decided, segs: list[SegmentResult], cs: CriteriaSet
+) -> PatternResult:
+    refluxing = tuple(
+        dict.fromkeys(s.vein + (f" ({s.site})" if s.site else "") for s in segs if s.abnormal)
+    )
+    derived = trunk == "deep" and d.pattern == "axial"
+    label = f"{d.pattern}, {d.qualifier}" if d.qualifier else d.pattern
+    return PatternResult(
+        trunk=trunk,
+        pattern=d.pattern,
+        segments=refluxing,
+        qualifier=d.qualifier,
+        label=label,
+        not_measured=d.not_measured,
+        evidence=evidence(
+            f"reflux.pattern.{d.pattern}",
+            ["CEAP04", "VENALAB"] if derived else ["SVS23", "SVS22"],
+            level="D" if derived else "V",
+            criteria=cs.label,
+            threshold=d.threshold,
+            measured=d.measured,
+            comparison=d.comparison,
+            unit=d.unit,
+            note=f"{trunk}: {label}: {d.why}; refluxing: {', '.join(refluxing)}.",
+        ),
+    )
 
 
 def reflux_patterns(
@@ -140,29 +274,11 @@ def reflux_patterns(
             axis = [s for s in segs if s.vein in _LINEAR["deep"]]
             decided = _linear_pattern("deep", axis)
             if decided is None and any(s.abnormal for s in segs):
-                decided = ("segmental", "reflux in deep veins outside the femoropopliteal axis")
+                decided = _Decided(
+                    "segmental", "reflux in deep veins outside the femoropopliteal axis"
+                )
         else:
             decided = _linear_pattern(trunk, segs)
-        if decided is None:
-            continue
-        pattern, why = decided
-        refluxing = tuple(
-            dict.fromkeys(s.vein + (f" ({s.site})" if s.site else "") for s in segs if s.abnormal)
-        )
-        derived = trunk == "deep" and pattern == "axial"
-        out.append(
-            PatternResult(
-                trunk=trunk,
-                pattern=pattern,
-                segments=refluxing,
-                evidence=evidence(
-                    f"reflux.pattern.{pattern}",
-                    ["CEAP04", "VENALAB"] if derived else ["SVS23", "SVS22"],
-                    level="D" if derived else "V",
-                    criteria=cs.label,
-                    measured=None,
-                    note=f"{trunk}: {why}; refluxing: {', '.join(refluxing)}.",
-                ),
-            )
-        )
+        if decided is not None:
+            out.append(_pattern_result(trunk, decided, segs, cs))
     return tuple(out)

@@ -116,6 +116,9 @@ def classify_thrombosis(leg: Leg, tibioperoneal_trunk: TptPolicy = "distal") -> 
         "distal-axial": f"Isolated distal DVT of the axial calf veins ({names}).",
         "distal-muscular": f"Isolated calf muscle vein thrombosis ({names}).",
     }[classification]
+    if classification == "none" and not any(VEINS[s.vein].system == "deep" for s in leg.segments):
+        # Nothing recorded is not the same as nothing found (issue 18: say what was not examined).
+        note = "No deep vein of this leg was examined: no thrombus recorded, DVT not excluded."
     if "TPT" in veins:
         note += (
             f" Tibioperoneal trunk counted as {tibioperoneal_trunk} (option; UTT16 counts "

@@ -351,7 +351,7 @@ def patient_cards(result: Result) -> list[dict[str, Any]]:
                 )
             )
         if leg.reflux_patterns:
-            patterns = ", ".join(f"{k} {v}" for k, v in leg.reflux_patterns.items())
+            patterns = ", ".join(f"{k} {v}" for k, v in leg.pattern_labels().items())
             abnormal = [
                 f"{s.vein} {s.measured_ms:g} ms ({s.comparison} {s.threshold_ms:g})"
                 for s in leg.segments
