@@ -159,6 +159,45 @@ class Thrombus(_Model):
         description="venalab extension: distance from the thrombus head to the saphenous "
         "junction (SFJ/SPJ), cm; used by the superficial vein thrombosis pathway.",
     )
+    lumen_percent: Annotated[float, Field(ge=0, le=100)] | None = Field(
+        default=None,
+        description="venalab extension: share of the vein's lumen the thrombus occupies, %; "
+        "grades thrombus extending into a deep vein after ablation (EHIT classes II/III).",
+    )
+
+    @model_validator(mode="after")
+    def _occlusion_fits_lumen(self) -> Self:
+        if self.occlusive is True and self.lumen_percent is not None and self.lumen_percent < 100:
+            raise ValueError("`occlusive` true but `lumen_percent` is below 100")
+        if self.occlusive is False and self.lumen_percent == 100:
+            raise ValueError("`occlusive` false but `lumen_percent` is 100")
+        return self
+
+
+TreatmentMethod = Literal["thermal-ablation", "non-thermal-ablation", "stripping", "sclerotherapy"]
+TreatmentStatus = Literal["occluded", "partially-recanalised", "fully-recanalised", "absent"]
+ABLATION_METHODS: frozenset[str] = frozenset({"thermal-ablation", "non-thermal-ablation"})
+
+
+class Treatment(_Model):
+    """venalab extension: a treated segment as seen at this exam (issue 18)."""
+
+    method: TreatmentMethod = Field(
+        description="thermal-ablation (laser, radiofrequency), non-thermal-ablation "
+        "(cyanoacrylate, mechanochemical), stripping, sclerotherapy (liquid or foam)."
+    )
+    date: dt.date | None = Field(default=None, description="Date of the treatment.")
+    status: TreatmentStatus | None = Field(
+        default=None,
+        description="What this exam shows: occluded, partially-recanalised, "
+        "fully-recanalised; 'absent' only after stripping (vein removed).",
+    )
+
+    @model_validator(mode="after")
+    def _status_fits_method(self) -> Self:
+        if self.status == "absent" and self.method != "stripping":
+            raise ValueError("`status` 'absent' (vein removed) is only for `method` 'stripping'")
+        return self
 
 
 class Segment(_Model):
@@ -176,6 +215,10 @@ class Segment(_Model):
         default=None,
         description="venalab extension: distance of this measuring point from the vein's "
         "junction, cm; lets accessory saphenous reflux be called axial (>= 5 cm, SVS23 1.3.2).",
+    )
+    treatment: Treatment | None = Field(
+        default=None,
+        description="venalab extension: this segment was treated (method, date, status now).",
     )
 
     @model_validator(mode="after")
@@ -479,6 +522,20 @@ class ExamDocument(_Model):
     def _consistency(self) -> Self:
         if self.patient.birth_date is not None and self.patient.birth_date > self.exam.date:
             raise ValueError("`patient.birth_date` is after `exam.date`")
+        return self
+
+    @model_validator(mode="after")
+    def _treatment_dates(self) -> Self:
+        late = [
+            f"legs.{side}.segments[{i}].treatment.date"
+            for side, leg in self.legs.items()
+            for i, seg in enumerate(leg.segments)
+            if seg.treatment is not None
+            and seg.treatment.date is not None
+            and seg.treatment.date > self.exam.date
+        ]
+        if late:
+            raise ValueError(f"`{'`, `'.join(late)}` after `exam.date` (treatment in the future)")
         return self
 
     def leg(self, side: Side) -> Leg | None:

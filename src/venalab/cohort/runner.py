@@ -45,6 +45,7 @@ from venalab.cohort.table import (
     result_frames,
     result_rows,
     tables_to_documents,
+    unsupported_in_tables,
 )
 from venalab.cohort.vectorized import assess_cohort
 from venalab.criteria import get_criteria
@@ -197,9 +198,14 @@ def _parsed(
             errors += _error_rows(row, None, [Problem("", bad_json)])
             continue
         try:
-            exams.append((row, parse_exam_obj(obj)))
+            exam = parse_exam_obj(obj)
         except InvalidInput as err:
             errors += _error_rows(row, obj, list(err.problems))
+            continue
+        if unsupported := unsupported_in_tables(exam):
+            errors += _error_rows(row, obj, unsupported)
+        else:
+            exams.append((row, exam))
     return exams, errors
 
 

@@ -288,6 +288,20 @@ def _segment_checks() -> list[_Check]:
             pl.lit(f"`beneath_ulcer` is only for perforator veins ({', '.join(perforators)})"),
         )
     )
+    # Thrombus._occlusion_fits_lumen (venalab.exam)
+    lumen, occlusive = pl.col("thrombus_lumen_percent"), pl.col("thrombus_occlusive")
+    checks += [
+        _Check(
+            (occlusive.fill_null(False) & (lumen < 100).fill_null(False)),
+            _seg_path("thrombus"),
+            pl.lit("`occlusive` true but `lumen_percent` is below 100"),
+        ),
+        _Check(
+            ((occlusive == False) & (lumen == 100)).fill_null(False),  # noqa: E712
+            _seg_path("thrombus"),
+            pl.lit("`occlusive` false but `lumen_percent` is 100"),
+        ),
+    ]
     stray = pl.any_horizontal([pl.col(c).is_not_null() for c in THROMBUS_COLUMNS.values()])
     checks.append(
         _Check(
