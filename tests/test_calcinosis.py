@@ -486,7 +486,7 @@ def test_vitamin_d_bands_beside_status() -> None:
         (35, "sufficiency", 30.0, ">="),
     ],
 )
-def test_vitamin_d_band_evidence_has_threshold_and_comparison(
+def test_v18_d3_vitamin_d_band_evidence_has_threshold_and_comparison(
     value: float, band: str, threshold: float, comparison: str
 ) -> None:
     labs = {"vitamin_d_25oh": {"value": value, "unit": "ng/mL"}}
@@ -725,7 +725,7 @@ def test_subtype_is_always_one_of_six(exam: ExamDocument) -> None:
     assert len(decided) <= 1
 
 
-def test_subtype_without_calcification_says_nothing_calcified_was_seen() -> None:
+def test_v18_a2_subtype_without_calcification_says_nothing_calcified_was_seen() -> None:
     # Issue 18: a subtype suggested from labs alone must not read as a finding.
     labs = {
         "calcium": {"value": 9.6, "unit": "mg/dL"},

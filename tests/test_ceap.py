@@ -672,7 +672,7 @@ def test_derived_strings_parse_back(
     assert parse_ceap(r.legacy_basic).basic("2004") == r.legacy_basic
 
 
-def test_recurrent_healed_ulcer_is_c5_and_the_evidence_says_why() -> None:
+def test_v18_d1_recurrent_healed_ulcer_is_c5_and_the_evidence_says_why() -> None:
     # Issue 18 defect 1: CEAP 2020 has no C5r; a healed ulcer that was a recurrence is C5.
     exam = make_exam(left=leg(signs=["varicose", "ulcer-healed"], recurrent=["ulcer"]))
     r = ceap_of(exam)

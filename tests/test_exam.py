@@ -83,13 +83,13 @@ def test_leg_and_perforator_rules() -> None:
     assert "'ulcer-active' or 'ulcer-healed'" in probs["legs.left.clinical"]
 
 
-def test_recurrent_healed_ulcer_is_accepted() -> None:
+def test_v18_d1_recurrent_healed_ulcer_is_accepted() -> None:
     # Issue 18 defect 1: `recurrent` says which signs are recurrences; a healed ulcer can be one.
     exam = parse_exam_obj(exam_dict(left=leg(recurrent=["ulcer"], signs=["ulcer-healed"])))
     assert exam.legs.left is not None and exam.legs.left.clinical.recurrent == ("ulcer",)
 
 
-def test_birth_date_after_exam_date_is_listed_with_other_errors() -> None:
+def test_v18_d5_birth_date_after_exam_date_is_listed_with_other_errors() -> None:
     # Issue 18 defect 5: a cross-field problem is listed whatever else is wrong.
     doc = exam_dict(left=leg({"vein": "GSV"}, {"vein": "CPV", "reflux_ms": "x"}))
     del doc["patient"]["age_years"]

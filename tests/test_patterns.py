@@ -94,7 +94,7 @@ def _details(*segments: dict[str, object]) -> dict[str, PatternResult]:
     return {p.trunk: p for p in r.legs.left.reflux_pattern_details}
 
 
-def test_tv11_accessory_pattern_evidence_has_threshold_spacing_and_comparison() -> None:
+def test_v18_d4_tv11_accessory_pattern_evidence_has_threshold_spacing_and_comparison() -> None:
     # Issue 18 defect 4: the 5 cm spacing decided it, so the evidence carries the numbers.
     for a, b, pattern in ((2, 8, "axial"), (2, 7, "axial"), (2, 6, "segmental")):
         d = _details(
@@ -114,7 +114,7 @@ def test_accessory_single_point_and_unlocated_points() -> None:
     assert two.label == "segmental, spacing not measured"
 
 
-def test_sfj_reflux_with_trunk_never_measured_is_qualified() -> None:
+def test_v18_a1_sfj_reflux_with_trunk_never_measured_is_qualified() -> None:
     # Issue 18: "junctional" alone would claim the trunk is competent.
     d = _details({"vein": "SFJ", "reflux_ms": 900})["GSV"]
     assert d.pattern == "junctional"

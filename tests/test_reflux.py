@@ -115,7 +115,7 @@ def test_perforator_exact_boundaries_are_inclusive() -> None:
     assert perf.incompetent is False
 
 
-def test_perforator_at_500_ms_and_3_mm_is_not_counted_by_ceap() -> None:
+def test_v18_d2_perforator_at_500_ms_and_3_mm_is_not_counted_by_ceap() -> None:
     # Issue 18 defect 2: boundary and not pathologic in its own result -> no Pr from it.
     r = _assess({"vein": "CPV", "reflux_ms": 500, "diameter_mm": 3.0})
     assert r.legs.left is not None
@@ -133,7 +133,7 @@ def test_perforator_at_500_ms_and_3_mm_is_not_counted_by_ceap() -> None:
     assert "exactly at the 500 ms cut-off" in (perf.evidence.note or "")
 
 
-def test_pathologic_perforator_at_500_ms_is_counted_by_ceap() -> None:
+def test_v18_d2b_pathologic_perforator_at_500_ms_is_counted_by_ceap() -> None:
     r = _assess({"vein": "CPV", "reflux_ms": 500, "diameter_mm": 4.0})
     assert r.legs.left is not None
     assert r.legs.left.perforators[0].pathologic is True
