@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 UV    := python3 -m uv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install sysdeps lint typecheck unit bench codes clean
+.PHONY: run test test-fast install sysdeps lint typecheck unit bench codes catalogue clean
 
 $(STAMP): pyproject.toml
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -33,7 +33,12 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(PY) tools/gen_vein_codes.py --check || (echo "src/venalab/_vein_codes.py is stale: run make codes" && false)
+	$(PY) tools/gen_rule_catalogue.py --check || (echo "docs/rules.md is stale: run make catalogue" && false)
 	$(PY) -m pytest
+
+## test-fast: lint, type-check and the tests without the slow, db and browser markers
+test-fast: $(STAMP) lint typecheck
+	$(PY) -m pytest -m "not slow and not db and not browser"
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_assess.py
@@ -43,6 +48,10 @@ bench: $(STAMP)
 ## codes: regenerate the vein code table from pydicom's DICOM dictionaries
 codes: $(STAMP)
 	$(PY) tools/gen_vein_codes.py
+
+## catalogue: regenerate docs/rules.md (the rule catalogue) from the data files
+catalogue: $(STAMP)
+	$(PY) tools/gen_rule_catalogue.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

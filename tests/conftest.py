@@ -1,58 +1,18 @@
-"""Shared test helpers: build exam documents from small dicts."""
+"""Fixtures shared by the test modules; builders live in helpers.py."""
 
 from __future__ import annotations
 
-import copy
-import json
-from pathlib import Path
-from typing import Any
-
 import pytest
 
+from helpers import load_example
 from venalab.exam import ExamDocument, parse_exam_obj
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "src" / "venalab" / "data" / "examples"
-SHARED_EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "spec" / "examples"
 
-
-def exam_dict(
-    left: dict[str, Any] | None = None,
-    right: dict[str, Any] | None = None,
-    **top: Any,
-) -> dict[str, Any]:
-    """A minimal valid exam document as a dict; pass leg bodies and top-level sections."""
-    doc: dict[str, Any] = {
-        "format": "venous-exam/1",
-        "patient": {"id": "T-1", "sex": "female", "age_years": 60},
-        "exam": {"date": "2025-01-15", "purpose": "insufficiency", "position": "standing"},
-        "legs": {},
-    }
-    if left is not None:
-        doc["legs"]["left"] = left
-    if right is not None:
-        doc["legs"]["right"] = right
-    if left is None and right is None:
-        doc["legs"]["left"] = {"segments": []}
-    doc.update(copy.deepcopy(top))
-    return doc
-
-
-def make_exam(
-    left: dict[str, Any] | None = None, right: dict[str, Any] | None = None, **top: Any
-) -> ExamDocument:
-    return parse_exam_obj(exam_dict(left, right, **top))
-
-
-def leg(
-    *segments: dict[str, Any], signs: list[str] | None = None, **clinical: Any
-) -> dict[str, Any]:
-    """A leg body: segments plus clinical signs/fields."""
-    return {"clinical": {"signs": signs or [], **clinical}, "segments": list(segments)}
-
-
-def load_example(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((EXAMPLES / name).read_text())
-    return data
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that need the PostgreSQL cluster get the `db` marker (markers: pyproject.toml)."""
+    for item in items:
+        if {"pg_url", "pg_server"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.db)
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ Use it from a test module (no conftest needed):
   per test session however many modules import the fixture.
 - `pg_url`: a fresh, empty database in that cluster for each test (SQLAlchemy URL).
 - `db_url`: parametrized over "sqlite" (a file in tmp_path) and "postgresql" (pg_url).
+Tests that use PostgreSQL carry the `db` marker (the "postgresql" parameter, and conftest.py
+marks every test that asks for `pg_url` or `pg_server`): `make test-fast` leaves them out.
 
 PostgreSQL binaries are looked up in $VENALAB_PG_BIN, then Debian's /usr/lib/postgresql/<v>/bin
 (15 preferred), then PATH. When they are missing the PostgreSQL tests FAIL (not skip): CI
@@ -204,7 +206,7 @@ def pg_url(pg_server: PgServer) -> str:
     return pg_server.create_database()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.db)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'venalab.db'}"

@@ -11,27 +11,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import exam_dict, leg, load_example, make_exam
+from helpers import exam_dict, leg, load_example, make_exam
 from venalab.citations import CITATIONS
 from venalab.datafiles import data_path, read_toml
 from venalab.errors import InvalidInput
 from venalab.exam import Calcium, ExamDocument, LegImaging, Phosphate, Side
-from venalab.rules.calcinosis import (
-    CONFIRMATION,
-    DEFAULT_RANGES,
-    SUBTYPES,
-    CalcinosisResult,
-    assess_calcinosis,
-    ca_x_p_product,
-    load_reference_ranges,
-    parse_reference_ranges,
-)
+from venalab.rules.calcinosis import CONFIRMATION, SUBTYPES, CalcinosisResult, assess_calcinosis
 from venalab.rules.ceap import clinical_classes
 from venalab.rules.imaging import (
     IMAGING_PATTERNS,
     cohort_context_text,
     interpret_imaging,
     parse_imaging_patterns,
+)
+from venalab.rules.labs import (
+    DEFAULT_RANGES,
+    ca_x_p_product,
+    load_reference_ranges,
+    parse_reference_ranges,
 )
 
 SEED_LABS_MG = {

@@ -19,7 +19,7 @@ import pytest
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from conftest import EXAMPLES
+from helpers import EXAMPLES
 from venalab.engine import assess
 from venalab.exam import load_exam
 from venalab.interop.fhir_export import export_bundle
@@ -169,7 +169,7 @@ def test_patient_view_cards_from_prefetch(env: Env) -> None:
     r = env.call("venalab-patient-view", _patient_view(env, prefetch=env.prefetch()))
     assert r.status_code == 200, r.text
     cards = r.json()["cards"]
-    dvt = next(c for c in cards if "Isolated distal (calf) DVT" in c["summary"])
+    dvt = next(c for c in cards if "Isolated distal deep vein thrombosis" in c["summary"])
     assert dvt["indicator"] == "warning" and "PRV" in dvt["summary"]
     assert dvt["source"]["label"].startswith("venalab")
     assert any(c["summary"].startswith("Right leg CEAP") for c in cards)
@@ -192,7 +192,9 @@ def test_missing_prefetch_fetches_from_the_fhir_server(env: Env) -> None:
         },
     )
     r = env.call("venalab-patient-view", body)
-    assert r.status_code == 200 and any("DVT" in c["summary"] for c in r.json()["cards"])
+    assert r.status_code == 200 and any(
+        "deep vein thrombosis" in c["summary"] for c in r.json()["cards"]
+    )
     assert ("/fhir/Patient/" + env.patient_id, "Bearer abc") in env.published.requests
     r = env.call("venalab-patient-view", _patient_view(env))
     assert r.status_code == 412  # no prefetch and no server: as the specification says
@@ -286,3 +288,54 @@ def test_bad_tokens_get_401(env: Env) -> None:
     assert env.call("venalab-patient-view", body, token=good).status_code == 200
     replay = env.call("venalab-patient-view", body, token=good)
     assert replay.status_code == 401 and "replay" in replay.text
+
+
+ANTICOAGULANT_ORDER: dict[str, Any] = {
+    "context": {
+        "draftOrders": {
+            "resourceType": "Bundle",
+            "entry": [
+                {
+                    "resource": {
+                        "resourceType": "MedicationRequest",
+                        "id": "rx1",
+                        "medicationCodeableConcept": {"text": "Apixaban 5 mg"},
+                    }
+                }
+            ],
+        }
+    }
+}
+
+
+def test_order_card_prints_the_pathway_parameters_the_engine_ran_with() -> None:
+    from venalab.result import EngineOptions
+    from venalab.web.cds import order_cards
+
+    exam = load_exam(EXAMPLES / "calf-dvt.json")
+    default = order_cards(assess(exam), ANTICOAGULANT_ORDER)
+    assert len(default) == 1
+    assert "for 2 weeks" in default[0]["detail"] and "for 3 months" in default[0]["detail"]
+    configured = assess(
+        exam,
+        options=EngineOptions(
+            pathways={"iddvt": {"serial_imaging_weeks": 3, "anticoagulation_months": 6}}
+        ),
+    )
+    (card,) = order_cards(configured, ANTICOAGULANT_ORDER)
+    assert "for 3 weeks" in card["detail"] and "for 6 months" in card["detail"]
+    assert "2 weeks" not in card["detail"] and "3 months" not in card["detail"]
+
+
+def test_thrombosis_card_indicator_follows_the_finding_importance() -> None:
+    from venalab.web.cds import patient_cards
+
+    result = assess(load_exam(EXAMPLES / "calf-dvt.json"))
+    (leg_side,) = [s for s in ("left", "right") if (lr := result.leg(s)) and lr.thrombosis.deep]
+    t = result.leg(leg_side).thrombosis  # type: ignore[union-attr]
+    finding = next(
+        f for f in result.findings if f.id == f"thrombosis.{t.classification}.{leg_side}"
+    )
+    card = next(c for c in patient_cards(result) if t.label in c["summary"].lower())
+    assert card["indicator"] == {1: "critical", 2: "warning"}.get(finding.importance, "info")
+    assert card["summary"].startswith(f"{leg_side.capitalize()} leg: Isolated distal deep vein")

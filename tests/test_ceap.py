@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import exam_dict, leg, make_exam
+from helpers import exam_dict, leg, make_exam
 from venalab.citations import CITATIONS
 from venalab.criteria import get_criteria
 from venalab.engine import assess_leg

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from conftest import EXAMPLES, exam_dict
+from helpers import EXAMPLES, exam_dict
 from venalab.cli import app
 
 runner = CliRunner()

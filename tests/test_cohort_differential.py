@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from conftest import exam_dict, leg
+from helpers import exam_dict, leg
 from venalab.cohort.synth import synthesize
 from venalab.cohort.table import (
     CohortTables,
@@ -26,7 +26,8 @@ from venalab.cohort.table import (
     result_rows,
     tables_to_documents,
 )
-from venalab.cohort.vectorized import assess_cohort, assess_tables, validate
+from venalab.cohort.validate import validate
+from venalab.cohort.vectorized import assess_cohort, assess_tables
 from venalab.criteria import CRITERIA, get_criteria
 from venalab.engine import assess
 from venalab.exam import ExamDocument, VeinCode, parse_exam_obj
@@ -66,6 +67,7 @@ def cohort10k() -> CohortTables:
     return synthesize(10_000, 2026, boundary_rate=0.03).tables
 
 
+@pytest.mark.slow
 def test_differential_10k_default_criteria(cohort10k: CohortTables) -> None:
     legs, segs = assert_same(cohort10k)
     assert legs.height > 15_000 and segs.height > 150_000
@@ -115,6 +117,7 @@ def test_cohort_has_3_5_mm_perforators_in_ulcer_legs(cohort10k: CohortTables) ->
     assert {None, True, False} == set(located.get_column("beneath_ulcer").unique().to_list())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("criteria_id", "tpt"),
     [

@@ -93,6 +93,7 @@ def test_resume_with_other_settings_is_refused(cohort_dir: Path, tmp_path: Path)
     )
 
 
+@pytest.mark.slow
 def test_jsonl_input_and_per_exam_engine_give_the_same_results(
     cohort_dir: Path, tmp_path: Path
 ) -> None:
@@ -125,6 +126,7 @@ def test_jsonl_bad_lines_are_reported_with_their_row(tmp_path: Path, cohort_dir:
     assert error["row"] == 1 and "not valid JSON" in error["problems"][0]["message"]
 
 
+@pytest.mark.slow
 def test_dask_two_workers_identical_to_single_process(cohort_dir: Path, tmp_path: Path) -> None:
     source = Source.open(cohort_dir)
     run_local(source, tmp_path / "local", settings(size=500))
@@ -148,6 +150,7 @@ def _app() -> typer.Typer:
     return app
 
 
+@pytest.mark.slow
 def test_cli_synth_assess_report(tmp_path: Path) -> None:
     runner = CliRunner()
     app = _app()
@@ -205,6 +208,8 @@ def test_cli_synth_assess_report(tmp_path: Path) -> None:
     assert "svs-avf-avls-2022" in text and "2 exam(s) were rejected" in text
 
 
+@pytest.mark.slow
+@pytest.mark.browser
 def test_report_renders_in_chromium(cohort_dir: Path, tmp_path: Path) -> None:
     """The HTML is rendered by a real browser into a non-blank screenshot."""
     from PIL import Image

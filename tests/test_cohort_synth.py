@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from conftest import load_example
+from helpers import load_example
 from venalab.cohort.synth import HIGHEST, load_model, synthesize, write_synthetic
 from venalab.cohort.table import (
     EXAM_SCHEMA,
@@ -38,6 +38,7 @@ def test_every_generated_exam_is_a_valid_document(cohort: CohortTables) -> None:
         parse_exam_obj(doc)  # raises on the first invalid document
 
 
+@pytest.mark.slow
 def test_documents_round_trip_to_the_same_tables(cohort: CohortTables) -> None:
     parsed = [(row, parse_exam_obj(doc)) for row, doc in tables_to_documents(cohort)]
     again = documents_to_tables(parsed)

@@ -17,7 +17,7 @@ import pytest
 
 from venalab.cohort.synth import synthesize
 from venalab.cohort.table import CohortTables, tables_to_documents
-from venalab.cohort.vectorized import validate
+from venalab.cohort.validate import validate
 from venalab.errors import InvalidInput
 from venalab.exam import parse_exam_obj
 
@@ -287,7 +287,8 @@ def test_recurrent_healed_ulcer_is_accepted_by_both(base: CohortTables) -> None:
     # Issue 18 defect 1: the model and the vectorized validator read one table of recurrences.
     row = base.legs.get_column("row")[0]
     tables = _both(
-        _set("legs", "signs", pl.lit(["ulcer-healed"])), _set("legs", "recurrent", pl.lit(["ulcer"]))
+        _set("legs", "signs", pl.lit(["ulcer-healed"])),
+        _set("legs", "recurrent", pl.lit(["ulcer"])),
     )(base, row)
     assert row not in _rejected_by_model(tables)
     assert validate(tables).errors.filter(pl.col("row") == row).is_empty()

@@ -114,3 +114,64 @@ def test_lab_units_convert_both_ways(
     assert to_si(analyte, conventional, spec.conventional) == pytest.approx(si, rel=1e-3)
     assert to_conventional(analyte, si, unit) == pytest.approx(conventional, rel=1e-3)
     assert spec.si == unit
+
+
+# --- one table per fact: trunks, recurrence, thrombosis precedence, ulcer limb --------------
+
+
+def test_trunk_layout_is_read_from_anatomy_and_every_vein_counts_in_its_trunk() -> None:
+    from venalab.anatomy import SITE_ORDER, TRUNKS
+    from venalab.exam import Site
+
+    assert list(TRUNKS) == ["GSV", "SSV", "AASV", "PAGSV", "deep"]
+    assert get_args(Site) == SITE_ORDER
+    for name, layout in TRUNKS.items():
+        assert all(VEINS[v].trunk == name for v in layout.axis)
+    deep = {c for c, v in VEINS.items() if v.system == "deep"}
+    assert {c for c, v in VEINS.items() if v.trunk == "deep"} == deep
+    gsv = TRUNKS["GSV"]
+    assert gsv.points("SFJ", "distal") == {0}  # the junction is one point whatever the site
+    assert gsv.points("GSVa", None) == {1, 2, 3} and gsv.points("GSVb", "proximal") == {4}
+    assert gsv.points("SSV", None) == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"junction": "GSVb"}, "first vein of the axis"),
+        ({"span": {"start": [0], "through": [1], "end": 9, "label": "x"}}, "beyond the axis"),
+        ({"axis": ["SFJ", "GSVa", "SSV"]}, "counts in trunk 'SSV'"),
+        ({"kind": "accessory"}, "no axis, span or junction"),
+    ],
+)
+def test_a_bad_trunk_layout_is_named(change: dict[str, Any], fragment: str) -> None:
+    from venalab.anatomy import TRUNKS, TrunkLayout, _trunk_problems
+
+    bad = TrunkLayout.model_validate({**TRUNKS["GSV"].model_dump(), **change})
+    problems = _trunk_problems({**TRUNKS, "GSV": bad})
+    assert any(p.path.startswith("trunks.GSV") and fragment in p.message for p in problems)
+
+
+def test_recurrence_classes_come_from_the_ceap_data() -> None:
+    from venalab.exam import Clinical
+    from venalab.rules.ceap import RECURRENCE, clinical_classes
+
+    assert RECURRENCE == {"varicose": ("C2", "C2r"), "ulcer": ("C6", "C6r")}
+    both = Clinical(signs=("varicose", "ulcer-active"), recurrent=("varicose", "ulcer"))
+    assert clinical_classes(both) == ("C2r", "C6r")
+    assert clinical_classes(Clinical(signs=("varicose",))) == ("C2",)
+
+
+def test_thrombosis_precedence_and_tpt_option_are_one_table() -> None:
+    from venalab.rules.thrombosis import PRECEDENCE, Classification, dvt_level
+
+    assert set(PRECEDENCE) == set(get_args(Classification)) - {"none"}
+    assert dvt_level("TPT") == "distal-axial" and dvt_level("TPT", "proximal") == "proximal"
+    assert dvt_level("GSVa") is None and dvt_level("POPV", "proximal") == "proximal"
+
+
+def test_ulcer_limb_follows_the_classes_the_set_lists() -> None:
+    svs = get_criteria("svs-avf-avls-2022")
+    assert svs.ulcer_limb(("C2", "C6r")) and svs.ulcer_limb(("C5",))
+    assert not svs.ulcer_limb(("C4a", "C4c"))
+    assert not get_criteria("labropoulos-2003").ulcer_limb(("C6",))  # no location criterion

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from conftest import EXAMPLES, exam_dict, leg, load_example
+from helpers import EXAMPLES, exam_dict, leg, load_example
 from venalab.cohort.synth import synthesize
 from venalab.cohort.table import tables_to_documents
 from venalab.engine import assess
@@ -46,10 +46,8 @@ def contract_problems(doc: dict[str, Any]) -> list[str]:
     for path, ev in evidence_in(assess(parse_exam_obj(doc))):
         if not ev.rule or not ev.source:
             problems.append(f"{path}: no rule or source")
-        if (
-            ev.rule in REPORTED_ONLY
-            or (ev.rule.startswith("calcinosis.lab.")
-            and ev.threshold is None)
+        if ev.rule in REPORTED_ONLY or (
+            ev.rule.startswith("calcinosis.lab.") and ev.threshold is None
         ):
             continue
         if ev.measured is not None and (ev.threshold is None or ev.comparison is None):

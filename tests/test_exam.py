@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from conftest import EXAMPLES, SHARED_EXAMPLES, exam_dict, leg, load_example
+from helpers import EXAMPLES, SHARED_EXAMPLES, exam_dict, leg, load_example
 from venalab.errors import InvalidInput
-from venalab.exam import ExamDocument, load_exam, parse_exam_json, parse_exam_obj, parse_exam_text
+from venalab.exam import load_exam, parse_exam_json, parse_exam_obj, parse_exam_text
 
 
 def _problems(doc: object) -> dict[str, str]:
@@ -158,6 +159,8 @@ def test_round_trip_is_unchanged() -> None:
 
 def test_exam_models_are_frozen() -> None:
     exam = parse_exam_obj(exam_dict())
-    with pytest.raises(Exception):  # noqa: B017 - pydantic raises ValidationError for frozen
+    with pytest.raises(ValidationError, match="frozen"):
         exam.patient.id = "other"  # type: ignore[misc]
-    assert isinstance(exam, ExamDocument)
+    with pytest.raises(ValidationError, match="frozen"):
+        exam.legs.left = None  # type: ignore[misc]
+    assert exam.patient.id == "T-1"

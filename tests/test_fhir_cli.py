@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from conftest import EXAMPLES
+from helpers import EXAMPLES
 from test_fhir_schema import assert_valid_r4
 from venalab.cli.fhir import (
     fhir_export_app,

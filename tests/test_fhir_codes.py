@@ -1,5 +1,6 @@
 """The FHIR code tables are checked against the packages they come from (interop.md 2.4-2.5):
-ICD-10-CM against simple-icd-10-cm, DICOM concepts against pydicom's dictionaries."""
+ICD-10-CM (venalab.diagnosis_codes) against simple-icd-10-cm, DICOM concepts against pydicom's
+dictionaries."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 import simple_icd_10_cm as icd10
 from pydicom.sr.codedict import Collection, codes
 
+from venalab import diagnosis_codes as dc
 from venalab.anatomy import VEINS
 from venalab.exam import (
     Clinical,
@@ -26,32 +28,32 @@ from venalab.interop import fhir_codes as fc
 FHIR_CODE = re.compile(r"[^\s]+( [^\s]+)*")
 
 
-@pytest.mark.parametrize("code", sorted(fc.ICD10CM_CODES))
+@pytest.mark.parametrize("code", sorted(dc.ICD10CM_CODES))
 def test_icd10cm_code_valid_billable_and_described_as_in_package(code: str) -> None:
     assert icd10.is_valid_item(code), code
     assert icd10.is_leaf(code), f"{code} is a category, not a billable code"
-    assert fc.ICD10CM_CODES[code] == icd10.get_description(code)
+    assert dc.ICD10CM_CODES[code] == icd10.get_description(code)
 
 
 def test_every_icd_code_the_builders_can_emit_is_in_the_checked_table() -> None:
     emitted = set()
     for side in ("left", "right"):
         for chronic in (False, True):
-            for vein in [*fc.ICD_DEEP_VEIN_CATEGORY, "IVC", "PELV"]:
-                emitted.add(fc.icd_deep_vein(vein, side, chronic).code)
+            for vein in [*dc.ICD_DEEP_VEIN_CATEGORY, "IVC", "PELV"]:
+                emitted.add(dc.icd_deep_vein(vein, side, chronic).code)
             for proximal in (False, True):
-                emitted.add(fc.icd_dvt_level(proximal, side, chronic).code)
-        emitted.add(fc.icd_superficial_thrombosis(side).code)
+                emitted.add(dc.icd_dvt_level(proximal, side, chronic).code)
+        emitted.add(dc.icd_superficial_thrombosis(side).code)
         for ulcer in (False, True):
             for inflammation in (False, True):
                 for pain in (False, True):
                     emitted.add(
-                        fc.icd_varicose(
+                        dc.icd_varicose(
                             side, ulcer=ulcer, inflammation=inflammation, pain=pain
                         ).code
                     )
     emitted |= {"I87.2", "L94.2"}
-    assert emitted == set(fc.ICD10CM_CODES)
+    assert emitted == set(dc.ICD10CM_CODES)
 
 
 @pytest.mark.parametrize(
@@ -74,32 +76,32 @@ def test_every_icd_code_the_builders_can_emit_is_in_the_checked_table() -> None:
 def test_deep_vein_icd_code_names_the_vein_and_side(
     vein: str, side: str, chronic: bool, words: tuple[str, ...]
 ) -> None:
-    description = icd10.get_description(fc.icd_deep_vein(vein, side, chronic).code)  # type: ignore[arg-type]
+    description = icd10.get_description(dc.icd_deep_vein(vein, side, chronic).code)  # type: ignore[arg-type]
     for w in words:
         assert w in description
 
 
 def test_dvt_level_codes_are_the_y_and_z_codes() -> None:
-    assert fc.icd_dvt_level(True, "right", False).code == "I82.4Y1"
-    assert fc.icd_dvt_level(False, "left", True).code == "I82.5Z2"
-    assert "proximal" in fc.icd_dvt_level(True, "left", False).display  # type: ignore[operator]
-    assert "distal" in fc.icd_dvt_level(False, "left", False).display  # type: ignore[operator]
+    assert dc.icd_dvt_level(True, "right", False).code == "I82.4Y1"
+    assert dc.icd_dvt_level(False, "left", True).code == "I82.5Z2"
+    assert "proximal" in dc.icd_dvt_level(True, "left", False).display  # type: ignore[operator]
+    assert "distal" in dc.icd_dvt_level(False, "left", False).display  # type: ignore[operator]
 
 
 def test_varicose_icd_codes_follow_ulcer_inflammation_pain() -> None:
-    both = fc.icd_varicose("left", ulcer=True, inflammation=True, pain=True).display
+    both = dc.icd_varicose("left", ulcer=True, inflammation=True, pain=True).display
     assert both == icd10.get_description("I83.229")
     assert (
-        "with ulcer" in fc.icd_varicose("right", ulcer=True, inflammation=False, pain=True).display
+        "with ulcer" in dc.icd_varicose("right", ulcer=True, inflammation=False, pain=True).display
     )  # type: ignore[operator]
     assert (
         "inflammation"
-        in fc.icd_varicose("right", ulcer=False, inflammation=True, pain=False).display
+        in dc.icd_varicose("right", ulcer=False, inflammation=True, pain=False).display
     )  # type: ignore[operator]
-    assert "pain" in fc.icd_varicose("left", ulcer=False, inflammation=False, pain=True).display  # type: ignore[operator]
+    assert "pain" in dc.icd_varicose("left", ulcer=False, inflammation=False, pain=True).display  # type: ignore[operator]
     assert (
         "Asymptomatic"
-        in fc.icd_varicose("left", ulcer=False, inflammation=False, pain=False).display
+        in dc.icd_varicose("left", ulcer=False, inflammation=False, pain=False).display
     )  # type: ignore[operator]
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conftest import EXAMPLES, exam_dict, load_example, make_exam
+from helpers import EXAMPLES, exam_dict, load_example, make_exam
 from test_fhir_schema import assert_valid_r4, schema_errors
 from venalab.engine import assess
 from venalab.exam import ExamDocument, parse_exam_obj

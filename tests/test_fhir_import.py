@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
-from conftest import EXAMPLES, load_example
+from helpers import EXAMPLES, load_example
 from test_fhir_export import FULL, export, full_exam
 from test_fhir_schema import assert_valid_r4, model_parse, schema_errors
 from venalab.errors import InvalidInput
@@ -267,6 +267,7 @@ def exam_docs(draw: st.DrawFn) -> dict[str, Any]:
     return doc
 
 
+@pytest.mark.slow
 @settings(
     max_examples=100,
     deadline=None,

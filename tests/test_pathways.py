@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import leg, make_exam
+from helpers import leg, make_exam
 from venalab.anatomy import VEINS
 from venalab.citations import CITATIONS
 from venalab.criteria import get_criteria

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import leg, make_exam
+from helpers import leg, make_exam
 from venalab.engine import assess
 from venalab.rules.patterns import PatternResult
 

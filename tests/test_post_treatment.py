@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from conftest import exam_dict, leg, make_exam
+from helpers import exam_dict, leg, make_exam
 from venalab.citations import CITATIONS
 from venalab.datafiles import data_path, read_toml
 from venalab.engine import assess

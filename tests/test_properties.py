@@ -7,7 +7,7 @@ from typing import Any, get_args
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import exam_dict
+from helpers import exam_dict
 from venalab.engine import assess
 from venalab.errors import InvalidInput
 from venalab.exam import ExamDocument, VeinCode, parse_exam_json, parse_exam_obj

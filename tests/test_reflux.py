@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import leg, make_exam
+from helpers import leg, make_exam
 from venalab.criteria import get_criteria
 from venalab.engine import assess
 from venalab.result import EngineOptions, Result

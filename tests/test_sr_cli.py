@@ -11,7 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from conftest import EXAMPLES, load_example
+from helpers import EXAMPLES, load_example
 from venalab.cli.sr import export_sr_cmd, import_sr_cmd
 from venalab.exam import parse_exam_obj
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import load_example, make_exam
+from helpers import load_example, make_exam
 from venalab.engine import assess
 from venalab.errors import InvalidInput
 from venalab.exam import VeinCode, parse_exam_obj

@@ -7,10 +7,11 @@ import json
 import re
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import exam_dict, leg
+from helpers import exam_dict, leg
 from venalab.store import Change, diff_versions
 
 
@@ -139,6 +140,7 @@ def test_property_a_document_equals_itself(a: dict[str, Any]) -> None:
     assert diff_versions(a, copy.deepcopy(a)) == []
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(json_objects, json_objects)
 def test_property_changes_point_at_the_values_they_report(

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from conftest import exam_dict, leg, make_exam
+from helpers import exam_dict, leg, make_exam
 from pg_fixture import db_url, pg_server, pg_url  # noqa: F401
 from venalab.exam import ExamDocument, parse_exam_obj
 from venalab.store import (

@@ -12,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
-from conftest import make_exam
+from helpers import make_exam
 from pg_fixture import db_url, pg_server, pg_url  # noqa: F401
 from venalab.store import (
     DEFAULT_SQLITE_PATH,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import leg, make_exam
+from helpers import leg, make_exam
 from venalab.engine import assess
 from venalab.result import EngineOptions
 
@@ -91,7 +91,7 @@ def test_chronic_only() -> None:
 
 def test_none_without_any_deep_vein_examined_does_not_exclude_dvt() -> None:
     # Issue 18 (sibling of "trunk not measured"): nothing recorded is not nothing found.
-    from conftest import leg, make_exam
+    from helpers import leg, make_exam
     from venalab.rules.thrombosis import classify_thrombosis
 
     exam = make_exam(left=leg({"vein": "GSVa", "reflux_ms": 900}))

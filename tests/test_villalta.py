@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import exam_dict
+from helpers import exam_dict
 from venalab.datafiles import data_path, read_toml
 from venalab.errors import InvalidInput
 from venalab.exam import VillaltaItems, parse_exam_obj

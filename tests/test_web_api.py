@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import EXAMPLES
+from helpers import EXAMPLES
 from pg_fixture import db_url, pg_server, pg_url  # noqa: F401 - fixtures
 from venalab.store import audit, make_engine, session_factory, users
 from venalab.web.app import create_app

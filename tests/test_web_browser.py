@@ -23,6 +23,8 @@ from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from web_server import Server, start_server
 
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",

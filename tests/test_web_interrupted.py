@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-from conftest import EXAMPLES
+from helpers import EXAMPLES
 from paused_server import PAUSE_MARKER
 from pg_fixture import db_url, pg_server, pg_url  # noqa: F401 - fixtures
 from venalab.exam import parse_exam_obj
@@ -67,6 +68,7 @@ def _server_env(url: str) -> dict[str, str]:
     return {} if url.startswith("sqlite") else {"DATABASE_URL": url}
 
 
+@pytest.mark.slow
 def test_killed_mid_save_loses_only_the_unacknowledged_save(
     db_url: str,  # noqa: F811
     tmp_path: Path,

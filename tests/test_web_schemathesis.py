@@ -26,10 +26,12 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from conftest import EXAMPLES
+from helpers import EXAMPLES
 from venalab.exam import parse_exam_obj
 from venalab.store import exams, make_engine, session_factory, users
 from venalab.web.app import create_app
+
+pytestmark = pytest.mark.slow  # generated requests against every operation
 
 # Every operation of the API, as (method, path). test_every_operation_is_covered fails when the
 # schema grows an operation that is not listed here.

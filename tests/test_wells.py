@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import exam_dict
+from helpers import exam_dict
 from venalab.datafiles import data_path, read_toml
 from venalab.errors import InvalidInput
 from venalab.exam import WellsItems, parse_exam_obj
@@ -264,6 +264,7 @@ def full_and_partial(draw: st.DrawFn) -> tuple[dict[str, bool], dict[str, bool]]
     return full, {k: v for k, v in full.items() if k not in hidden}
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(full_and_partial(), st.sampled_from(["1997", "2003"]))
 def test_property_range_and_decided_categories(

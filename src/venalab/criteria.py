@@ -7,12 +7,13 @@ citation ids of every row. Sets: svs-avf-avls-2022 (default), svs-avf-2011, labr
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
-from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from venalab.anatomy import GROUP_LABEL
 from venalab.citations import EvidenceLevel, check_ids
 from venalab.datafiles import data_path, read_toml, validate_document
 from venalab.errors import InvalidInput, Problem
@@ -70,6 +71,28 @@ class PatternRule(_Strict):
     sources: tuple[str, ...]
 
 
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+class CriteriaSummary(NamedTuple):
+    """A criteria set in words: `text` is the one-paragraph form of a report."""
+
+    reflux: str
+    perforator: str
+    accessory_axial: str
+
+    @property
+    def text(self) -> str:
+        return (
+            f"{self.reflux}; pathologic perforator: {self.perforator}; {self.accessory_axial}. "
+            + BOUNDARY_NOTE
+        )
+
+
+BOUNDARY_NOTE = "A value exactly at a cut-off is reported as 'boundary'."
+
+
 class CriteriaSet(_Strict):
     schema_: Literal["venalab-criteria/1"] = Field(alias="schema")
     id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
@@ -100,6 +123,40 @@ class CriteriaSet(_Strict):
     def label(self) -> str:
         return f"{self.id}@{self.version}"
 
+    def ulcer_limb(self, c_classes: Iterable[str]) -> bool:
+        """Whether the perforator location criterion applies to a limb of these classes: one
+        of the classes the set lists (C6r counts as C6), per SVS11 guideline 2.5."""
+        listed = self.perforator.ulcer_location_required_in
+        return any(c[:2] in listed for c in c_classes)
+
+    def describe(self) -> CriteriaSummary:
+        """The set in words, built from its rows and the anatomy's group names (report, CLI)."""
+        by_rule: dict[tuple[str, float], list[str]] = {}
+        for name, g in self.groups.items():
+            by_rule.setdefault((g.comparison, g.threshold_ms), []).append(GROUP_LABEL[name])
+        reflux = "reflux " + "; ".join(
+            f"{cmp} {ms:g} ms in the {_join(labels)}" for (cmp, ms), labels in by_rule.items()
+        )
+        p = self.perforator
+        perforator = f"outward flow {p.duration_comparison} {p.duration_ms:g} ms"
+        if p.diameter_mm is not None:
+            perforator += f" and diameter {p.diameter_comparison} {p.diameter_mm:g} mm"
+        if p.ulcer_location_required_in:
+            perforator += (
+                f", beneath a healed or open ulcer in {'/'.join(p.ulcer_location_required_in)}"
+                " limbs"
+            )
+        if p.reflux_comparison and p.reflux_comparison != p.duration_comparison:
+            perforator += (
+                f"; an incompetent perforator has outward flow {p.reflux_comparison} "
+                f"{p.duration_ms:g} ms"
+            )
+        accessory = (
+            f"accessory saphenous axial reflux: points >= {self.patterns.accessory_axial_min_cm:g}"
+            " cm apart"
+        )
+        return CriteriaSummary(reflux=reflux, perforator=perforator, accessory_axial=accessory)
+
     def duration_rule(self, group: str) -> GroupRule | None:
         """The reflux-duration rule for a vein group ('perforator' included), None if undefined."""
         # Direct dict access: pydantic's private-attribute __getattr__ is slow on this hot path.
@@ -124,16 +181,6 @@ def _problems_of(cs: CriteriaSet) -> list[Problem]:
 def parse_criteria(raw: dict[str, object], name: str) -> CriteriaSet:
     """Validate one criteria document; every problem is reported with its path."""
     return validate_document(raw, CriteriaSet, f"criteria file {name}", _problems_of)
-
-
-def load_criteria_file(path: Path) -> CriteriaSet:
-    import tomllib
-
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as err:
-        raise InvalidInput([Problem("", str(err))], what=f"criteria file {path.name}") from None
-    return parse_criteria(raw, path.name)
 
 
 @cache

@@ -1,7 +1,7 @@
 """assess(): one exam document in, one result document out. Pure: no I/O, criteria passed in.
 
 Every interface (CLI, web, FHIR, DICOM SR, CDS Hooks) calls this function; no edge decides
-anything clinical.
+anything clinical: coded diagnoses (rules/diagnoses.py) and class labels are in the result.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from venalab.anatomy import VEINS
 from venalab.criteria import CriteriaSet, get_criteria
 from venalab.errors import InvalidInput
 from venalab.evidence import Finding, Importance, Recommendation
-from venalab.exam import ExamDocument, Leg, Side, VillaltaItems
+from venalab.exam import SIDES, ExamDocument, Leg, Side, VillaltaItems
 from venalab.result import (
     CriteriaInfo,
     EngineOptions,
@@ -28,6 +28,7 @@ from venalab.rules.comparison import (
     prior_problems,
 )
 from venalab.rules.critical import critical_findings
+from venalab.rules.diagnoses import calcinosis_diagnoses, leg_diagnoses
 from venalab.rules.ehit import (
     EhitResult,
     TreatedSegment,
@@ -46,7 +47,13 @@ from venalab.rules.pathways import (
 )
 from venalab.rules.pathways.cvi import cvi_recommendations
 from venalab.rules.patterns import reflux_patterns
-from venalab.rules.reflux import PerforatorResult, SegmentResult, assess_perforator, assess_segment
+from venalab.rules.reflux import (
+    PerforatorResult,
+    SegmentResult,
+    assess_perforator,
+    assess_segment,
+    boundary_phrase,
+)
 from venalab.rules.thrombosis import ThrombosisResult, classify_thrombosis
 from venalab.rules.vcss import score_with_sign_bounds
 from venalab.rules.villalta import score_villalta
@@ -85,15 +92,13 @@ def _segment_findings(side: Side, segs: tuple[SegmentResult, ...]) -> list[Findi
                 )
             )
         elif s.reflux == "boundary":
-            decided = "counted as reflux" if s.abnormal else "not counted as reflux"
             out.append(
                 Finding(
                     id=f"reflux.boundary.{key}",
                     leg=side,
                     importance=3,
                     evidence=s.evidence,
-                    text=f"{where}: reflux {s.measured_ms:g} ms, exactly at the {s.threshold_ms:g} ms "
-                    f"cut-off; {decided} under '{s.comparison}'.",
+                    text=f"{where}: " + boundary_phrase(s) + ".",
                 )
             )
         if s.criteria_disagreement:
@@ -157,11 +162,6 @@ def _perforator_findings(side: Side, perfs: tuple[PerforatorResult, ...]) -> lis
 def _thrombosis_findings(side: Side, t: ThrombosisResult) -> list[Finding]:
     out: list[Finding] = []
     if t.classification != "none":
-        label = {
-            "proximal": "proximal deep vein thrombosis",
-            "distal-axial": "isolated distal (calf) deep vein thrombosis, axial veins",
-            "distal-muscular": "isolated calf muscle vein thrombosis",
-        }[t.classification]
         ages = ", ".join(t.ages)
         length = f", longest {t.max_length_cm:g} cm" if t.max_length_cm is not None else ""
         out.append(
@@ -170,7 +170,7 @@ def _thrombosis_findings(side: Side, t: ThrombosisResult) -> list[Finding]:
                 leg=side,
                 importance=_THROMBOSIS_IMPORTANCE[t.classification],
                 evidence=t.evidence,
-                text=f"{_SIDE[side]} leg: {label} ({', '.join(t.veins_involved)}; {ages}{length}).",
+                text=f"{_SIDE[side]} leg: {t.label} ({', '.join(t.veins_involved)}; {ages}{length}).",
             )
         )
     for s in t.superficial:
@@ -463,8 +463,24 @@ def assess(
 
     findings = _mark_critical(findings, legs)
     findings.sort(key=lambda f: (f.importance, not f.critical))
+    diagnoses = [
+        d
+        for side in SIDES
+        if (leg_result := legs.get(side)) is not None and (exam_leg := exam.leg(side)) is not None
+        for d in leg_diagnoses(
+            side, exam_leg, exam, leg_result.thrombosis, leg_result.ceap, leg_result.segments
+        )
+    ]
+    subtype = next((f.text for f in findings if f.id == "calcinosis.subtype"), None)
+    diagnoses += calcinosis_diagnoses(calcinosis, subtype)
     return Result(
-        criteria=CriteriaInfo(id=cs.id, version=cs.version, title=cs.title, sources=cs.sources),
+        criteria=CriteriaInfo(
+            id=cs.id,
+            version=cs.version,
+            title=cs.title,
+            sources=cs.sources,
+            summary=cs.describe().text,
+        ),
         options=options,
         exam=ExamSummary(
             patient_id=exam.patient.id, date=exam.exam.date, purpose=exam.exam.purpose
@@ -476,4 +492,5 @@ def assess(
         recommendations=tuple(recommendations),
         comparison=comparison,
         critical=tuple(c for lr in legs.values() for c in lr.critical),
+        diagnoses=tuple(diagnoses),
     )

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from venalab.crossfield import cross_field_problems, merge_problems
 from venalab.errors import InvalidInput, Problem, problems_from_validation
 from venalab.units import LAB_UNITS
+from venalab.vcss_scale import item_conflicts
 
 EXAM_FORMAT = "venous-exam/1"
 
@@ -63,6 +64,7 @@ Sign = Literal[
     "ulcer-healed",
     "ulcer-active",
 ]
+Recurrence = Literal["varicose", "ulcer"]
 Etiology = Literal[
     "primary",
     "secondary-intravenous",
@@ -86,7 +88,6 @@ Calcification = Literal[
 ]
 PeriostealReaction = Literal["none", "undulating", "other"]
 
-NonNegative = Annotated[float, Field(ge=0)]
 Score03 = Annotated[int, Field(ge=0, le=3)]
 
 PERFORATOR_VEINS: frozenset[str] = frozenset({"TPV", "CPV"})
@@ -137,13 +138,11 @@ def recurrence_problem(recurrence: str) -> str:
 class Clinical(_Model):
     signs: tuple[Sign, ...] = ()
     symptomatic: bool | None = None
-    recurrent: tuple[Literal["varicose", "ulcer"], ...] = ()
+    recurrent: tuple[Recurrence, ...] = ()
     etiology: Etiology | None = None
 
     @model_validator(mode="after")
     def _recurrence_needs_sign(self) -> Self:
-        if "varicose" in self.recurrent and "varicose" not in self.signs:
-            raise ValueError("`recurrent` lists 'varicose' but `signs` has no 'varicose'")
         for recurrence, signs in RECURRENCE_SIGNS.items():
             if recurrence in self.recurrent and not set(signs) & set(self.signs):
                 raise ValueError(recurrence_problem(recurrence))
@@ -462,10 +461,6 @@ class VcssItems(_Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        # Imported here because the rule module imports this one; the conversion
-        # thresholds live with the rule's data file.
-        from venalab.rules.vcss import item_conflicts
-
         conflicts = item_conflicts(self)
         if conflicts:
             raise ValueError("; ".join(conflicts))

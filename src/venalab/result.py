@@ -1,8 +1,8 @@
 """The result document, `venous-result/1` (shared/spec/exam-format.md, "Result document").
 
 Stable paths (scripts rely on them): criteria.id; legs.<side>.segments[],
-.perforators[], .reflux_patterns, .thrombosis.classification; findings[] and
-recommendations[], each with its evidence.
+.perforators[], .reflux_patterns, .thrombosis.classification (and its .label); findings[],
+recommendations[] and diagnoses[] (coded, ICD-10-CM), each with its evidence.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from venalab.rules.calcinosis import CalcinosisResult
 from venalab.rules.ceap import CeapResult
 from venalab.rules.comparison import ComparisonResult
 from venalab.rules.critical import CriticalFinding
+from venalab.rules.diagnoses import Diagnosis
 from venalab.rules.ehit import EhitResult, TreatedSegment
 from venalab.rules.imaging import ImagingResult
 from venalab.rules.pathways import PathwayResult
@@ -50,6 +51,8 @@ class CriteriaInfo(Frozen):
     version: str
     title: str
     sources: tuple[str, ...]
+    summary: str | None = None
+    """The set in words (CriteriaSet.describe().text), for reports of this result."""
 
 
 class ExamSummary(Frozen):
@@ -100,6 +103,7 @@ class Result(Frozen):
     """Serial comparison with the prior exam, when one was given (rules.comparison)."""
     critical: tuple[CriticalFinding, ...] = ()
     """Critical findings of every leg, with the criterion and reason (rules.critical)."""
+    diagnoses: tuple[Diagnosis, ...] = ()
 
     def leg(self, side: str) -> LegResult | None:
         return self.legs.left if side == "left" else self.legs.right

@@ -5,7 +5,7 @@ A view of the result document only: nothing here decides anything clinical.
 
 from __future__ import annotations
 
-from rich.console import Console, Group
+from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -13,6 +13,7 @@ from rich.text import Text
 from venalab.exam import ExamDocument
 from venalab.result import LegResult, Result
 from venalab.rules.calcinosis import calcification_caveat
+from venalab.rules.reflux import boundary_decision
 
 _VERDICT_STYLE = {
     "present": "bold red",
@@ -43,7 +44,7 @@ def _segments_table(leg: LegResult) -> Table:
     for s in leg.segments:
         verdict = Text(s.reflux, style=_VERDICT_STYLE[s.reflux])
         if s.reflux == "boundary":
-            verdict.append(" (reflux)" if s.abnormal else " (no reflux)")
+            verdict.append(f" ({boundary_decision(s.abnormal)})")
         if s.criteria_disagreement:
             verdict.append(" *", style="yellow")
         t = s.thrombus
@@ -179,11 +180,3 @@ def summary_renderable(result: Result, exam: ExamDocument) -> Group:
             Text("* criteria sets disagree on this measurement; see findings.", style="yellow")
         )
     return Group(*parts)
-
-
-def render_text(result: Result, exam: ExamDocument, width: int = 110) -> str:
-    """Plain-text rendering (no colour codes), e.g. for files and tests."""
-    console = Console(width=width, record=True, color_system=None, force_terminal=False)
-    with console.capture():
-        console.print(summary_renderable(result, exam))
-    return console.export_text()

@@ -263,15 +263,9 @@ def criteria_show(
             g.note or "",
         )
     out.print(table)
-    p = cs.perforator
-    rule = f"outward flow {p.duration_comparison} {p.duration_ms:g} ms"
-    if p.diameter_mm is not None:
-        rule += f" and diameter {p.diameter_comparison} {p.diameter_mm:g} mm"
-    if p.ulcer_location_required_in:
-        rule += (
-            f"; beneath a healed or open ulcer in {'/'.join(p.ulcer_location_required_in)} limbs"
-        )
-    out.print(f"pathologic perforator: {rule} ({', '.join(p.sources)}, evidence {p.evidence})")
+    p, summary = cs.perforator, cs.describe()
     out.print(
-        f"accessory saphenous axial reflux: points >= {cs.patterns.accessory_axial_min_cm:g} cm apart"
+        f"pathologic perforator: {summary.perforator} ({', '.join(p.sources)}, "
+        f"evidence {p.evidence})"
     )
+    out.print(summary.accessory_axial)

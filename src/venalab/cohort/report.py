@@ -37,7 +37,8 @@ from venalab.anatomy import VEINS
 from venalab.cohort.runner import read_results
 from venalab.errors import InvalidInput, Problem
 from venalab.rules.ceap import C_ORDER
-from venalab.rules.patterns import _JUNCTION, TRUNKS
+from venalab.rules.patterns import JUNCTIONS as _JUNCTION
+from venalab.rules.patterns import TRUNKS
 
 PATTERNS = ("axial", "junctional", "segmental")
 PATTERN_COLORS = {"axial": "#b2182b", "junctional": "#f4a582", "segmental": "#92c5de"}

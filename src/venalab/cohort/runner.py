@@ -426,10 +426,6 @@ def read_results(
     return legs, segs, errors
 
 
-def scan_results(out: Path, table: str) -> pl.LazyFrame:
-    return pl.scan_parquet(out / table / "part-*.parquet")
-
-
 def cpu_count() -> int:
     return (
         len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

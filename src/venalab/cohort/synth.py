@@ -40,8 +40,8 @@ from venalab.cohort.table import (
 from venalab.criteria import CRITERIA
 from venalab.errors import InvalidInput, Problem
 from venalab.exam import SIDES, Sign
-from venalab.rules.calcinosis import DEFAULT_RANGES
 from venalab.rules.ceap import SIGN_CLASS
+from venalab.rules.labs import DEFAULT_RANGES
 from venalab.units import LAB_UNITS
 
 MODEL_PATH = Path(__file__).with_name("synth_model.toml")

@@ -139,11 +139,6 @@ SEGMENT_SCHEMA: dict[str, pl.DataType] = {
     "thrombus": pl.Boolean(),
     **_types(Thrombus, THROMBUS_COLUMNS),
 }
-SCHEMAS: dict[str, dict[str, pl.DataType]] = {
-    "exams": EXAM_SCHEMA,
-    "legs": LEG_SCHEMA,
-    "segments": SEGMENT_SCHEMA,
-}
 
 
 def _check_coverage() -> None:
@@ -528,10 +523,6 @@ def result_frames(
         pl.DataFrame(legs, schema=LEG_RESULT_SCHEMA, orient="row"),
         pl.DataFrame(segs, schema=SEGMENT_RESULT_SCHEMA, orient="row"),
     )
-
-
-def sort_results(legs: pl.DataFrame, segs: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    return legs.sort("row", "side"), segs.sort("row", "side", "seg")
 
 
 # ---------------------------------------------------------------------------------------

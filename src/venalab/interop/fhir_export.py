@@ -31,11 +31,11 @@ Shape (interop.md 2.6, "Suggested R4 shape"; R4 elements only, so no BodyStructu
 - Scores: CEAP (basic string, advanced as component) per leg; rVCSS and Villalta per leg
   and Wells: the engine's total as value, completeness as components, and the exam's items
   as VENOUS_EXAM components (an import reads the items; totals are re-derived).
-- Conditions (ICD-10-CM from fhir_codes.ICD10CM_CODES, checked against simple-icd-10-cm, plus
-  SNOMED CT where known): DVT per leg and ICD vein category (acute unless every segment of
-  the category is chronic), superficial vein thrombosis, I87.2 when CEAP P has reflux, I83.x
-  varicose veins with ulcer/inflammation/pain, L94.2 calcinosis cutis (provisional: it
-  requires clinicopathologic confirmation, REI11a).
+- Conditions: one per `Result.diagnoses` item the engine coded (rules/diagnoses.py: DVT per
+  leg and ICD-10-CM vein category, superficial vein thrombosis, I87.2, I83.x varicose veins,
+  L94.2 calcinosis cutis, provisional: it requires clinicopathologic confirmation, REI11a),
+  with its codes, body sites, note and supporting segment Observations. Nothing is chosen
+  here.
 - CodeSystem resources declaring every local code the Bundle uses (content "fragment").
 """
 
@@ -529,116 +529,34 @@ class _Builder:
         return concept(*codes)
 
     def conditions(self) -> list[JSON]:
-        """Conditions per leg; returns DiagnosticReport.conclusionCode."""
+        """A Condition per engine diagnosis; returns DiagnosticReport.conclusionCode."""
         conclusion: list[JSON] = []
         mcode = fc.EXT_MCODE_LATERALITY
-        for side in SIDES:
-            leg = self.exam.leg(side)
-            lr = self.result.leg(side)
-            if leg is None or lr is None:
+        for d in self.result.diagnoses:
+            codes = [fc.coding(c) for c in d.codes]
+            if not d.condition:
+                conclusion.append(concept(*codes))
                 continue
-            seg_ref = {i: self._url(f"{side}.segment.{i}") for i in range(len(leg.segments))}
-            t = lr.thrombosis
-            # DVT: one Condition per ICD-10-CM vein category (acute unless all chronic).
-            groups: dict[str, list[tuple[str, bool]]] = {}
-            for d in t.deep:
-                chronic = d.age == "chronic"
-                code = fc.icd_deep_vein(d.vein, side, chronic).code
-                groups.setdefault(code, []).append((d.vein, chronic))
-            for code, members in groups.items():
-                veins = list(dict.fromkeys(v for v, _ in members))
-                lower_extremity = not set(veins) & {"IVC", "PELV"}
-                snomed = fc.SCT_DVT_LOWER_EXTREMITY if lower_extremity else fc.SCT_DVT
-                refs = [
-                    seg_ref[i]
-                    for i, s in enumerate(leg.segments)
-                    if s.vein in veins and s.thrombus is not None
-                ]
-                conclusion.append(
-                    self._condition(
-                        f"{side}.condition.{code}",
-                        [snomed, fc.icd(code)],
-                        [self._vein_site(side, v, mcode) for v in veins],
-                        evidence=refs,
-                        note="Age not chronic or not stated: coded as acute (ICD-10-CM "
-                        "default for thrombosis NOS)."
-                        if any(
-                            s.thrombus is not None and s.thrombus.age in (None, "indeterminate")
-                            for s in leg.segments
-                            if s.vein in veins
-                        )
-                        else None,
-                    )
-                )
-            if t.classification != "none":
-                conclusion.append(
-                    concept(fc.icd_dvt_level(t.classification == "proximal", side, t.chronic_only))
-                )
-            if t.superficial:
-                veins = list(dict.fromkeys(s.vein for s in t.superficial))
-                conclusion.append(
-                    self._condition(
-                        f"{side}.condition.svt",
-                        [fc.icd_superficial_thrombosis(side)],
-                        [self._vein_site(side, v, mcode) for v in veins],
-                        evidence=[
-                            seg_ref[i]
-                            for i, s in enumerate(leg.segments)
-                            if s.vein in veins and s.thrombus is not None
-                        ],
-                    )
-                )
-            if "r" in lr.ceap.p_types:
-                reflux_refs = [seg_ref[i] for i, s in enumerate(lr.segments) if s.abnormal is True]
-                conclusion.append(
-                    self._condition(
-                        f"{side}.condition.venous-insufficiency",
-                        [fc.icd("I87.2")],
-                        [self._limb_site(side, mcode)],
-                        evidence=reflux_refs,
-                        note=f"CEAP {lr.ceap.basic}",
-                    )
-                )
-            if any(c.startswith("C2") for c in lr.ceap.c_classes):
-                signs = leg.clinical.signs
-                pain = self._pain(side)
-                conclusion.append(
-                    self._condition(
-                        f"{side}.condition.varicose",
-                        [
-                            fc.SCT_VARICOSE_LOWER_EXTREMITY,
-                            fc.icd_varicose(
-                                side,
-                                ulcer="ulcer-active" in signs,
-                                inflammation="eczema" in signs,
-                                pain=pain,
-                            ),
-                        ],
-                        [self._limb_site(side, mcode)],
-                        note=f"CEAP {lr.ceap.basic}",
-                    )
-                )
-        calc = self.result.calcinosis
-        if calc is not None and calc.calcification_sides:
-            finding = next(
-                (f.text for f in self.result.findings if f.id == "calcinosis.subtype"), None
+            if d.veins and d.leg is not None:
+                sites = [self._vein_site(d.leg, v, mcode) for v in d.veins]
+            else:
+                sites = [self._limb_site(s, mcode) for s in d.sides]
+            role = (
+                f"{d.leg}.condition.{d.id.removeprefix(f'{d.leg}.')}"
+                if d.leg
+                else f"condition.{d.id}"
             )
             conclusion.append(
                 self._condition(
-                    "condition.calcinosis",
-                    [fc.icd("L94.2")],
-                    [self._limb_site(s, mcode) for s in calc.calcification_sides],
-                    verification="provisional",
-                    note=finding,
+                    role,
+                    codes,
+                    sites,
+                    verification=d.verification,
+                    note=d.note,
+                    evidence=[self._url(f"{d.leg}.segment.{i}") for i in d.segments],
                 )
             )
         return conclusion
-
-    def _pain(self, side: Side) -> bool:
-        s = self.exam.scores
-        vcss = getattr(s.vcss, side) if s and s.vcss else None
-        villalta = getattr(s.villalta, side) if s and s.villalta else None
-        return bool((vcss and (vcss.pain or 0) >= 1) or (villalta and (villalta.pain or 0) >= 1))
 
     def report(self, conclusion_code: list[JSON]) -> None:
         legs = [side for side, _ in self.exam.legs.items()]

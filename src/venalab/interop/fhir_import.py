@@ -975,9 +975,3 @@ def import_bundle(
     a valid exam document (no patient id or age, no date, no leg); problems name their paths.
     """
     return _Reader(bundle, local_codes, plain_gsv).run()
-
-
-def iter_unmapped(result: ImportResult) -> Iterator[str]:
-    """One line per unmapped item, for the command line."""
-    for path, reason in result.unmapped:
-        yield f"{path}: {reason}"

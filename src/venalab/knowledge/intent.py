@@ -23,8 +23,8 @@ from venalab.datafiles import read_toml
 from venalab.errors import InvalidInput, Problem
 from venalab.evidence import Frozen, compare
 from venalab.knowledge.model import CITE_MARK, Audience, validation_problems
-from venalab.rules.vcss import VCSS_SCALE
 from venalab.rules.villalta import VILLALTA_SCALE
+from venalab.vcss_scale import VCSS_SCALE
 
 SCHEMA = "venalab-urgent/1"
 

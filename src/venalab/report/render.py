@@ -16,13 +16,12 @@ from typing import Any, Literal
 
 import jinja2
 
-from venalab.criteria import CRITERIA
 from venalab.exam import ExamDocument
 from venalab.report.scores_table import score_rows
 from venalab.report.venous_map import render_venous_map
 from venalab.report.view import LabInfo, SignOff, build_clinician_view
 from venalab.result import Result
-from venalab.rules.reflux import SegmentResult
+from venalab.rules.reflux import SegmentResult, boundary_decision
 from venalab.rules.thrombosis import ThrombosisResult
 
 Audience = Literal["clinician", "patient"]
@@ -64,7 +63,7 @@ def _yesno(value: bool | None) -> str:
 
 def _verdict_text(s: SegmentResult) -> str:
     if s.reflux == "boundary":
-        return "boundary: reflux" if s.abnormal else "boundary: no reflux"
+        return f"boundary: {boundary_decision(s.abnormal)}"
     if s.reflux == "not-assessed":
         return (
             "no criterion"
@@ -102,12 +101,7 @@ def _thrombus_text(s: SegmentResult) -> str:
 
 
 def _thrombosis_text(t: ThrombosisResult) -> str:
-    label = {
-        "none": "no deep vein thrombosis in the segments examined",
-        "proximal": "proximal deep vein thrombosis",
-        "distal-axial": "isolated distal deep vein thrombosis (axial calf veins)",
-        "distal-muscular": "isolated calf muscle vein thrombosis",
-    }[t.classification]
+    label = t.label + (" in the segments examined" if t.classification == "none" else "")
     if t.veins_involved:
         label += f" ({', '.join(t.veins_involved)}; {', '.join(t.ages)})"
     if t.superficial:
@@ -116,23 +110,7 @@ def _thrombosis_text(t: ThrombosisResult) -> str:
 
 
 def _criteria_text(result: Result) -> str:
-    cs = CRITERIA.get(result.criteria.id)
-    if cs is None:
-        return "custom criteria set."
-    deep = cs.groups["femoropopliteal"]
-    sup = cs.groups["saphenous-trunk"]
-    p = cs.perforator
-    perf = f"{p.duration_comparison} {p.duration_ms:g} ms"
-    if p.diameter_mm is not None:
-        perf += f" and diameter {p.diameter_comparison} {p.diameter_mm:g} mm"
-    if p.ulcer_location_required_in:
-        perf += " (beneath a healed or open ulcer in C5-C6 limbs)"
-    return (
-        f"reflux {sup.comparison} {sup.threshold_ms:g} ms in superficial, deep femoral and calf "
-        f"veins; {deep.comparison} {deep.threshold_ms:g} ms in the common femoral, femoral and "
-        f"popliteal veins; pathologic perforator: outward flow {perf}. A value exactly at a "
-        "cut-off is reported as 'boundary'."
-    )
+    return result.criteria.summary or "custom criteria set."
 
 
 def _age(exam: ExamDocument) -> str:

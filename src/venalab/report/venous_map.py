@@ -65,7 +65,7 @@ from venalab.datafiles import read_toml
 from venalab.errors import InvalidInput, Problem, problems_from_validation
 from venalab.exam import PERFORATOR_VEINS, Side, VeinCode
 from venalab.result import LegResult, Result
-from venalab.rules.reflux import PerforatorResult, SegmentResult
+from venalab.rules.reflux import PerforatorResult, SegmentResult, boundary_phrase
 
 SVG_NS = "http://www.w3.org/2000/svg"
 
@@ -306,8 +306,7 @@ def _describe_segment(s: SegmentResult) -> str:
     if s.reflux == "present" and m is not None and thr is not None:
         parts.append(f"reflux {_num(m)} ms ({cmp} {_num(thr)} ms)")
     elif s.reflux == "boundary" and m is not None and thr is not None:
-        decided = "counted as reflux" if s.abnormal else "not counted as reflux"
-        parts.append(f"reflux {_num(m)} ms, at the {_num(thr)} ms cut-off, {decided} ({cmp})")
+        parts.append(boundary_phrase(s))
     elif s.reflux == "absent" and m is not None and thr is not None:
         parts.append(f"no reflux ({_num(m)} ms; cut-off {cmp} {_num(thr)} ms)")
     elif m is not None:

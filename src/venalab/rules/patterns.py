@@ -6,13 +6,17 @@
 - Junctional: reflux confined to the SFJ or SPJ.
 - Segmental: reflux in a portion of a superficial or deep truncal vein.
 
+The trunks, their measuring axes and spans are data (`data/anatomy.toml` [trunks], read as
+venalab.anatomy.TRUNKS by this module and by the vectorized cohort engine).
 Conventions (venalab, documented): a segment entry without `site` stands for the whole
 segment as recorded. Axial reflux needs refluxing measurements at both ends of the span (GSV:
 SFJ or proximal thigh GSV, and the proximal below-knee GSV; SSV: SPJ or proximal SSV, and the
 distal SSV; deep: CFV or FV, and the proximal popliteal vein) and somewhere in the segment
 between them (thigh GSV, SSV, FV); points not measured between refluxing points do not
 interrupt it, a measured competent point does. An end not measured leaves the pattern
-segmental: the span is not shown. Deep axial reflux (femoral through popliteal vein) is a
+segmental: the span is not shown, and the pattern says so ("segmental, extent not measured").
+Reflux at a junction whose trunk was not measured is "junctional, trunk not measured": the
+pattern does not claim the trunk is competent (issue 18). Deep axial reflux (femoral through popliteal vein) is a
 venalab derivation from the CEAP04 example ("axial FV and POPV reflux") [D].
 """
 
@@ -22,21 +26,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from venalab.anatomy import SITE_ORDER, VEINS, TrunkLayout
+from venalab.anatomy import TRUNKS as LAYOUTS
 from venalab.criteria import CriteriaSet
 from venalab.evidence import Comparison, Evidence, Frozen, compare, evidence
 from venalab.rules.reflux import SegmentResult
 
 Pattern = Literal["axial", "junctional", "segmental"]
-TRUNKS = ("GSV", "SSV", "AASV", "PAGSV", "deep")
-
-# Points along each linear trunk, proximal to distal: (vein, site) -> position.
-_SITE_INDEX = {"proximal": 0, "mid": 1, "distal": 2}
-_LINEAR: dict[str, tuple[str, ...]] = {
-    "GSV": ("SFJ", "GSVa", "GSVb"),
-    "SSV": ("SPJ", "SSV"),
-    "deep": ("CFV", "FV", "POPV"),
-}
-_JUNCTION = {"GSV": "SFJ", "SSV": "SPJ"}
+TRUNKS: tuple[str, ...] = tuple(LAYOUTS)
+"""Trunk names in report order; the layout of each is anatomy.TRUNKS (data/anatomy.toml)."""
+JUNCTIONS: dict[str, str] = {t: lay.junction for t, lay in LAYOUTS.items() if lay.junction}
 
 
 class PatternResult(Frozen):
@@ -65,42 +64,23 @@ class _Decided:
     unit: str | None = None
 
 
-# Names of the points of each linear trunk (see _points), for "not measured" messages.
-_POINT_NAMES: dict[str, tuple[str, ...]] = {
-    "GSV": ("SFJ", "GSVa proximal", "GSVa mid", "GSVa distal", "GSVb proximal", "GSVb mid",
-            "GSVb distal"),
-    "SSV": ("SPJ", "SSV proximal", "SSV mid", "SSV distal"),
-    "deep": ("CFV", "FV proximal", "FV mid", "FV distal", "POPV proximal", "POPV mid",
-             "POPV distal"),
-}  # fmt: skip
-# The span axial reflux must cover (SVS22 1.1.b, SVS23 1.3.2): any point of `start`, any of
-# `through`, and `end`.
-_SPAN: dict[str, tuple[frozenset[int], frozenset[int], int, str]] = {
-    "GSV": (frozenset({0, 1}), frozenset({1, 2, 3}), 4, "groin to upper calf"),
-    "SSV": (frozenset({0, 1}), frozenset({1, 2, 3}), 3, "knee to ankle"),
-    "deep": (frozenset({0, 1, 2, 3}), frozenset({1, 2, 3}), 4, "femoral through popliteal vein"),
-}
+def _point_name(layout: TrunkLayout, point: int) -> str:
+    """'SFJ' for point 0, else '<vein> <site>' (anatomy.TrunkLayout.points in reverse)."""
+    if point == 0:
+        return layout.axis[0]
+    vein, site = divmod(point - 1, 3)
+    return f"{layout.axis[1 + vein]} {SITE_ORDER[site]}"
 
 
-def _points(trunk: str, seg: SegmentResult) -> set[int]:
-    """Positions a segment entry covers on its trunk (junction = 0; then 3 per segment)."""
-    order = _LINEAR[trunk]
-    idx = order.index(seg.vein)
-    if seg.vein in _JUNCTION.values() or seg.vein == "CFV":
-        return {0}
-    base = 1 + 3 * (idx - 1)
-    if seg.site is None:
-        return {base, base + 1, base + 2}
-    return {base + _SITE_INDEX[seg.site]}
+def _names(layout: TrunkLayout, points: set[int]) -> tuple[str, ...]:
+    return tuple(_point_name(layout, p) for p in sorted(points))
 
 
-def _names(trunk: str, points: set[int] | frozenset[int]) -> tuple[str, ...]:
-    return tuple(_POINT_NAMES[trunk][p] for p in sorted(points))
-
-
-def _could_be_axial(trunk: str, abnormal: set[int], normal: set[int]) -> set[int]:
+def _could_be_axial(layout: TrunkLayout, abnormal: set[int], normal: set[int]) -> set[int]:
     """Unmeasured points whose reflux would make the trunk axial; empty when none would."""
-    start, through, end, _ = _SPAN[trunk]
+    span = layout.span
+    assert span is not None
+    start, through, end = set(span.start), set(span.through), span.end
     unmeasured = set(range(end + 1)) - abnormal - normal
     candidates = abnormal | unmeasured
     if not (start & candidates and through & candidates and end in candidates):
@@ -116,16 +96,16 @@ def _could_be_axial(trunk: str, abnormal: set[int], normal: set[int]) -> set[int
     return needed
 
 
-def _junctional(trunk: str, normal: set[int]) -> _Decided:
-    junction = _JUNCTION[trunk]
-    trunk_points = set(range(1, len(_POINT_NAMES[trunk])))
+def _junctional(layout: TrunkLayout, normal: set[int]) -> _Decided:
+    junction = layout.junction
+    trunk_points = set(range(1, layout.n_points))
     if not trunk_points & normal:
         return _Decided(
             "junctional",
             f"reflux at the {junction}; the trunk was not measured, so the reflux is not "
             "shown to be confined to the junction",
             qualifier="trunk not measured",
-            not_measured=_names(trunk, {1}),
+            not_measured=_names(layout, {1}),
         )
     if 1 not in normal:
         return _Decided(
@@ -133,37 +113,41 @@ def _junctional(trunk: str, normal: set[int]) -> _Decided:
             f"reflux at the {junction} and a competent trunk further down; the trunk next to "
             "the junction was not measured",
             qualifier="trunk next to the junction not measured",
-            not_measured=_names(trunk, {1}),
+            not_measured=_names(layout, {1}),
         )
     return _Decided("junctional", f"reflux confined to the {junction}")
 
 
-def _linear_pattern(trunk: str, segs: list[SegmentResult]) -> _Decided | None:
+def _linear_pattern(layout: TrunkLayout, segs: list[SegmentResult]) -> _Decided | None:
     abnormal: set[int] = set()
     normal: set[int] = set()
     for s in segs:
         if s.abnormal is None:
             continue
-        (abnormal if s.abnormal else normal).update(_points(trunk, s))
+        (abnormal if s.abnormal else normal).update(layout.points(s.vein, s.site))
     if not abnormal:
         return None
     normal -= abnormal
-    if abnormal == {0} and trunk in _JUNCTION:
-        return _junctional(trunk, normal)
-    start, through, end, span = _SPAN[trunk]
-    if start & abnormal and through & abnormal and end in abnormal:
-        lo = min(start & abnormal)
+    if abnormal == {0} and layout.junction:
+        return _junctional(layout, normal)
+    span = layout.span
+    assert span is not None  # a linear trunk has one (anatomy.toml is checked at import)
+    start, through, end = set(span.start) & abnormal, set(span.through) & abnormal, span.end
+    if start and through and end in abnormal:
+        lo = min(start)
         interrupted = sorted(p for p in normal if lo < p < end)
         if not interrupted:
-            return _Decided("axial", f"uninterrupted reflux {span}")
-        return _Decided("segmental", f"reflux {span} interrupted by a competent measuring point")
-    needed = _could_be_axial(trunk, abnormal, normal)
+            return _Decided("axial", f"uninterrupted reflux {span.label}")
+        return _Decided(
+            "segmental", f"reflux {span.label} interrupted by a competent measuring point"
+        )
+    needed = _could_be_axial(layout, abnormal, normal)
     if needed:
-        names = _names(trunk, needed)
+        names = _names(layout, needed)
         return _Decided(
             "segmental",
             f"reflux in a portion of the trunk; {', '.join(names)} not measured, so axial "
-            f"reflux ({span}) is neither shown nor excluded",
+            f"reflux ({span.label}) is neither shown nor excluded",
             qualifier="extent not measured",
             not_measured=names,
         )
@@ -255,30 +239,22 @@ def reflux_patterns(
     """Patterns of one leg. `segments` pairs each result with its `position_cm` input."""
     by_trunk: dict[str, list[tuple[SegmentResult, float | None]]] = {t: [] for t in TRUNKS}
     for seg, pos in segments:
-        if seg.vein in ("SFJ", "GSVa", "GSVb"):
-            by_trunk["GSV"].append((seg, pos))
-        elif seg.vein in ("SPJ", "SSV"):
-            by_trunk["SSV"].append((seg, pos))
-        elif seg.vein in ("AASV", "PAGSV"):
-            by_trunk[seg.vein].append((seg, pos))
-        elif seg.system == "deep":
-            by_trunk["deep"].append((seg, pos))
+        member_of = VEINS[seg.vein].trunk
+        if member_of is not None:
+            by_trunk[member_of].append((seg, pos))
     out: list[PatternResult] = []
     for trunk, items in by_trunk.items():
         segs = [s for s, _ in items]
-        if trunk in ("AASV", "PAGSV"):
+        layout = LAYOUTS[trunk]
+        if layout.kind == "accessory":
             decided = _accessory_pattern(
                 segs, dict(enumerate(p for _, p in items)), cs.patterns.accessory_axial_min_cm
             )
-        elif trunk == "deep":
-            axis = [s for s in segs if s.vein in _LINEAR["deep"]]
-            decided = _linear_pattern("deep", axis)
-            if decided is None and any(s.abnormal for s in segs):
-                decided = _Decided(
-                    "segmental", "reflux in deep veins outside the femoropopliteal axis"
-                )
         else:
-            decided = _linear_pattern(trunk, segs)
+            decided = _linear_pattern(layout, segs)
+            if decided is None and any(s.abnormal for s in segs):
+                axis = ", ".join(layout.axis)
+                decided = _Decided("segmental", f"reflux in {trunk} veins outside the {axis} axis")
         if decided is not None:
             out.append(_pattern_result(trunk, decided, segs, cs))
     return tuple(out)

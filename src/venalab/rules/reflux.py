@@ -20,6 +20,11 @@ from venalab.exam import Segment, Thrombus
 Verdict = Literal["present", "absent", "boundary", "not-assessed"]
 
 
+def boundary_decision(abnormal: bool | None) -> str:
+    """How a value exactly at its cut-off was decided, in the words every view uses."""
+    return "counted as reflux" if abnormal else "not counted as reflux"
+
+
 class CriteriaVerdict(Frozen):
     """How one criteria set judges the same measurement."""
 
@@ -48,6 +53,15 @@ class SegmentResult(Frozen):
     thrombus: Thrombus | None = None
     evidence: Evidence
     criteria_disagreement: tuple[CriteriaVerdict, ...] = ()
+
+
+def boundary_phrase(seg: SegmentResult) -> str:
+    """The one sentence for a boundary verdict (findings, CEAP notes, venous map):
+    `reflux 500 ms exactly at the 500 ms cut-off; not counted as reflux under '>'`."""
+    return (
+        f"reflux {seg.measured_ms:g} ms exactly at the {seg.threshold_ms:g} ms cut-off; "
+        f"{boundary_decision(seg.abnormal)} under '{seg.comparison}'"
+    )
 
 
 class PerforatorCheck(Frozen):
@@ -203,8 +217,7 @@ def _outcomes(
         out.append(
             ("diameter", None if d is None else compare(d, p.diameter_comparison, p.diameter_mm))
         )
-    # The location criterion applies in the limb classes the set lists (C6r counts as C6).
-    if any(c[:2] in p.ulcer_location_required_in for c in c_classes):
+    if cs.ulcer_limb(c_classes):
         out.append(("location", seg.beneath_ulcer))
     return out
 

@@ -19,12 +19,23 @@ from __future__ import annotations
 
 from typing import Literal
 
-from venalab.anatomy import VEINS
+from venalab.anatomy import VEINS, DvtLevel
 from venalab.evidence import Evidence, Frozen, evidence
 from venalab.exam import Leg
 
 Classification = Literal["none", "proximal", "distal-axial", "distal-muscular"]
 TptPolicy = Literal["distal", "proximal"]
+
+PRECEDENCE: tuple[Classification, ...] = ("proximal", "distal-axial", "distal-muscular")
+"""A leg with thrombi at several levels takes the first of these (both engines)."""
+
+CLASSIFICATION_LABEL: dict[Classification, str] = {
+    "none": "no deep vein thrombosis",
+    "proximal": "proximal deep vein thrombosis",
+    "distal-axial": "isolated distal deep vein thrombosis (axial calf veins)",
+    "distal-muscular": "isolated calf muscle vein thrombosis",
+}
+"""The one wording of each class (findings, pathways, report, CDS cards, FHIR text)."""
 
 
 class ThrombosedSegment(Frozen):
@@ -44,7 +55,10 @@ class ThrombosedSegment(Frozen):
 
 
 class ThrombosisResult(Frozen):
+    """One leg's thrombosis; `label` is CLASSIFICATION_LABEL of the class, for every view."""
+
     classification: Classification
+    label: str
     deep: tuple[ThrombosedSegment, ...] = ()
     superficial: tuple[ThrombosedSegment, ...] = ()
     perforator: tuple[ThrombosedSegment, ...] = ()
@@ -61,12 +75,25 @@ class ThrombosisResult(Frozen):
     evidence: Evidence
 
 
+def sentence(label: str) -> str:
+    """A label at the start of a sentence."""
+    return label[:1].upper() + label[1:]
+
+
 _SOURCES: dict[Classification, list[str]] = {
     "none": ["SRU18"],
     "proximal": ["UTT16", "PAL12"],
     "distal-axial": ["PAL12", "UTT16"],
     "distal-muscular": ["SCH10", "UTT16"],
 }
+
+
+def dvt_level(vein: str, tibioperoneal_trunk: TptPolicy = "distal") -> DvtLevel | None:
+    """Where a thrombus in this vein places a DVT (anatomy.toml `dvt_level`), with the
+    tibioperoneal-trunk option applied; None for superficial veins and perforators."""
+    if vein == "TPT" and tibioperoneal_trunk == "proximal":
+        return "proximal"
+    return VEINS[vein].dvt_level
 
 
 def classify_thrombosis(
@@ -90,9 +117,7 @@ def classify_thrombosis(
             if seg.compressibility in ("none", "partial") and v.system == "deep":
                 suspicious.append(seg.vein)
             continue
-        level = v.dvt_level
-        if seg.vein == "TPT" and tibioperoneal_trunk == "proximal":
-            level = "proximal"
+        level = dvt_level(seg.vein, tibioperoneal_trunk)
         t = seg.thrombus
         if index in post_treatment:
             level = None
@@ -120,15 +145,7 @@ def classify_thrombosis(
             superficial.append(item)
 
     levels = {d.level for d in deep}
-    classification: Classification
-    if "proximal" in levels:
-        classification = "proximal"
-    elif "distal-axial" in levels:
-        classification = "distal-axial"
-    elif "distal-muscular" in levels:
-        classification = "distal-muscular"
-    else:
-        classification = "none"
+    classification: Classification = next((c for c in PRECEDENCE if c in levels), "none")
 
     veins = tuple(dict.fromkeys(d.vein for d in deep))
     lengths = [d.length_cm for d in deep if d.length_cm is not None]
@@ -137,8 +154,8 @@ def classify_thrombosis(
     note = {
         "none": "No thrombus recorded in the deep veins examined.",
         "proximal": f"Thrombus at or above the popliteal vein ({names}).",
-        "distal-axial": f"Isolated distal DVT of the axial calf veins ({names}).",
-        "distal-muscular": f"Isolated calf muscle vein thrombosis ({names}).",
+        "distal-axial": f"{sentence(CLASSIFICATION_LABEL['distal-axial'])} ({names}).",
+        "distal-muscular": f"{sentence(CLASSIFICATION_LABEL['distal-muscular'])} ({names}).",
     }[classification]
     if classification == "none" and not any(VEINS[s.vein].system == "deep" for s in leg.segments):
         # Nothing recorded is not the same as nothing found (issue 18: say what was not examined).
@@ -160,6 +177,7 @@ def classify_thrombosis(
         )
     return ThrombosisResult(
         classification=classification,
+        label=CLASSIFICATION_LABEL[classification],
         deep=tuple(deep),
         superficial=tuple(superficial),
         perforator=tuple(perforator),

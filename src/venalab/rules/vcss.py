@@ -8,7 +8,8 @@ Only the 2010 revision is implemented (the 2000 descriptors, VCSS00, are not mix
 
 Items, descriptors, the raw-measurement conversions (with the venalab boundary convention
 for exactly 3 months, 1 year, 2 cm and 6 cm [D]) and the severity threshold are data:
-`data/scores/vcss.toml`, validated at import.
+`data/scores/vcss.toml`, validated at import by venalab.vcss_scale (the scale and the
+resolution of items into bounds, below the exam model); this module scores.
 
 Incomplete input is scored honestly: `total` is the lower bound (sum of what is known, plus
 the minimum of items known only as "at least"), `upper_bound` puts 3 on every unknown item.
@@ -19,174 +20,67 @@ The three ulcer items are linked: no active ulcer (any of them 0) makes the othe
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable
-from dataclasses import dataclass
-from functools import cache, cached_property, lru_cache
+from functools import cache, lru_cache
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from venalab.citations import EvidenceLevel, check_ids
 from venalab.datafiles import data_path, read_toml, validate_document
 from venalab.errors import InvalidInput, Problem
-from venalab.evidence import Comparison, Evidence, Frozen, compare, evidence
+from venalab.evidence import Evidence, Frozen, compare, evidence
 from venalab.exam import VcssItems
-
-ULCER_NUMBER = "active_ulcers"
-ULCER_DETAILS: tuple[str, str] = ("ulcer_duration", "ulcer_size")
-_ULCER_GROUP = (ULCER_NUMBER, *ULCER_DETAILS)
-MAX_ITEM = 3
-
-# ---------------------------------------------------------------------------------------
-# The scale as data
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+from venalab.vcss_scale import (
+    NEGATE,
+    VCSS_SCALE,
+    Bound,
+    ItemStatus,
+    VcssScale,
+    fmt,
+    resolve,
+    scale_problems,
+)
 
 
-class VcssItemSpec(_Strict):
-    name: str
-    label: str
-    scope: str
-    levels: Annotated[
-        tuple[str, ...],
-        Field(min_length=4, max_length=4, description="descriptors of scores 0, 1, 2, 3"),
-    ]
-
-
-class ConversionStep(_Strict):
-    threshold: Annotated[float, Field(ge=0)]
-    comparison: Literal[">", ">="]
-    score: Annotated[int, Field(ge=1, le=3)]
-
-
-class Conversion(_Strict):
-    """A raw measurement -> item score: `base_score`, raised by every step that holds."""
-
-    field: str
-    unit: str
-    base_score: Annotated[int, Field(ge=1, le=3)]
-    steps: Annotated[tuple[ConversionStep, ...], Field(min_length=1)]
-    unassigned_in_source: tuple[float, ...] = ()
-    sources: Annotated[tuple[str, ...], Field(min_length=1)]
-    evidence: EvidenceLevel
-    note: str
-
-    @model_validator(mode="after")
-    def _ascending(self) -> Conversion:
-        thresholds = [s.threshold for s in self.steps]
-        scores = [self.base_score, *(s.score for s in self.steps)]
-        if thresholds != sorted(set(thresholds)):
-            raise ValueError("`steps` thresholds must be strictly ascending")
-        if scores != sorted(set(scores)):
-            raise ValueError("`steps` scores must rise strictly above `base_score`")
-        return self
-
-
-class CoronaRule(_Strict):
-    field: str
-    item: str
-    score: Annotated[int, Field(ge=0, le=3)]
-    sources: Annotated[tuple[str, ...], Field(min_length=1)]
-    evidence: EvidenceLevel
-
-
-class SeverityRule(_Strict):
-    threshold: Annotated[int, Field(ge=0, le=30)]
-    comparison: Literal[">", ">="]
-    text: str
-    sources: Annotated[tuple[str, ...], Field(min_length=1)]
-    evidence: EvidenceLevel
-
-
-class VcssScale(_Strict):
-    schema_: Literal["venalab-vcss/1"] = Field(alias="schema")
-    id: str
-    label: str
-    version: str
-    sources: Annotated[tuple[str, ...], Field(min_length=1)]
-    evidence: EvidenceLevel
-    items: Annotated[tuple[VcssItemSpec, ...], Field(min_length=1)]
-    conversions: dict[str, Conversion]
-    corona_phlebectatica: CoronaRule
-    severity: SeverityRule
-
-    @cached_property
-    def item_names(self) -> tuple[str, ...]:
-        return tuple(i.name for i in self.items)
-
-    @cached_property
-    def _by_name(self) -> dict[str, VcssItemSpec]:
-        return {i.name: i for i in self.items}
-
-    def item(self, name: str) -> VcssItemSpec:
-        return self._by_name[name]
-
-    @property
-    def max_total(self) -> int:
-        return MAX_ITEM * len(self.items)
-
-
-def _problems_of(scale: VcssScale) -> list[Problem]:
+def _field_problems(scale: VcssScale) -> list[Problem]:
+    """Every VcssItems field has an item and every item a field: model and data cannot drift."""
     fields = set(VcssItems.model_fields)
-    names = scale.item_names
-    problems = check_ids(scale.sources, "sources")
-    problems += check_ids(scale.severity.sources, "severity.sources")
-    problems += check_ids(scale.corona_phlebectatica.sources, "corona_phlebectatica.sources")
-    if len(set(names)) != len(names):
-        problems.append(Problem("items", "item names must be unique"))
-    for i, name in enumerate(names):
-        if name not in fields:
-            problems.append(Problem(f"items[{i}].name", f"{name!r} is not a VcssItems field"))
-    for item in _ULCER_GROUP:
-        if item not in names:
-            problems.append(Problem("items", f"the ulcer item {item!r} is required"))
+    problems = [
+        Problem(f"items[{i}].name", f"{name!r} is not a VcssItems field")
+        for i, name in enumerate(scale.item_names)
+        if name not in fields
+    ]
     for key, conv in scale.conversions.items():
-        where = f"conversions.{key}"
-        problems += check_ids(conv.sources, f"{where}.sources")
-        if key not in names:
-            problems.append(Problem(where, f"{key!r} is not an item of this scale"))
         if conv.field not in fields:
-            problems.append(Problem(f"{where}.field", f"{conv.field!r} is not a VcssItems field"))
+            problems.append(
+                Problem(f"conversions.{key}.field", f"{conv.field!r} is not a VcssItems field")
+            )
     corona = scale.corona_phlebectatica
-    if corona.item not in names:
-        problems.append(Problem("corona_phlebectatica.item", f"{corona.item!r} is not an item"))
     if corona.field not in fields:
         problems.append(
             Problem("corona_phlebectatica.field", f"{corona.field!r} is not a VcssItems field")
         )
-    # Every exam field must be accounted for, so the model and the data cannot drift apart.
-    covered = set(names) | {c.field for c in scale.conversions.values()} | {corona.field}
-    covered.add("at_least")
+    covered = set(scale.item_names) | {c.field for c in scale.conversions.values()}
+    covered |= {corona.field, "at_least"}
     for name in sorted(fields - covered):
         problems.append(Problem("items", f"VcssItems field {name!r} has no item in this file"))
-    if scale.severity.threshold > scale.max_total:
-        problems.append(Problem("severity.threshold", f"above the maximum {scale.max_total}"))
     return problems
 
 
 def parse_vcss_scale(raw: dict[str, object], name: str = "vcss.toml") -> VcssScale:
-    """Validate a VCSS scale document; every problem is reported with its path."""
-    return validate_document(raw, VcssScale, f"score file {name}", _problems_of)
+    """Validate a VCSS scale document against itself and the exam's VcssItems fields."""
+    return validate_document(
+        raw, VcssScale, f"score file {name}", lambda s: scale_problems(s) + _field_problems(s)
+    )
 
 
-@cache
-def _builtin() -> VcssScale:
-    return parse_vcss_scale(read_toml(data_path("scores", "vcss.toml")), "scores/vcss.toml")
+_COVERAGE = _field_problems(VCSS_SCALE)
+if _COVERAGE:  # the built-in file must cover the exam model (checked at import)
+    raise InvalidInput(_COVERAGE, what="score file scores/vcss.toml")
 
-
-VCSS_SCALE: VcssScale = _builtin()
-LABEL: str = VCSS_SCALE.label
 
 # ---------------------------------------------------------------------------------------
 # Result
-
-ItemStatus = Literal["scored", "converted", "not-applicable", "inferred", "at-least", "missing"]
-"""scored: given as a score; converted: from a raw measurement or corona phlebectatica;
-not-applicable: ulcer duration/size with no active ulcer (0); inferred: ulcer number 0 implied
-by an ulcer detail of 0; at-least: only a minimum is known; missing: nothing known."""
 
 
 class VcssItem(Frozen):
@@ -221,128 +115,10 @@ class VcssResult(Frozen):
 
 
 # ---------------------------------------------------------------------------------------
-# Resolution of the items into bounds
-
-
-@dataclass(frozen=True, slots=True)
-class _Converted:
-    score: int
-    measured: float
-    threshold: float
-    comparison: Comparison
-    boundary: bool
-
-
-@dataclass(frozen=True, slots=True)
-class _Bound:
-    low: int
-    high: int
-    status: ItemStatus
-    origin: str | None = None
-    converted: _Converted | None = None
-
-    @property
-    def known(self) -> bool:
-        return self.low == self.high
-
-
-_NEGATE: dict[str, Comparison] = {">=": "<", ">": "<="}
-
-
-def convert(conv: Conversion, measured: float) -> _Converted:
-    """Item score of a raw measurement under the conversion's steps (boundary convention)."""
-    score = conv.base_score
-    threshold, comparison = conv.steps[0].threshold, _NEGATE[conv.steps[0].comparison]
-    for step in conv.steps:
-        if compare(measured, step.comparison, step.threshold):
-            score, threshold, comparison = step.score, step.threshold, step.comparison
-    boundary = any(math.isclose(measured, b) for b in conv.unassigned_in_source)
-    return _Converted(score, measured, threshold, comparison, boundary)
-
-
-def _fmt(value: float | bool) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return f"{value:g}"
-
-
-def _resolve(items: VcssItems, scale: VcssScale) -> tuple[dict[str, _Bound], list[str]]:
-    conflicts: list[str] = []
-    minimums = items.at_least or {}
-    bounds: dict[str, _Bound] = {}
-    conv_by_item = scale.conversions
-    corona = scale.corona_phlebectatica
-    for name in scale.item_names:
-        explicit: int | None = getattr(items, name)
-        derived: _Bound | None = None
-        if name in conv_by_item:
-            conv = conv_by_item[name]
-            raw: float | None = getattr(items, conv.field)
-            if raw is not None:
-                c = convert(conv, raw)
-                derived = _Bound(c.score, c.score, "converted", conv.field, c)
-                if explicit is not None and explicit != c.score:
-                    conflicts.append(
-                        f"`{conv.field}` = {_fmt(raw)} {conv.unit} gives {name} {c.score} "
-                        f"(boundary convention) but `{name}` = {explicit}; give one of them "
-                        "or make them agree"
-                    )
-        if name == corona.item and getattr(items, corona.field) is True:
-            derived = _Bound(corona.score, corona.score, "converted", corona.field)
-            if explicit is not None and explicit != corona.score:
-                conflicts.append(
-                    f"`{corona.field}` = true scores {name} {corona.score} but `{name}` = "
-                    f"{explicit}; set one of them"
-                )
-        if explicit is not None:
-            bound = _Bound(explicit, explicit, "scored", name)
-        elif derived is not None:
-            bound = derived
-        elif name in minimums:
-            bound = _Bound(minimums[name], MAX_ITEM, "at-least", f"at_least.{name}")
-        else:
-            bound = _Bound(0, MAX_ITEM, "missing")
-        if name in minimums and bound.known and bound.low < minimums[name]:
-            conflicts.append(
-                f"`at_least.{name}` = {minimums[name]} is above `{bound.origin}` "
-                f"(= {bound.low} for {name})"
-            )
-        if name in minimums and minimums[name] == MAX_ITEM and not bound.known:
-            bound = _Bound(MAX_ITEM, MAX_ITEM, "at-least", f"at_least.{name}")
-        bounds[name] = bound
-
-    # The ulcer items describe one thing: whether there is an active ulcer, and if so which.
-    zeros = [n for n in _ULCER_GROUP if bounds[n].known and bounds[n].low == 0]
-    positives = [n for n in _ULCER_GROUP if bounds[n].low >= 1]
-    if zeros and positives:
-        z, p = bounds[zeros[0]], bounds[positives[0]]
-        conflicts.append(
-            f"`{z.origin}` = 0 means no active ulcer but `{p.origin}` records one "
-            f"({positives[0]} >= {p.low}); correct one of them"
-        )
-    elif zeros:
-        for n in _ULCER_GROUP:
-            if not bounds[n].known:
-                status: ItemStatus = "not-applicable" if n in ULCER_DETAILS else "inferred"
-                bounds[n] = _Bound(0, 0, status, zeros[0])
-    elif positives:
-        for n in _ULCER_GROUP:
-            b = bounds[n]
-            if b.low == 0:
-                bounds[n] = _Bound(1, b.high, "at-least", positives[0])
-    return bounds, conflicts
-
-
-def item_conflicts(items: VcssItems, scale: VcssScale | None = None) -> list[str]:
-    """Messages for raw values, minimums or ulcer items that contradict each other."""
-    return _resolve(items, scale or VCSS_SCALE)[1]
-
-
-# ---------------------------------------------------------------------------------------
 # Scoring
 
 
-def _item_result(name: str, b: _Bound, scale: VcssScale) -> VcssItem:
+def _item_result(name: str, b: Bound, scale: VcssScale) -> VcssItem:
     spec = scale.item(name)
     rule = f"vcss.item.{name}"
     base = list(scale.sources)
@@ -364,7 +140,7 @@ def _item_result(name: str, b: _Bound, scale: VcssScale) -> VcssItem:
             measured=c.measured,
             comparison=c.comparison,
             unit=conv.unit,
-            note=f"{spec.label}: {_fmt(c.measured)} {conv.unit} -> {c.score} "
+            note=f"{spec.label}: {fmt(c.measured)} {conv.unit} -> {c.score} "
             f"({descriptor}). {conv.note}{flag}",
         )
     elif b.status == "converted":
@@ -431,7 +207,7 @@ def score_vcss(
     Raises InvalidInput when raw values, minimums or ulcer items contradict each other.
     """
     scale = scale or VCSS_SCALE
-    bounds, conflicts = _resolve(items, scale)
+    bounds, conflicts = resolve(items, scale)
     if conflicts:
         raise InvalidInput([Problem(path, c) for c in conflicts])
     results = tuple(_item_result(n, bounds[n], scale) for n in scale.item_names)
@@ -458,7 +234,7 @@ def score_vcss(
             note=sev_note,
         )
     elif severe is False:
-        neg = _NEGATE[sev.comparison]
+        neg = NEGATE[sev.comparison]
         sev_note = (
             f"{'Total' if complete else 'Upper bound'} {upper} {neg} {sev.threshold}: "
             f"below the threshold for {sev.text}."
@@ -512,7 +288,7 @@ def score_vcss(
     conventions = [r for r in results if r.boundary]
     for r in conventions:
         tail += (
-            f" {r.label} {_fmt(r.measured or 0)} {r.unit} is exactly at a boundary the "
+            f" {r.label} {fmt(r.measured or 0)} {r.unit} is exactly at a boundary the "
             f"source leaves unassigned; scored {r.score} by the venalab convention."
         )
 

@@ -33,9 +33,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+import venalab.store.audit as audit
 from venalab.evidence import Frozen
 from venalab.exam import ExamDocument, parse_exam_obj
-from venalab.store import audit
 from venalab.store.errors import Conflict, InvalidState, InvalidValue, NotFound, StoreError
 from venalab.store.models import (
     Exam,

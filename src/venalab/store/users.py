@@ -29,7 +29,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from venalab.store import audit
+import venalab.store.audit as audit
 from venalab.store.errors import Conflict, Forbidden, InvalidState, InvalidValue, NotFound
 from venalab.store.models import ROLES, ApiToken, LoginFailure, Role, User, utcnow
 

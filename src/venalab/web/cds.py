@@ -38,6 +38,8 @@ from venalab.engine import assess
 from venalab.errors import InvalidInput
 from venalab.evidence import Recommendation
 from venalab.result import Result
+from venalab.rules.pathways import pathway_params
+from venalab.rules.thrombosis import sentence
 
 router = APIRouter(prefix="/cds-services", tags=["cds-hooks"])
 
@@ -329,6 +331,16 @@ def _recommendation_card(rec: Recommendation, indicator: str = "info") -> dict[s
     return _card(rec.text.split(";")[0].split(". ")[0], detail, indicator, list(ev.sources))
 
 
+# Card indicator of a finding's importance (evidence.Importance: 1 urgent ... 4 informative).
+_INDICATOR = {1: "critical", 2: "warning", 3: "info", 4: "info"}
+
+
+def _indicator(result: Result, finding_id: str) -> str:
+    """The card indicator the engine's finding of that id calls for."""
+    finding = next((f for f in result.findings if f.id == finding_id), None)
+    return _INDICATOR[finding.importance] if finding is not None else "info"
+
+
 def patient_cards(result: Result) -> list[dict[str, Any]]:
     cards: list[dict[str, Any]] = []
     for side in ("left", "right"):
@@ -337,16 +349,11 @@ def patient_cards(result: Result) -> list[dict[str, Any]]:
             continue
         t = leg.thrombosis
         if t.classification != "none":
-            label = {
-                "proximal": "Proximal DVT",
-                "distal-axial": "Isolated distal (calf) DVT",
-                "distal-muscular": "Isolated calf muscle vein thrombosis",
-            }[t.classification]
             cards.append(
                 _card(
-                    f"{side.capitalize()} leg: {label} ({', '.join(t.veins_involved)})",
+                    f"{side.capitalize()} leg: {sentence(t.label)} ({', '.join(t.veins_involved)})",
                     f"{t.evidence.note}\n\nAge: {', '.join(t.ages)}.",
-                    "critical" if t.classification == "proximal" else "warning",
+                    _indicator(result, f"thrombosis.{t.classification}.{side}"),
                     list(t.evidence.sources),
                 )
             )
@@ -407,6 +414,7 @@ def order_cards(result: Result | None, body: dict[str, Any]) -> list[dict[str, A
     if result is None or not any(_is_anticoagulant(o) for o in selected):
         return []
     cards = []
+    params = pathway_params(result.options.pathways)  # the parameters the engine ran with
     for side in ("left", "right"):
         leg = result.leg(side)
         if leg is None or leg.thrombosis.classification not in ("distal-axial", "distal-muscular"):
@@ -417,18 +425,14 @@ def order_cards(result: Result | None, body: dict[str, Any]) -> list[dict[str, A
         missing = (
             f"\n\nFacts that would change the choice: {', '.join(p.missing)}." if p.missing else ""
         )
-        kind = (
-            "isolated calf muscle vein thrombosis"
-            if leg.thrombosis.classification == "distal-muscular"
-            else "isolated distal DVT"
-        )
         cards.append(
             _card(
-                f"Anticoagulant ordered for {kind} ({side}): weigh serial imaging",
+                f"Anticoagulant ordered for {leg.thrombosis.label} ({side}): weigh serial imaging",
                 f"CHEST 2021: without severe symptoms or risk factors for extension, serial "
-                f"ultrasound for 2 weeks is suggested over anticoagulation; with them, "
-                f"anticoagulation for 3 months.\n\nvenalab pathway for this patient: {p.decision}."
-                f"\n{guidance}{missing}",
+                f"ultrasound for {params.iddvt.serial_imaging_weeks} weeks is suggested over "
+                f"anticoagulation; with them, anticoagulation for "
+                f"{params.iddvt.anticoagulation_months} months."
+                f"\n\nvenalab pathway for this patient: {p.decision}.\n{guidance}{missing}",
                 "warning" if p.decision == "serial-imaging" else "info",
                 list(recs[0].evidence.sources) if recs else ["STE21"],
             )

@@ -36,6 +36,7 @@ from venalab.rules.ceap.vocabulary import (
     GROUP_ORDER,
     LEVELS,
     P_ORDER,
+    RECURRENCE,
     SEGMENTS,
     SIGN_CLASS,
     AGroup,
@@ -48,7 +49,7 @@ from venalab.rules.ceap.vocabulary import (
     legacy_numbers_of,
     order_segments,
 )
-from venalab.rules.reflux import PerforatorResult, SegmentResult
+from venalab.rules.reflux import PerforatorResult, SegmentResult, boundary_phrase
 from venalab.rules.thrombosis import ThrombosisResult
 
 
@@ -58,10 +59,10 @@ def clinical_classes(clinical: Clinical) -> tuple[str, ...]:
     No recorded sign gives C0 (no visible or palpable sign of venous disease).
     """
     classes = {SIGN_CLASS[s] for s in clinical.signs}
-    if "C2" in classes and "varicose" in clinical.recurrent:
-        classes = (classes - {"C2"}) | {"C2r"}
-    if "C6" in classes and "ulcer" in clinical.recurrent:
-        classes = (classes - {"C6"}) | {"C6r"}
+    for value in clinical.recurrent:
+        plain, recurrent = RECURRENCE[value]
+        if plain in classes:
+            classes = (classes - {plain}) | {recurrent}
     if not classes:
         classes = {"C0"}
     return tuple(c for c in C_ORDER if c in classes)
@@ -246,12 +247,7 @@ def _perforator_reflux(
 def _segment_notes(seg: SegmentResult, where: str) -> list[str]:
     notes = []
     if seg.reflux == "boundary":
-        decided = "counted as reflux" if seg.abnormal else "not counted as reflux"
-        notes.append(
-            f"{where}: reflux {seg.measured_ms:g} ms exactly at the "
-            f"{seg.threshold_ms:g} ms cut-off; {decided} under "
-            f"'{seg.comparison}'."
-        )
+        notes.append(f"{where}: {boundary_phrase(seg)}.")
     if seg.criteria_disagreement:
         verdicts = "; ".join(f"{v.criteria}: {v.verdict}" for v in seg.criteria_disagreement)
         notes.append(

@@ -24,7 +24,7 @@ from venalab.citations import EvidenceLevel, check_ids
 from venalab.datafiles import data_path, read_toml, validate_document
 from venalab.errors import InvalidInput, Problem
 from venalab.evidence import Frozen
-from venalab.exam import Etiology, Sign
+from venalab.exam import Etiology, Recurrence, Sign
 
 GroupLetter = Literal["s", "p", "d"]
 AGroup = Literal["s", "p", "d", "n"]
@@ -54,6 +54,7 @@ class ClassEntry(_Entry):
     signs: tuple[Sign, ...] = ()
     legacy: str
     aggregate: bool = False
+    recurrence: Recurrence | None = None
 
 
 class EtiologyEntry(_Entry):
@@ -152,6 +153,15 @@ def _class_problems(data: CeapData) -> list[Problem]:
     for sign in get_args(Sign):
         if sign not in sign_owner:
             problems.append(Problem("clinical", f"exam sign {sign!r} gives no class"))
+    recurrences = {e.recurrence: c for c, e in data.clinical.items() if e.recurrence}
+    for value in get_args(Recurrence):
+        if value not in recurrences:
+            problems.append(Problem("clinical", f"exam recurrence {value!r} gives no class"))
+    for c, e in data.clinical.items():
+        if e.recurrence and (e.legacy not in data.clinical or e.legacy == c):
+            problems.append(
+                Problem(f"clinical.{c}.legacy", "a recurrence class needs its plain class")
+            )
     exam_values = {e.exam for e in data.etiology.values() if e.exam is not None}
     for value in get_args(Etiology):
         if value not in exam_values:
@@ -271,6 +281,10 @@ C_ORDER: tuple[str, ...] = tuple(c for c, e in CEAP.clinical.items() if not e.ag
 """The classes derivable from exam signs, in CEAP20 table order."""
 SIGN_CLASS: dict[str, str] = {s: c for c, e in CEAP.clinical.items() for s in e.signs}
 """Exam sign -> C class (CEAP20 table via clinical.md 2.2; C4c corona phlebectatica is 2020)."""
+RECURRENCE: dict[str, tuple[str, str]] = {
+    e.recurrence: (e.legacy, c) for c, e in CEAP.clinical.items() if e.recurrence
+}
+"""Exam `clinical.recurrent` value -> (plain class, recurrent class): varicose -> C2 -> C2r."""
 SEGMENTS: dict[str, CeapSegmentInfo] = _VOCABULARY.segments
 SEGMENT_ORDER: tuple[str, ...] = CEAP.segment_order
 ETIOLOGY_CODES: tuple[str, ...] = tuple(CEAP.etiology)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from venalab.evidence import Recommendation, compare
 from venalab.exam import Side
-from venalab.rules.ceap import C_ORDER
+from venalab.rules.ceap import C_ORDER, has_ulcer_class
 from venalab.rules.pathways.model import DEFAULT_PARAMS, PathwayParams, recommend
 from venalab.rules.patterns import PatternResult
 from venalab.rules.reflux import PerforatorResult, SegmentResult
@@ -51,7 +51,7 @@ def cvi_recommendations(
     """
     params = params or DEFAULT_PARAMS
     ulcer_active = any(c.startswith("C6") for c in c_classes)
-    ulcer_any = any(c.startswith(("C5", "C6")) for c in c_classes)
+    ulcer_any = has_ulcer_class(c_classes)
     skin_or_ulcer = [c for c in c_classes if c.startswith(("C4", "C5", "C6"))]
     varicose = any(c.startswith("C2") for c in c_classes)
     saphenous = [

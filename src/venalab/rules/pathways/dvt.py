@@ -38,7 +38,12 @@ from venalab.rules.pathways.model import (
     reversible_provoking_factor,
     split_factors,
 )
-from venalab.rules.thrombosis import ThrombosedSegment, ThrombosisResult, classify_thrombosis
+from venalab.rules.thrombosis import (
+    ThrombosedSegment,
+    ThrombosisResult,
+    classify_thrombosis,
+    sentence,
+)
 
 _PATHWAY: dict[str, PathwayId] = {
     "proximal": "proximal-dvt",
@@ -434,7 +439,10 @@ def _proximal(
         decision="anticoagulation",
         recommendations=tuple(main),
         evidence=_summary_evidence(
-            "proximal-dvt", "anticoagulation", decided_by, f"Proximal DVT ({veins})."
+            "proximal-dvt",
+            "anticoagulation",
+            decided_by,
+            f"{sentence(thrombosis.label)} ({veins}).",
         ),
     )
 
@@ -508,7 +516,7 @@ def _distal(
         context.append(recommend("iddvt.trial-evidence", side, params))
     decided_by = recs[0]
     recs += context
-    label = "Isolated distal DVT" if pathway == "iddvt" else "Isolated calf muscle vein thrombosis"
+    label = sentence(thrombosis.label)
     return PathwayResult(
         side=side,
         pathway=pathway,
