@@ -478,6 +478,10 @@ _COURSE_TEXT: dict[ThrombusCourse, str] = {
 }
 
 
+def course_text(course: ThrombusCourse) -> str:
+    return _COURSE_TEXT[course]
+
+
 def _serial(
     before: dict[str, str], course: ThrombusCourse, interval: int
 ) -> tuple[SerialResult | None, str | None]:

@@ -15,7 +15,7 @@ from typing import Literal
 from venalab.anatomy import VEINS, Vein
 from venalab.criteria import CRITERIA, CriteriaSet, GroupRule
 from venalab.evidence import Comparison, Evidence, Frozen, compare, evidence
-from venalab.exam import Segment, Thrombus
+from venalab.exam import Segment, Thrombus, Treatment
 
 Verdict = Literal["present", "absent", "boundary", "not-assessed"]
 
@@ -51,6 +51,7 @@ class SegmentResult(Frozen):
     compressibility: str | None = None
     obstruction: bool | None = None
     thrombus: Thrombus | None = None
+    treatment: Treatment | None = None
     evidence: Evidence
     criteria_disagreement: tuple[CriteriaVerdict, ...] = ()
 
@@ -195,6 +196,7 @@ def assess_segment(seg: Segment, vein: Vein, cs: CriteriaSet) -> SegmentResult:
         compressibility=seg.compressibility,
         obstruction=seg.obstruction,
         thrombus=seg.thrombus,
+        treatment=seg.treatment,
         evidence=ev,
         criteria_disagreement=_disagreement(seg.reflux_ms, vein),
     )
