@@ -15,9 +15,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## run: start the web app on 127.0.0.1:8000 (SQLite in var/, example exams loaded)
+## run: web app on 127.0.0.1:8000 (SQLite in var/, example exams), DICOM SR receiver on 11112, HL7 orders on 2575
 run: $(STAMP)
-	$(VENV)/bin/venalab serve --host 127.0.0.1 --port 8000
+	$(VENV)/bin/venalab serve --host 127.0.0.1 --port 8000 --dicom-port 11112 --hl7-port 2575
 
 ## test: Debian packages the tests use, lint, type-check and the full test suite
 test: $(STAMP) sysdeps lint typecheck unit

@@ -132,13 +132,31 @@ def test_vein_codings_are_cid12110_snomed_plus_local_code() -> None:
     for code, vein in VEINS.items():
         codings = fc.vein_codings(code)
         assert codings[-1] == fc.Coding(fc.VEIN, code, vein.name)
-        if vein.snomed is None:
+        if vein.snomed is None and code in fc.BROADER_VEIN:
+            # The nearest broader structure from pydicom's dictionaries (no typed code).
+            assert codings[0].system == fc.SCT and codings[0].code in {"362072009", "122774002"}
+        elif vein.snomed is None:
             assert len(codings) == 1
         else:
             assert codings[0].system == fc.SCT and codings[0].code in sct
     assert {c for c, v in VEINS.items() if v.snomed is None} == {
         "AASV", "NSV", "CPV", "IVC", "PELV", "PAGSV", "TPT",
     }  # fmt: skip
+
+
+def test_named_perforator_label_gives_its_snomed_code() -> None:
+    codings = fc.vein_codings("CPV", "Cockett's perforating vein")
+    assert (codings[0].system, codings[0].code) == (fc.SCT, "128549006")
+    assert fc.vein_codings("TPV", "Cockett's perforating vein")[0].code == "714759009"
+
+
+def test_lab_loinc_codes_are_unique_per_property() -> None:
+    assert len(fc.LAB_BY_LOINC) == len(fc.LAB_LOINC)
+    for (analyte, unit), coding in fc.LAB_LOINC.items():
+        assert coding.system == fc.LOINC
+        # Mass units go with [Mass/volume] codes, molar units with [Moles/volume].
+        molar = unit in ("mmol/L", "umol/L", "pmol/L", "nmol/L")
+        assert ("[Moles/volume]" in (coding.display or "")) is molar, (analyte, unit)
 
 
 def test_legacy_srt_vein_and_laterality_codes_are_accepted() -> None:

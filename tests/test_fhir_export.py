@@ -7,6 +7,7 @@ import copy
 import json
 import time
 import warnings
+import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
@@ -311,7 +312,8 @@ def test_diameter_site_and_veins_without_snomed_code() -> None:
     assert diameter["valueQuantity"]["value"] == 6.5 and diameter["valueQuantity"]["code"] == "mm"
     site = component(gsva, fc.SCT, "106233006")
     assert coding_keys(site["valueCodeableConcept"]) == {(fc.SCT, "40415009")}  # proximal
-    assert coding_keys(aasv["bodySite"]) == {(fc.VEIN, "AASV")}  # no CID 12110 concept
+    # No CID 12110 concept: the broader SNOMED CT structure beside the local code.
+    assert coding_keys(aasv["bodySite"]) == {(fc.VEIN, "AASV"), (fc.SCT, "362072009")}
     (lat,) = aasv["bodySite"]["extension"]
     assert coding_keys(lat["valueCodeableConcept"]) == {(fc.SCT, "7771000")}  # left
     ssv = segs[9]
@@ -443,3 +445,44 @@ def test_schema_rejects_what_the_export_refuses() -> None:
     for seg in segment_obs(bundle):
         component(seg, fc.VENOUS_MEASUREMENTS, "segment-label")["valueString"] = ""
     assert any("valueString" in e for e in schema_errors(bundle, whole=False))
+
+
+def test_every_resource_has_a_generated_escaped_narrative() -> None:
+    doc = load_example("seed-001-calcinosis.json")
+    doc["exam"]["indication"] = "<b>swollen</b> & sore"
+    doc["legs"]["left"]["segments"][0]["label"] = "<script>x</script>"
+    exam = parse_exam_obj(doc)
+    bundle = export_bundle(exam, assess(exam))
+    for entry in bundle["entry"]:
+        text = entry["resource"]["text"]
+        assert text["status"] == "generated"
+        div = text["div"]
+        assert div.startswith('<div xmlns="http://www.w3.org/1999/xhtml">')
+        assert "<script>" not in div and "<b>" not in div
+        ET.fromstring(div)  # well-formed XHTML
+    assert any("&lt;script&gt;" in e["resource"]["text"]["div"] for e in bundle["entry"])
+
+
+def test_labs_carry_loinc_beside_the_local_code() -> None:
+    exam = parse_exam_obj(load_example("seed-001-calcinosis.json"))
+    bundle = export_bundle(exam, assess(exam))
+    labs = [
+        e["resource"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "Observation"
+        and e["resource"]["category"][0]["coding"][0]["code"] == "laboratory"
+    ]
+    assert labs
+    for res in labs:
+        systems = [c["system"] for c in res["code"]["coding"]]
+        assert fc.VENOUS_EXAM in systems
+    loinc = {c["code"] for r in labs for c in r["code"]["coding"] if c["system"] == fc.LOINC}
+    assert loinc, "no LOINC lab code"
+    # A LOINC-only lab Observation (from another system) imports too.
+    from venalab.interop.fhir_import import import_bundle
+
+    for res in labs:
+        res["code"]["coding"] = [
+            c for c in res["code"]["coding"] if c["system"] == fc.LOINC
+        ] or res["code"]["coding"]
+    assert import_bundle(bundle).exam.labs == exam.labs

@@ -38,6 +38,7 @@ EXAMPLES = ["seed-001-calcinosis.json", "calf-dvt.json"]
 # defined term even when declared; an empty StudyID/StudyTime only matters for a DICOMDIR.
 ACCEPTED_WARNINGS = (
     "Unrecognized defined term = <99VENALAB>",
+    "Unrecognized defined term = <ICD10CM>",
     "Missing attribute or value that would be needed to build DICOMDIR",
 )
 
@@ -204,7 +205,8 @@ def segments(draw: st.DrawFn) -> dict[str, Any]:
         "obstruction": st.booleans(),
         "label": st.text(
             st.characters(codec="utf-8", categories=["L", "N"]), min_size=1, max_size=20
-        ),
+        )
+        | st.sampled_from(["Cockett's perforating vein", "Boyd's perforating vein", "Thigh"]),
         "peak_reflux_velocity_cm_s": st.floats(min_value=0, max_value=500),
         "position_cm": st.floats(min_value=0, max_value=120),
         "thrombus": st.fixed_dictionaries(
@@ -232,15 +234,116 @@ def segments(draw: st.DrawFn) -> dict[str, Any]:
     left=st.lists(segments(), max_size=4),
     right=st.lists(segments(), min_size=1, max_size=4),
     purpose=st.sampled_from(["insufficiency", "thrombosis", "follow-up", "other"]),
+    position=st.sampled_from([None, "standing", "sitting", "reverse-trendelenburg", "supine"]),
 )
 def test_round_trip_property(
-    tmp_path: Path, left: list[dict[str, Any]], right: list[dict[str, Any]], purpose: str
+    tmp_path: Path,
+    left: list[dict[str, Any]],
+    right: list[dict[str, Any]],
+    purpose: str,
+    position: str | None,
 ) -> None:
+    info: dict[str, Any] = {"date": "2024-12-01", "purpose": purpose}
+    info["provocation"] = ["valsalva", "cuff"]
+    if position is not None:
+        info["position"] = position
     exam = make_exam(
-        left={"segments": left} if left else None,
-        right={"segments": right},
-        exam={"date": "2024-12-01", "purpose": purpose, "provocation": ["valsalva", "cuff"]},
+        left={"segments": left} if left else None, right={"segments": right}, exam=info
     )
     path = tmp_path / "p.dcm"
     export_sr(exam, assess(exam), path)
     assert import_sr(path).exam == sr_fields_only(exam)
+
+
+# --- issue 20: standard codes, coded findings, the signer's name as given -----------------
+
+
+def _concepts(ds: Any) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for item in ds.get("ContentSequence") or []:
+        c = item.ConceptNameCodeSequence[0]
+        out.append((c.CodingSchemeDesignator, c.CodeValue))
+        if "ConceptCodeSequence" in item:
+            v = item.ConceptCodeSequence[0]
+            out.append((v.CodingSchemeDesignator, v.CodeValue))
+        out.extend(_concepts(item))
+    return out
+
+
+def test_standard_codes_where_they_exist(tmp_path: Path) -> None:
+    exam = make_exam(
+        left={
+            "segments": [
+                {
+                    "vein": "GSVa",
+                    "reflux_ms": 900,
+                    "peak_reflux_velocity_cm_s": 40,
+                    "diameter_mm": 6,
+                    "label": "mid thigh",
+                    "obstruction": False,
+                },
+                {"vein": "POPV", "thrombus": {"age": "chronic", "occlusive": True, "length_cm": 3}},
+                {"vein": "CPV", "reflux_ms": 700, "label": "Cockett's perforating vein"},
+            ]
+        },
+        exam={"date": "2025-01-02", "position": "standing", "provocation": ["valsalva"]},
+    )
+    ds = build_sr(exam, assess(exam))
+    used = _concepts(ds)
+    private = {value for scheme, value in used if scheme == C.LOCAL_SCHEME}
+    # Only what has no standard code stays private (docs/interop-codes.md).
+    assert private <= {"RFX", "OUTFLOW", "THR-AGE", "PROVOC"}, private
+    for key in [
+        ("LN", "20355-4"),  # peak blood velocity (+ retrograde flow)
+        ("SCT", "312004007"),
+        ("DCM", "112039"),  # tracking identifier = label
+        ("SCT", "26036001"),  # obstruction / occlusion
+        ("SCT", "410668003"),  # thrombus length
+        ("SCT", "90734009"),  # chronic
+        ("DCM", "130410"),  # patient position
+        ("SCT", "10904000"),  # standing
+        ("SCT", "261039008"),  # Valsalva
+        ("SCT", "128549006"),  # Cockett's perforating vein (named perforator)
+        ("DCM", "121077"),  # conclusion
+    ]:
+        assert key in used, key
+    path = tmp_path / "std.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    back = import_sr(path)
+    assert back.exam == sr_fields_only(exam)
+    assert back.unmapped == ()
+
+
+def test_coded_findings_beside_the_text_summary(tmp_path: Path) -> None:
+    exam = parse_exam_obj(load_example("calf-dvt.json"))
+    ds = build_sr(exam, assess(exam))
+    summary = next(
+        i for i in ds.ContentSequence if i.ConceptNameCodeSequence[0].CodeValue == "121111"
+    )
+    coded = [i for i in summary.ContentSequence if i.ValueType == "CODE"]
+    assert coded, "no coded finding"
+    first = coded[0]
+    assert first.ConceptNameCodeSequence[0].CodeValue == C.FINDING.value
+    assert first.ConceptCodeSequence[0].CodeValue == "404223003"  # DVT of lower extremity
+    mods = {
+        m.ConceptNameCodeSequence[0].CodeValue: m.ConceptCodeSequence[0]
+        for m in first.ContentSequence
+    }
+    assert mods[C.LATERALITY.value].CodeValue == C.RIGHT.value
+    texts = [i.TextValue for i in summary.ContentSequence if i.ValueType == "TEXT"]
+    assert texts[0] == __import__("venalab.interop.findings", fromlist=["x"]).report_conclusion(
+        exam, assess(exam)
+    )
+    path = tmp_path / "dx.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    dciodvfy(path)
+
+
+@pytest.mark.parametrize(
+    ("signed_by", "pn"),
+    [("Doe^Jane", "Doe^Jane"), ("Jane Doe", "Doe^Jane"), ("Doe^Jane^^Dr", "Doe^Jane^^Dr")],
+)
+def test_signed_by_is_a_person_name(signed_by: str, pn: str, tmp_path: Path) -> None:
+    exam = make_exam()
+    ds = build_sr(exam, assess(exam), signed_by=signed_by)
+    assert str(ds.VerifyingObserverSequence[0].VerifyingObserverName) == pn

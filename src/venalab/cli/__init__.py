@@ -32,6 +32,8 @@ class LazyGroup(TyperGroup):
         "user": ("venalab.cli.user", "user_app"),
         "import": ("venalab.cli.interop", "import_app"),
         "export": ("venalab.cli.interop", "export_app"),
+        "dicom": ("venalab.interop.dicom_cli", "dicom_app"),
+        "hl7": ("venalab.interop.hl7_cli", "hl7_app"),
         "knowledge": ("venalab.cli.knowledge", "knowledge_app"),
         "ask": ("venalab.cli.knowledge", "ask_command"),
         "cohort": ("venalab.cli.cohort", "cohort_app"),

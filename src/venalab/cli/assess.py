@@ -192,8 +192,24 @@ def serve_cmd(
     examples: Annotated[
         bool, typer.Option(help="Load the example exams into an empty database.")
     ] = True,
+    dicom_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0, max=65535, help="Also run the DICOM SR receiver on this port (0: any free)."
+        ),
+    ] = None,
+    hl7_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=65535,
+            help="Also run the HL7 v2 order listener on this port and write the results of "
+            "signed exams (0: any free port).",
+        ),
+    ] = None,
 ) -> None:
-    """Start the web application (worksheet, stored exams, reports, API at /docs).
+    """Start the web application (worksheet, stored exams, reports, API at /docs), and with
+    --dicom-port / --hl7-port the scanner and order listeners beside it (one Ctrl+C stops all).
 
     The database is DATABASE_URL, else the SQLite file var/venalab.db; its schema is migrated
     first. On first start an 'admin' account gets a one-time password, printed here once.
@@ -208,10 +224,18 @@ def serve_cmd(
         out.print(line, highlight=False)
     shown = url if url.startswith("sqlite") else url.split("@")[-1]
     out.print(f"Database: {shown}")
+    from venalab.interop.services import start_interop
+
+    services = start_interop(url, dicom_port, hl7_port)
+    for line in services.lines:
+        out.print(line, highlight=False)
     out.print(
         f"venalab is at http://{host}:{port}/  (API docs: http://{host}:{port}/docs; Ctrl+C stops)"
     )
-    uvicorn.run(create_app(url), host=host, port=port, log_level="warning")
+    try:
+        uvicorn.run(create_app(url), host=host, port=port, log_level="warning")
+    finally:
+        services.stop()
 
 
 def schema_cmd(kind: Annotated[SchemaKind, typer.Argument(help="exam or result")]) -> None:

@@ -2,6 +2,7 @@
 
     venalab import sr FILE [--local-codes MAP.json] [--side left|right]
                            [--plain-gsv by-site|thigh|calf|skip] [--strict] [-o exam.json]
+                           [--patient-id ID] [--age YEARS | --birth-date D] [--exam-date D]
     venalab export sr EXAM -o out.dcm [--signed-by NAME] [--organization ORG] [--criteria ID]
 
 Exit status: 0 success, 2 invalid input (a damaged or unusable file, a bad map, an invalid
@@ -51,7 +52,27 @@ class PlainGsvOption(StrEnum):
     skip = "skip"
 
 
+# The importer's messages name what to choose, not how (the web page has no flags); the
+# command line adds its own flag for each.
+_CLI_HINTS = (
+    ("choose the leg", "--side left|right"),
+    ("local-code map", "--local-codes MAP.json"),
+    ("plain-GSV policy", "--plain-gsv thigh|calf"),
+    ("patient.id", "--patient-id ID"),
+    ("patient.age_years", "--age YEARS (or --birth-date YYYY-MM-DD)"),
+    ("exam.date", "--exam-date YYYY-MM-DD"),
+)
+
+
+def _hints(texts: list[str]) -> None:
+    joined = " ".join(texts)
+    flags = [flag for words, flag in _CLI_HINTS if words in joined]
+    if flags:
+        err.print(f"hint: {'; '.join(flags)}", highlight=False, markup=False)
+
+
 def _fail(source: str, error: InvalidInput) -> NoReturn:
+    _hints([f"{p.path} {p.message}" for p in error.problems])
     fail_invalid(source, error, whole="(file)", note="nothing written")
 
 
@@ -77,6 +98,7 @@ def _report(name: str, result: SrImport) -> None:
         err.print(f"decisions ({len(result.decisions)}):", style="bold")
         for line in result.decisions:
             err.print(f"  {line}", highlight=False, markup=False)
+    _hints([u.reason for u in result.unmapped])
 
 
 def import_sr_cmd(
@@ -103,6 +125,19 @@ def import_sr_cmd(
     strict: Annotated[
         bool, typer.Option(help="Fail (exit 2, nothing written) if anything is not imported.")
     ] = False,
+    patient_id: Annotated[
+        str | None, typer.Option(help="Patient id, when the file has none.")
+    ] = None,
+    age: Annotated[
+        int | None,
+        typer.Option(min=0, max=130, help="Patient age in years, when the file has no age."),
+    ] = None,
+    birth_date: Annotated[
+        str | None, typer.Option(help="Birth date YYYY-MM-DD, when the file has no age.")
+    ] = None,
+    exam_date: Annotated[
+        str | None, typer.Option(help="Exam date YYYY-MM-DD, when the file has none.")
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the exam JSON here.")
     ] = None,
@@ -120,10 +155,18 @@ def import_sr_cmd(
             extra,
             side=side.value if side is not None else None,
             plain_gsv=plain_gsv.value,
+            patient={
+                "id": patient_id,
+                "age_years": age,
+                "birth_date": birth_date,
+                "date": exam_date,
+            },
         )
     except InvalidInput as e:
         _fail(str(file), e)
     _report(file.name, result)
+    if result.exam_or_none is None:
+        _fail(str(file), InvalidInput(list(result.missing), "DICOM SR file"))
     if strict and result.unmapped:
         err.print(
             f"[bold red]--strict[/]: {len(result.unmapped)} item(s) not imported; nothing written"

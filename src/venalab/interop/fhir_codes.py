@@ -184,10 +184,58 @@ def dicom() -> DicomCodes:
 # --- veins -----------------------------------------------------------------------------------
 
 
-def vein_codings(vein: str) -> list[Coding]:
-    """SNOMED CT (DICOM CID 12110) where the vein has a concept, always the local vein code."""
+# Veins CID 12110 has no concept for, given the nearest broader SNOMED CT structure (FHIR
+# codings of one concept may differ in granularity): the accessory saphenous veins are
+# saphenous veins (SCT 362072009, CID 12110), the generic calf perforator and the
+# non-saphenous superficial veins are veins of the lower extremity (SCT 122774002, the
+# TID 5103 section scope). Keywords of pydicom's dictionaries, not typed codes.
+BROADER_VEIN: dict[str, str] = {
+    "AASV": "SaphenousVein",
+    "PAGSV": "SaphenousVein",
+    "CPV": "StructureOfVeinOfLowerExtremity",
+    "NSV": "StructureOfVeinOfLowerExtremity",
+}
+# Named perforators (CID 12110) a perforator's label may name: exported as that concept.
+NAMED_PERFORATORS: dict[str, str] = {
+    "HunterianPerforatingVein": "TPV",
+    "DoddPerforatingVein": "TPV",
+    "BoydPerforatingVein": "CPV",
+    "CockettPerforatingVein": "CPV",
+    "LateralCalfPerforator": "CPV",
+}
+
+
+@cache
+def _broader(vein: str) -> Coding | None:
+    from pydicom.sr.codedict import codes
+
+    keyword = BROADER_VEIN.get(vein)
+    return None if keyword is None else _from_dicom(getattr(codes.SCT, keyword))
+
+
+@cache
+def _named_perforators() -> dict[str, tuple[str, Coding]]:
+    from pydicom.sr.codedict import codes
+
+    out: dict[str, tuple[str, Coding]] = {}
+    for keyword, vein in NAMED_PERFORATORS.items():
+        code = getattr(codes.SCT, keyword)
+        out[code.meaning.casefold()] = (vein, _from_dicom(code))
+    return out
+
+
+def vein_codings(vein: str, label: str | None = None) -> list[Coding]:
+    """SNOMED CT for the vein: its CID 12110 concept; a named perforator when the label names
+    one; else the nearest broader structure (BROADER_VEIN); always the local vein code."""
     v = VEINS[vein]
-    out = [Coding(SCT, v.snomed.code, v.snomed.meaning)] if v.snomed else []
+    named = _named_perforators().get((label or "").strip().casefold())
+    if named is not None and named[0] == vein:
+        out = [named[1]]
+    elif v.snomed:
+        out = [Coding(SCT, v.snomed.code, v.snomed.meaning)]
+    else:
+        broader = _broader(vein)
+        out = [broader] if broader is not None else []
     return [*out, Coding(VEIN, vein, v.name)]
 
 
@@ -547,6 +595,32 @@ def meas(code: str) -> Coding:
 def exam_code(code: str) -> Coding:
     c = exam_concepts()[code]
     return Coding(VENOUS_EXAM, c.code, c.display)
+
+
+# --- laboratory LOINC codes (kept beside the local VENOUS_EXAM code) ---------------------------
+# LOINC has one code per analyte and property (mass or substance concentration), so the code
+# follows the exam's unit. Sources: LOINC codes found in several independent public code
+# tables (lab mappings, FHIR profiles) in the code corpus, cross-checked for property and
+# unit. No LOINC is given where none could be confirmed: PTH in pmol/L, 25-OH vitamin D in
+# nmol/L, eGFR (its LOINC depends on the estimating equation, which the exam does not
+# record) and dialysis (not a laboratory observation).
+LAB_LOINC: dict[tuple[str, str], Coding] = {
+    ("calcium", "mg/dL"): Coding(LOINC, "17861-6", "Calcium [Mass/volume] in Serum or Plasma"),
+    ("calcium", "mmol/L"): Coding(LOINC, "2000-8", "Calcium [Moles/volume] in Serum or Plasma"),
+    ("phosphate", "mg/dL"): Coding(LOINC, "2777-1", "Phosphate [Mass/volume] in Serum or Plasma"),
+    ("phosphate", "mmol/L"): Coding(
+        LOINC, "14879-1", "Phosphate [Moles/volume] in Serum or Plasma"
+    ),
+    ("pth", "pg/mL"): Coding(LOINC, "2731-8", "Parathyrin.intact [Mass/volume] in Serum or Plasma"),
+    ("creatinine", "mg/dL"): Coding(LOINC, "2160-0", "Creatinine [Mass/volume] in Serum or Plasma"),
+    ("creatinine", "umol/L"): Coding(
+        LOINC, "14682-9", "Creatinine [Moles/volume] in Serum or Plasma"
+    ),
+    ("vitamin_d_25oh", "ng/mL"): Coding(
+        LOINC, "62292-8", "25-Hydroxyvitamin D2+D3 [Mass/volume] in Serum or Plasma"
+    ),
+}
+LAB_BY_LOINC: dict[str, str] = {c.code: analyte for (analyte, _), c in LAB_LOINC.items()}
 
 
 # --- units (UCUM) -----------------------------------------------------------------------------

@@ -41,6 +41,7 @@ Shape (interop.md 2.6, "Suggested R4 shape"; R4 elements only, so no BodyStructu
 
 from __future__ import annotations
 
+import html
 import re
 import uuid
 from collections.abc import Iterable, Iterator
@@ -51,6 +52,7 @@ from venalab.anatomy import VEINS
 from venalab.exam import SIDES, ExamDocument, Segment, Side
 from venalab.interop import fhir_codes as fc
 from venalab.interop.fhir_codes import Coding, FieldSpec, concept
+from venalab.interop.findings import report_conclusion
 from venalab.result import LegResult, Result
 from venalab.rules.reflux import PerforatorResult, SegmentResult
 
@@ -148,7 +150,12 @@ class _Builder:
         return f"urn:uuid:{self._uuid(role)}"
 
     def _add(self, role: str, resource: JSON) -> str:
-        resource = {"resourceType": resource.pop("resourceType"), "id": self._uuid(role)} | resource
+        kind = resource.pop("resourceType")
+        resource = {
+            "resourceType": kind,
+            "id": self._uuid(role),
+            "text": narrative(kind, resource),
+        } | resource
         url = self._url(role)
         self.entries.append({"fullUrl": url, "resource": resource})
         if resource["resourceType"] == "Observation":
@@ -164,10 +171,18 @@ class _Builder:
             **concept(self.codes.lower_limb, text=f"{_SIDE_TITLE[side]} lower limb"),
         }
 
-    def _vein_site(self, side: Side, vein: str, ext: str = fc.EXT_STRUCTURE_LATERALITY) -> JSON:
+    def _vein_site(
+        self,
+        side: Side,
+        vein: str,
+        ext: str = fc.EXT_STRUCTURE_LATERALITY,
+        label: str | None = None,
+    ) -> JSON:
         return {
             "extension": [self._laterality_ext(side, ext)],
-            **concept(*fc.vein_codings(vein), text=f"{_SIDE_TITLE[side]} {VEINS[vein].name}"),
+            **concept(
+                *fc.vein_codings(vein, label), text=f"{_SIDE_TITLE[side]} {VEINS[vein].name}"
+            ),
         }
 
     def _observation(
@@ -364,7 +379,7 @@ class _Builder:
             f"{side}.segment.{index}",
             [fc.meas("venous-segment"), c.measurement_group],
             category="imaging",
-            body_site=self._vein_site(side, seg.vein),
+            body_site=self._vein_site(side, seg.vein, label=seg.label),
             components=comps,
             interpretation=interpretation,
         )
@@ -477,15 +492,17 @@ class _Builder:
             value = getattr(labs, spec.name)
             if value is None:
                 continue
+            codes = [fc.exam_code(spec.code)]
             if spec.kind == "bool":
                 obs_value: JSON = {"valueBoolean": value}
             else:
                 obs_value = {
                     "valueQuantity": _quantity(value.value, value.unit, fc.LAB_UCUM[value.unit])
                 }
-            self._observation(
-                spec.code, [fc.exam_code(spec.code)], category="laboratory", value=obs_value
-            )
+                loinc = fc.LAB_LOINC.get((spec.name, value.unit))
+                if loinc is not None:
+                    codes.insert(0, loinc)
+            self._observation(spec.code, codes, category="laboratory", value=obs_value)
 
     def history(self) -> None:
         h = self.exam.history
@@ -561,7 +578,6 @@ class _Builder:
     def report(self, conclusion_code: list[JSON]) -> None:
         legs = [side for side, _ in self.exam.legs.items()]
         laterality = legs[0] if len(legs) == 1 else "bilateral"
-        findings = [f.text for f in self.result.findings if f.importance <= 3]
         res: JSON = {
             "resourceType": "DiagnosticReport",
             "status": "final",
@@ -570,7 +586,7 @@ class _Builder:
             "subject": {"reference": self.patient_ref},
             "effectiveDateTime": self.date,
             "result": [{"reference": r} for r in self.observation_refs],
-            "conclusion": " ".join(findings) or "No abnormal finding recorded.",
+            "conclusion": report_conclusion(self.exam, self.result),
         }
         if self.exam.exam.operator is not None:
             res["performer"] = [{"display": self.exam.exam.operator}]
@@ -580,9 +596,12 @@ class _Builder:
         if unique:
             res["conclusionCode"] = list(unique.values())
         # The report goes right after the Patient, where readers look for it.
-        res = {"resourceType": "DiagnosticReport", "id": self._uuid("report")} | {
-            k: v for k, v in res.items() if k != "resourceType"
-        }
+        body = {k: v for k, v in res.items() if k != "resourceType"}
+        res = {
+            "resourceType": "DiagnosticReport",
+            "id": self._uuid("report"),
+            "text": narrative("DiagnosticReport", body),
+        } | body
         self.entries.insert(1, {"fullUrl": self._url("report"), "resource": res})
 
     def code_systems(self) -> None:
@@ -654,6 +673,64 @@ class _Builder:
             "type": "collection",
             "entry": self.entries,
         }
+
+
+def _display(cc: Any) -> str:
+    """A CodeableConcept as words: its text, else its first display, else its first code."""
+    if not isinstance(cc, dict):
+        return ""
+    if cc.get("text"):
+        return str(cc["text"])
+    for coding in cc.get("coding", []):
+        if coding.get("display"):
+            return str(coding["display"])
+    codings = cc.get("coding") or [{}]
+    return str(codings[0].get("code", ""))
+
+
+def _value_words(res: JSON) -> str:
+    if "valueQuantity" in res:
+        q = res["valueQuantity"]
+        return f"{q['value']:g} {q.get('unit', '')}".strip()
+    if "valueCodeableConcept" in res:
+        return _display(res["valueCodeableConcept"])
+    for key in ("valueString", "valueInteger", "valueBoolean"):
+        if key in res:
+            value = res[key]
+            return ("yes" if value else "no") if isinstance(value, bool) else str(value)
+    return ""
+
+
+def narrative(kind: str, res: JSON) -> JSON:
+    """Resource.text: a generated, escaped XHTML summary (FHIR R4 Narrative, status
+    "generated": entirely produced from the structured data)."""
+    parts: list[str] = []
+    if kind == "Patient":
+        ident = res.get("identifier", [{}])[0].get("value", "")
+        parts = [f"Patient {ident}", res.get("gender", ""), res.get("birthDate", "")]
+    elif kind == "Observation":
+        parts = [_display(res.get("code"))]
+        if "bodySite" in res:
+            parts.append(_display(res["bodySite"]))
+        if (value := _value_words(res)) != "":
+            parts.append(value)
+        for comp in res.get("component", []):
+            words = _value_words(comp)
+            parts.append(f"{_display(comp.get('code'))}: {words}" if words else "")
+    elif kind == "Condition":
+        parts = [_display(res.get("code"))]
+        parts += [_display(site) for site in res.get("bodySite", [])]
+        parts.append(_display(res.get("verificationStatus")))
+    elif kind == "DiagnosticReport":
+        parts = [_display(res.get("code")), res.get("effectiveDateTime", "")]
+        parts.append(res.get("conclusion", ""))
+    elif kind == "CodeSystem":
+        parts = [str(res.get("title", "")), f"{len(res.get('concept', []))} concept(s) used"]
+    text = "; ".join(p for p in parts if p) or kind
+    return {
+        "status": "generated",
+        "div": f'<div xmlns="http://www.w3.org/1999/xhtml"><p>{html.escape(text)}</p></div>',
+    }
 
 
 def _codings(node: Any) -> Iterator[tuple[str, str]]:

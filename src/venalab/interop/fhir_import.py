@@ -486,6 +486,11 @@ class _Reader:
                 self.fields(rp, res, self.ef.imaging, imaging)
             elif exam_codes & {f.code for f in self.ef.labs}:
                 self.lab(rp, res, next(iter(exam_codes & {f.code for f in self.ef.labs})))
+            elif loinc_lab := next(
+                (fc.LAB_BY_LOINC[c] for s, c in keys if s == fc.LOINC and c in fc.LAB_BY_LOINC),
+                None,
+            ):
+                self.lab(rp, res, f"labs.{loinc_lab}")
             elif meas_codes & {"rvcss", "villalta", "wells-dvt"}:
                 self.score(rp, res, next(iter(meas_codes & {"rvcss", "villalta", "wells-dvt"})))
             elif "ceap" in meas_codes:

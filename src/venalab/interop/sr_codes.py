@@ -118,10 +118,16 @@ THROMBUS_CONCEPTS: frozenset[CodeKey] = frozenset(
 THROMBUS_PRESENT: frozenset[CodeKey] = frozenset(
     {THROMBUS.key, DEFINITE_THROMBUS.key, SEVERE_THROMBUS.key}
 )
-# Thrombus age qualifiers with a standard code (CID 6130 severity/onset descriptors).
+# Thrombus age qualifiers with a standard code (CID 6130 severity/onset descriptors). CID
+# 6130 has no "acute" (only "hyper-acute" and "sudden onset"), and nothing says
+# "indeterminate": those two stay venalab local codes.
 THROMBUS_AGE_BY_CODE: dict[CodeKey, ThrombusAge] = {
     _c(codes.SCT.Subacute).key: "subacute",
     _c(codes.SCT.Chronic).key: "chronic",
+}
+THROMBUS_AGE_CODES: dict[ThrombusAge, SrCode] = {
+    "subacute": _c(codes.SCT.Subacute),
+    "chronic": _c(codes.SCT.Chronic),
 }
 YES = _c(codes.SCT.Yes)
 NO = _c(codes.SCT.No)
@@ -137,6 +143,54 @@ NUM_MODIFIERS_ACCEPTED: frozenset[CodeKey] = frozenset(
     )
 )
 
+# --- Standard concepts for what the exam format records (export writes them, import reads
+# them besides any lab's private codes). Each has a DICOM / SNOMED CT / LOINC concept in
+# pydicom's dictionaries; fields without one keep a 99VENALAB code (sr_local_codes.json,
+# each entry says why).
+# Peak reflux velocity: LN 20355-4 "Peak Blood Velocity" (CID 12119) qualified by
+# Direction of flow = Retrograde flow (SCT 312004007, CID 12221); without that qualifier a
+# peak velocity is antegrade and not imported.
+PEAK_BLOOD_VELOCITY = _c(codes.LN.PeakBloodVelocity)
+DIRECTION_OF_FLOW = SrCode("SCT", codes.SCT.DirectionOfFlow.value, "Direction of flow")
+RETROGRADE_FLOW = _c(codes.SCT.RetrogradeFlow)
+ANTEGRADE_FLOW = _c(codes.SCT.AntegradeFlow)
+# The segment's free-text label: DCM 112039 "Tracking Identifier" (TID 1501 row 2).
+TRACKING_IDENTIFIER = _c(codes.DCM.TrackingIdentifier)
+# Chronic or extrinsic obstruction of the segment (yes/no): SCT 26036001 "Obstruction".
+OBSTRUCTION = SrCode("SCT", codes.SCT.Obstruction.value, "Obstruction")
+# Properties of a thrombus finding (HAS PROPERTIES under it): SCT 410668003 "Length" (cm)
+# and SCT 26036001 "Occlusion" (yes/no: the thrombus occludes the lumen).
+LENGTH = _c(codes.SCT.Length)
+OCCLUSION = SrCode("SCT", codes.SCT.Occlusion.value, "Occlusion")
+# Patient position during reflux testing: DCM 130410 "Patient position" with SNOMED CT
+# body positions (CID 20); purpose and the other provocations have no standard code.
+PATIENT_POSITION = _c(codes.DCM.PatientPosition)
+POSITION_CODES: dict[str, SrCode] = {
+    "standing": SrCode("SCT", codes.SCT.Standing.value, "Standing"),
+    "sitting": SrCode("SCT", codes.SCT.Sitting.value, "Sitting"),
+    "supine": SrCode("SCT", codes.SCT.Supine.value, "Supine"),
+    "reverse-trendelenburg": SrCode(
+        "SCT", codes.SCT.InverseTrendelenburg.value, "Inverse Trendelenburg"
+    ),
+}
+POSITION_BY_CODE: dict[CodeKey, str] = {c.key: v for v, c in POSITION_CODES.items()}
+PROVOCATION_CODES: dict[str, SrCode] = {"valsalva": _c(codes.SCT.ValsalvaManeuver)}
+PROVOCATION_BY_CODE: dict[CodeKey, str] = {c.key: v for v, c in PROVOCATION_CODES.items()}
+# Coded diagnoses in the summary: DCM 121071 "Finding" = SNOMED CT disorder.
+RETROGRADE_FINDING = RETROGRADE_FLOW
+
+# Concept names read at the segment level: standard concept -> exam target.
+GROUP_STANDARD: dict[CodeKey, str] = {
+    TRACKING_IDENTIFIER.key: "label",
+    OBSTRUCTION.key: "obstruction",
+}
+# Concept names read under a thrombus finding.
+THROMBUS_STANDARD: dict[CodeKey, str] = {
+    LENGTH.key: "thrombus.length_cm",
+    OCCLUSION.key: "thrombus.occlusive",
+    _c(codes.SCT.LengthOfSegment).key: "thrombus.length_cm",
+}
+
 # --- Document context -------------------------------------------------------------------
 OBSERVER_TYPE = _c(codes.DCM.ObserverType)
 PERSON = _c(codes.DCM.Person)
@@ -144,9 +198,11 @@ PERSON_OBSERVER_NAME = _c(codes.DCM.PersonObserverName)
 LANGUAGE = _c(codes.DCM.LanguageOfContentItemAndDescendants)
 SUMMARY = _c(codes.DCM.Summary)
 COMMENT = _c(codes.DCM.Comment)
+CONCLUSION = _c(codes.DCM.Conclusion)
 PATIENT_CHARACTERISTICS = _c(codes.DCM.PatientCharacteristics)
 BODY_MASS_INDEX = SrCode("SCT", codes.SCT.BodyMassIndex.value, "Body mass index")
 INDICATIONS = _c(codes.DCM.IndicationsForProcedure)
+SUBJECT_AGE = _c(codes.DCM.SubjectAge)
 
 # UCUM units: the exam document's unit per dimension is the first of each table (factor 1).
 UNIT_FACTORS: dict[str, dict[str, float]] = {
@@ -154,6 +210,22 @@ UNIT_FACTORS: dict[str, dict[str, float]] = {
     "length": {"mm": 1.0, "cm": 10.0, "m": 1000.0, "um": 0.001},
     "velocity": {"cm/s": 1.0, "m/s": 100.0, "mm/s": 0.1},
     "bmi": {"kg/m2": 1.0},
+}
+# Non-UCUM spellings some devices write (read leniently, each reported as a decision).
+UNIT_ALIASES: dict[str, str] = {
+    "sec": "s",
+    "secs": "s",
+    "msec": "ms",
+    "msecs": "ms",
+    "millisecond": "ms",
+    "milliseconds": "ms",
+    "second": "s",
+    "seconds": "s",
+    "cm/sec": "cm/s",
+    "m/sec": "m/s",
+    "mm/sec": "mm/s",
+    "kg/m^2": "kg/m2",
+    "kg/m²": "kg/m2",
 }
 UCUM_MEANINGS: dict[str, str] = {
     "ms": "millisecond",
@@ -167,6 +239,7 @@ UCUM_MEANINGS: dict[str, str] = {
 def convert(value: float, unit: str, dimension: str, to_unit: str) -> float | None:
     """`value` in UCUM `unit` expressed in `to_unit`; None when the unit is not of `dimension`."""
     table = UNIT_FACTORS[dimension]
+    unit = UNIT_ALIASES.get(unit, unit)
     if unit not in table:
         return None
     if unit == to_unit:
@@ -350,6 +423,12 @@ _PERFORATORS: dict[str, VeinCode] = {
 _EXTRA_VEINS: dict[VeinCode, Code] = {"IVC": codes.SCT.InferiorVenaCava}
 
 PLAIN_GSV = _c(codes.SCT.GreatSaphenousVein)
+# A perforator whose label names one of these is exported under the named concept (a
+# standard code) instead of the generic TPV/CPV code; the import gives the label back.
+NAMED_PERFORATORS: dict[str, tuple[VeinCode, SrCode]] = {
+    getattr(codes.SCT, kw).meaning.casefold(): (vein, _c(getattr(codes.SCT, kw)))
+    for kw, vein in _PERFORATORS.items()
+}
 
 
 @dataclass(frozen=True, slots=True)

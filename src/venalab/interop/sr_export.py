@@ -32,7 +32,9 @@ from pydicom.valuerep import PersonName, format_number_as_ds
 from venalab import __version__
 from venalab.errors import InvalidInput, Problem
 from venalab.exam import PERFORATOR_VEINS, ExamDocument, Segment
+from venalab.interop import fhir_codes as fc
 from venalab.interop import sr_codes as C
+from venalab.interop.findings import CodedFinding, coded_findings, report_conclusion
 from venalab.interop.sr_codes import SrCode
 from venalab.result import Result
 
@@ -104,8 +106,22 @@ def _local_value(target: str, value: str) -> SrCode:
     return C.export_code(f"{target}={value}")
 
 
+def _vein_code(seg: Segment) -> SrCode:
+    """The anatomy concept: a named perforator's standard code when the label names it."""
+    if seg.vein in PERFORATOR_VEINS and seg.label is not None:
+        named = C.NAMED_PERFORATORS.get(seg.label.strip().casefold())
+        if named is not None and named[0] == seg.vein:
+            return named[1]
+    return C.EXPORT_VEIN_CODE[seg.vein]
+
+
 def _segment_group(seg: Segment) -> Dataset:
-    """TID 5104: the vein as container concept, site modifier, measurements and findings."""
+    """TID 5104: the vein as container concept, site modifier, measurements and findings.
+
+    Standard concepts where one exists (sr_codes "Standard concepts"); 99VENALAB codes for
+    reflux and outward-flow duration, distance from the junction, compressibility and
+    "beneath an ulcer", which have none (docs/interop-codes.md).
+    """
     items: list[Dataset] = []
     if seg.site is not None:
         items.append(_coded("HAS CONCEPT MOD", C.TOPOGRAPHICAL_MODIFIER, C.SITE_CODES[seg.site]))
@@ -115,14 +131,11 @@ def _segment_group(seg: Segment) -> Dataset:
     if seg.diameter_mm is not None:
         items.append(_num("CONTAINS", C.VESSEL_LUMEN_DIAMETER, seg.diameter_mm, "mm"))
     if seg.peak_reflux_velocity_cm_s is not None:
-        items.append(
-            _num(
-                "CONTAINS",
-                C.export_code("peak_reflux_velocity_cm_s"),
-                seg.peak_reflux_velocity_cm_s,
-                "cm/s",
-            )
+        velocity = _num("CONTAINS", C.PEAK_BLOOD_VELOCITY, seg.peak_reflux_velocity_cm_s, "cm/s")
+        velocity.ContentSequence = Sequence(
+            [_coded("HAS CONCEPT MOD", C.DIRECTION_OF_FLOW, C.RETROGRADE_FLOW)]
         )
+        items.append(velocity)
     if seg.position_cm is not None:
         items.append(_num("CONTAINS", C.export_code("position_cm"), seg.position_cm, "cm"))
     if seg.compressibility is not None:
@@ -134,11 +147,11 @@ def _segment_group(seg: Segment) -> Dataset:
             )
         )
     if seg.obstruction is not None:
-        items.append(_coded("CONTAINS", C.export_code("obstruction"), _yes_no(seg.obstruction)))
+        items.append(_coded("CONTAINS", C.OBSTRUCTION, _yes_no(seg.obstruction)))
     if seg.beneath_ulcer is not None:
         items.append(_coded("CONTAINS", C.export_code("beneath_ulcer"), _yes_no(seg.beneath_ulcer)))
     if seg.label is not None:
-        items.append(_text("CONTAINS", C.export_code("label"), seg.label))
+        items.append(_text("CONTAINS", C.TRACKING_IDENTIFIER, seg.label))
     if seg.thrombus is not None:
         thr = seg.thrombus
         props: list[Dataset] = []
@@ -147,19 +160,13 @@ def _segment_group(seg: Segment) -> Dataset:
                 _coded(
                     "HAS PROPERTIES",
                     C.export_code("thrombus.age"),
-                    _local_value("thrombus.age", thr.age),
+                    C.THROMBUS_AGE_CODES.get(thr.age) or _local_value("thrombus.age", thr.age),
                 )
             )
         if thr.occlusive is not None:
-            props.append(
-                _coded(
-                    "HAS PROPERTIES", C.export_code("thrombus.occlusive"), _yes_no(thr.occlusive)
-                )
-            )
+            props.append(_coded("HAS PROPERTIES", C.OCCLUSION, _yes_no(thr.occlusive)))
         if thr.length_cm is not None:
-            props.append(
-                _num("HAS PROPERTIES", C.export_code("thrombus.length_cm"), thr.length_cm, "cm")
-            )
+            props.append(_num("HAS PROPERTIES", C.LENGTH, thr.length_cm, "cm"))
         if thr.distance_to_junction_cm is not None:
             props.append(
                 _num(
@@ -173,12 +180,38 @@ def _segment_group(seg: Segment) -> Dataset:
         if props:
             finding.ContentSequence = Sequence(props)
         items.append(finding)
-    return _container("CONTAINS", C.EXPORT_VEIN_CODE[seg.vein], items)
+    return _container("CONTAINS", _vein_code(seg), items)
 
 
-def _summary(result: Result) -> Dataset:
-    """TID 5102: the interpretation as text, most important first, with its provenance."""
-    items = [
+_SIDE_CODE = {"left": C.LEFT, "right": C.RIGHT}
+ICD10CM = "ICD10CM"
+_SCHEMES = {fc.SCT: "SCT", fc.ICD10CM: ICD10CM}
+
+
+def _coded_finding(finding: CodedFinding) -> Dataset | None:
+    """A diagnosis as (121071, DCM, "Finding") = SNOMED CT (else ICD-10-CM), per leg."""
+    coding = finding.coding(fc.SCT) or finding.coding(fc.ICD10CM)
+    if coding is None:
+        return None
+    item = _coded("CONTAINS", C.FINDING, SrCode(_SCHEMES[coding.system], coding.code, finding.text))
+    mods = [_coded("HAS CONCEPT MOD", C.LATERALITY, _SIDE_CODE[s]) for s in finding.sides]
+    icd = finding.coding(fc.ICD10CM)
+    if coding.system == fc.SCT and icd is not None:
+        # The ICD-10-CM code (it carries the side and the vein) beside the SNOMED CT one.
+        mods.append(
+            _coded("HAS CONCEPT MOD", C.FINDING, SrCode(ICD10CM, icd.code, icd.display or ""))
+        )
+    if mods:
+        item.ContentSequence = Sequence(mods)
+    return item
+
+
+def _summary(exam: ExamDocument, result: Result) -> Dataset:
+    """TID 5102: the conclusion (findings/conclusion module), the coded diagnoses, the
+    engine's findings and recommendations as text, and the provenance."""
+    items = [_text("CONTAINS", C.CONCLUSION, report_conclusion(exam, result))]
+    items += [item for f in coded_findings(exam, result) if (item := _coded_finding(f)) is not None]
+    items += [
         _text("CONTAINS", C.FINDING, f.text)
         for f in sorted(result.findings, key=lambda f: f.importance)
     ]
@@ -214,23 +247,25 @@ def _content(exam: ExamDocument, result: Result) -> list[Dataset]:
         )
     if info.indication:
         content.append(_text("CONTAINS", C.INDICATIONS, info.indication))
-    for name in ("purpose", "position"):
-        value = getattr(info, name)
-        if value is not None:
-            content.append(
-                _coded(
-                    "CONTAINS", C.export_code(f"exam.{name}"), _local_value(f"exam.{name}", value)
-                )
+    if info.purpose is not None:
+        content.append(
+            _coded(
+                "CONTAINS",
+                C.export_code("exam.purpose"),
+                _local_value("exam.purpose", info.purpose),
             )
+        )
+    if info.position is not None:
+        content.append(_coded("CONTAINS", C.PATIENT_POSITION, C.POSITION_CODES[info.position]))
     for value in info.provocation:
         content.append(
             _coded(
                 "CONTAINS",
                 C.export_code("exam.provocation"),
-                _local_value("exam.provocation", value),
+                C.PROVOCATION_CODES.get(value) or _local_value("exam.provocation", value),
             )
         )
-    content.append(_summary(result))
+    content.append(_summary(exam, result))
     for side, leg in exam.legs.items():
         if not leg.segments:
             continue
@@ -250,11 +285,15 @@ def _content(exam: ExamDocument, result: Result) -> list[Dataset]:
 
 
 def _pn(name: str) -> str:
-    """A free-text name as a DICOM PN: 'Jane Doe' -> 'Doe^Jane' (last word = family name).
+    """A name as a DICOM PN (Family^Given^Middle^Prefix^Suffix), at most 64 characters.
 
-    The importer turns it back into 'Jane Doe'; at most 64 characters.
+    A name that is a PN already ('Doe^Jane') is written as given; free text ('Jane Doe')
+    becomes 'Doe^Jane' (last word = family name), which the importer turns back into
+    'Jane Doe'.
     """
-    words = name.replace("^", " ").replace("=", " ").split()
+    if "^" in name:
+        return "^".join(part.strip() for part in name.replace("=", " ").split("^"))[:64]
+    words = name.replace("=", " ").split()
     if len(words) < 2:
         return " ".join(words)[:64]
     return f"{words[-1]}^{' '.join(words[:-1])}"[:64]
@@ -312,7 +351,7 @@ def build_sr(
     ds.Manufacturer = "venalab"
     ds.ReferringPhysicianName = ""
     ds.SeriesDescription = "Venous duplex report"
-    ds.CodingSchemeIdentificationSequence = Sequence([_scheme()])
+    ds.CodingSchemeIdentificationSequence = Sequence([_scheme(), _icd_scheme()])
     ds.PatientName = ""
     ds.PatientID = exam.patient.id
     ds.PatientBirthDate = (
@@ -352,6 +391,17 @@ def build_sr(
     if _all_ascii(ds):
         del ds.SpecificCharacterSet
     return ds
+
+
+def _icd_scheme() -> Dataset:
+    # DICOM's "I10" is WHO ICD-10 (its UID is fixed); ICD-10-CM, whose codes the summary
+    # uses, is declared as a scheme of its own with its HL7 OID 2.16.840.1.113883.6.90.
+    scheme = Dataset()
+    scheme.CodingSchemeDesignator = ICD10CM
+    scheme.CodingSchemeUID = "2.16.840.1.113883.6.90"
+    scheme.CodingSchemeName = "ICD-10-CM"
+    scheme.CodingSchemeResponsibleOrganization = "CDC NCHS"
+    return scheme
 
 
 def _scheme() -> Dataset:

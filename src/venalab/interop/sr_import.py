@@ -15,8 +15,19 @@ Conventions (shared/reference/interop.md section 10), each one reported when it 
   modifier, no site. A plain "great saphenous vein" (no thigh/calf) follows `plain_gsv`:
   "by-site" (default) maps proximal -> GSVa and distal -> GSVb and skips (reports) the rest;
   "thigh" / "calf" map every plain GSV to GSVa / GSVb; "skip" reports them all.
-- Measurements: SCT 397413000 vessel lumen diameter -> diameter_mm; local (private) codes
-  through the local-code map (sr_codes); UCUM units converted (s, ms, cm, mm, m/s ...).
+- Lenient reading (issue 20), each choice reported: sections may be wrapped in other
+  containers or missing (vein groups under the root), laterality may sit on the report, the
+  section, the group, under the group's Finding Site or on every measurement; non-UCUM unit
+  spellings (sec, msec) are read; the patient's age may come from a Subject Age in the
+  content; a header lacking the patient id, age or date gives a draft with `missing` fields
+  (asked for in the worksheet) instead of a refusal.
+- Measurements: SCT 397413000 vessel lumen diameter -> diameter_mm; LN 20355-4 peak blood
+  velocity with Direction of flow = Retrograde flow -> peak_reflux_velocity_cm_s; DCM 112039
+  Tracking Identifier -> label; SCT Obstruction (yes/no) -> obstruction; local (private)
+  codes through the local-code map (sr_codes); UCUM units converted (s, ms, cm, mm, m/s ...).
+- Properties nested under a thrombus finding: standard ones are read wherever they sit (SCT
+  410668003 Length -> thrombus.length_cm, SCT Occlusion -> occlusive, a CID 6130 value such
+  as Chronic -> age), besides the local codes.
 - Thrombus: SCT 396339007 or CID 3714 "Definite"/"Severe" -> a thrombus; "No thrombus" is a
   negative finding and never becomes one; "Possible thrombus" is reported, not imported.
 - Patient id, sex, birth date (else age) and the study date come from the DICOM header. Exam
@@ -69,11 +80,25 @@ class Unmapped(NamedTuple):
 
 
 class SrImport(Frozen):
-    """The exam read from an SR, what was not imported, and the policies applied."""
+    """The exam read from an SR, what was not imported, and the policies applied.
 
-    exam: ExamDocument
+    Lenient reading: a file that lacks something the exam format requires (patient id,
+    birth date or age, study date) still gives `document`, the draft to complete, with
+    `missing` naming each field; `exam` is then absent (`exam` raises InvalidInput).
+    """
+
+    document: dict[str, Any]
+    exam_or_none: ExamDocument | None = None
+    missing: tuple[Problem, ...] = ()
     unmapped: tuple[Unmapped, ...] = ()
     decisions: tuple[str, ...] = ()
+
+    @property
+    def exam(self) -> ExamDocument:
+        """The validated exam; InvalidInput naming every missing field when incomplete."""
+        if self.exam_or_none is None:
+            raise InvalidInput(list(self.missing), WHAT)
+        return self.exam_or_none
 
 
 # ---------------------------------------------------------------------------------------
@@ -355,6 +380,8 @@ class _Reader:
         self.patient_extra: dict[str, Any] = {}
         self.legs: dict[Side, list[dict[str, Any]]] = {}
         self.context_ignored: list[str] = []
+        self.content_age: int | None = None  # (121033, DCM, "Subject Age") in the content
+        self.document_side: Side | None = None  # a Laterality modifier on the whole report
 
     def skip(self, item: _Item, reason: str) -> None:
         self.unmapped.append(Unmapped(item.path, f"{item.label()}: {reason}"))
@@ -376,15 +403,41 @@ class _Reader:
             self.decisions.append(
                 f"template id is {tid or 'absent'}, not 5100: read with the TID 5100 structure"
             )
-        for item in _tree(ds, "1"):
+        items = _tree(ds, "1")
+        # A laterality of the whole report applies to every section, wherever it is written.
+        lateral = [
+            i for i in items if i.relationship == "HAS CONCEPT MOD" and i.key == C.LATERALITY.key
+        ]
+        first = {id(i) for i in lateral}
+        for item in [*lateral, *(i for i in items if id(i) not in first)]:
             self.root_child(item)
         if self.context_ignored:
             self.decisions.append(
                 "observation context not imported: " + ", ".join(self.context_ignored)
             )
 
+    def subject_age(self, item: _Item) -> bool:
+        """(121033, DCM, "Subject Age") as a NUM in years, months, weeks or days."""
+        num = _num(item)
+        per_year = {"a": 1.0, "mo": 12.0, "wk": 52.0, "d": 365.0}
+        if num is None or num[1] not in per_year:
+            self.skip(item, "subject age without a value in a (years), mo, wk or d")
+            return False
+        self.content_age = int(num[0] // per_year[num[1]])
+        return True
+
     def root_child(self, item: _Item) -> None:
         key = item.key
+        if item.value_type == "NUM" and key == C.SUBJECT_AGE.key:
+            self.subject_age(item)
+            return
+        if item.relationship == "HAS CONCEPT MOD" and key == C.LATERALITY.key:
+            self.document_side = _side(_code(item.ds, "ConceptCodeSequence"))
+            self.decisions.append(
+                f"{item.path}: report laterality {self.document_side or 'not left/right'} "
+                "applies to sections that state none"
+            )
+            return
         if item.relationship in ("HAS OBS CONTEXT", "HAS CONCEPT MOD"):
             if key == C.PERSON_OBSERVER_NAME.key and item.value_type == "PNAME":
                 name = _person(item.ds.get("PersonName", ""))
@@ -399,7 +452,7 @@ class _Reader:
                 self.context_ignored.append(item.concept.meaning if item.concept else item.path)
             return
         if item.value_type == "CONTAINER" and key in (C.FINDINGS.key, C.FINDINGS_LEGACY.key):
-            self.section(item)
+            self.section(item, self.document_side)
         elif item.value_type == "CONTAINER" and key == C.SUMMARY.key:
             self.decisions.append(
                 f"{item.path}: summary section not imported (venalab recomputes the "
@@ -407,6 +460,27 @@ class _Reader:
             )
         elif item.value_type == "CONTAINER" and key == C.PATIENT_CHARACTERISTICS.key:
             self.patient_characteristics(item)
+        elif item.value_type == "CONTAINER" and self.holds_groups(item):
+            self.decisions.append(
+                f"{item.path}: container {item.concept or '(no concept)'} holds vein "
+                "measurement groups: read as a findings section"
+            )
+            self.section(item, self.document_side)
+        elif item.value_type == "CONTAINER" and self.is_group(item):
+            self.decisions.append(
+                f"{item.path}: vein measurement group outside any findings section: read as "
+                "a section of its own"
+            )
+            self.section(
+                _Item(item.path, "CONTAINS", "CONTAINER", None, item.ds, [item]), self.document_side
+            )
+        elif item.value_type == "CODE" and key == C.PATIENT_POSITION.key:
+            value = _code(item.ds, "ConceptCodeSequence")
+            position = C.POSITION_BY_CODE.get(value.key) if value else None
+            if position is None:
+                self.skip(item, f"patient position {value} has no exam-format value")
+            else:
+                self.exam_info["position"] = position
         elif item.value_type == "TEXT" and key == C.INDICATIONS.key:
             self.exam_info["indication"] = str(item.ds.get("TextValue", ""))[:2000]
         elif item.value_type == "CODE" and (entry := self.lookup(key)) is not None:
@@ -416,6 +490,9 @@ class _Reader:
 
     def patient_characteristics(self, container: _Item) -> None:
         for item in container.children:
+            if item.value_type == "NUM" and item.key == C.SUBJECT_AGE.key:
+                self.subject_age(item)
+                continue
             if item.value_type == "NUM" and item.key == C.BODY_MASS_INDEX.key:
                 num = _num(item)
                 if num and num[1] in C.UNIT_FACTORS["bmi"]:
@@ -434,19 +511,47 @@ class _Reader:
         if not entry.target.startswith("exam.") or entry.value is not None:
             self.skip(item, f"maps to {entry.target!r}, which is not a document-level field")
             return
-        if mapped is None or mapped.field != entry.target or mapped.value is None:
+        mapped_value: str | None = None
+        if mapped is not None and mapped.field == entry.target:
+            mapped_value = mapped.value
+        elif value is not None and entry.target == "exam.provocation":
+            mapped_value = C.PROVOCATION_BY_CODE.get(value.key)
+        elif value is not None and entry.target == "exam.position":
+            mapped_value = C.POSITION_BY_CODE.get(value.key)
+        if mapped_value is None:
             self.skip(item, f"value {value} is not a known value of {entry.target}")
             return
         name = entry.target.removeprefix("exam.")
         if name == "provocation":
-            self.exam_info.setdefault("provocation", []).append(mapped.value)
-        elif name in self.exam_info and self.exam_info[name] != mapped.value:
+            self.exam_info.setdefault("provocation", []).append(mapped_value)
+        elif name in self.exam_info and self.exam_info[name] != mapped_value:
             self.skip(item, f"conflicts with {name} = {self.exam_info[name]!r} given earlier")
         else:
-            self.exam_info[name] = mapped.value
+            self.exam_info[name] = mapped_value
 
     # -- TID 5103 section ----------------------------------------------------------------
-    def section(self, section: _Item) -> None:
+    def is_group(self, item: _Item) -> bool:
+        """A TID 5104 measurement group: its concept (or its Finding Site) is a vein."""
+        key = item.key
+        if key == C.MEASUREMENT_GROUP.key:
+            site = _finding_site(item)
+            key = site.key if site else None
+        if key is None:
+            return False
+        local = self.local.get(key)
+        return (
+            key in C.VEIN_BY_CODE
+            or key == C.PLAIN_GSV.key
+            or (local is not None and (local.field == "vein" or local.target == "ignore"))
+        )
+
+    def holds_groups(self, item: _Item) -> bool:
+        return any(
+            c.value_type == "CONTAINER" and (self.is_group(c) or self.holds_groups(c))
+            for c in item.children
+        )
+
+    def section(self, section: _Item, inherited: Side | None = None) -> None:
         side: Side | None = None
         lateral_seen: SrCode | None = None
         scope_ok = True
@@ -486,7 +591,13 @@ class _Reader:
             self.decisions.append(
                 f"{section.path}: section laterality {lateral_seen} is not left or right"
             )
+        if side is None and lateral_seen is None:
+            side = inherited
         for group in groups:
+            if not self.is_group(group) and self.holds_groups(group):
+                # A wrapper (sub-section, per-vessel container...): read what it holds.
+                self.section(group, side)
+                continue
             group_side = self.group_side(group)
             chosen = side or group_side
             if side and group_side and group_side != side:
@@ -502,14 +613,15 @@ class _Reader:
             if chosen is None and self.side is not None:
                 chosen = self.side
                 self.decisions.append(
-                    f"{group.path}: no laterality in the file; side {self.side} given by the "
-                    "caller (--side)"
+                    f"{group.path}: no laterality in the file; side {self.side} chosen for "
+                    "the import"
                 )
             if chosen is None:
                 self.skip(
                     group,
-                    "no laterality (left/right) in its section or group; venalab does not "
-                    "guess: not imported (give --side left|right if the whole file is one leg)",
+                    "no laterality (left/right) in its section, group or measurements; "
+                    "venalab does not guess: not imported (choose the leg for the import if "
+                    "the whole file is one leg)",
                 )
                 continue
             segment = self.group(group)
@@ -517,9 +629,26 @@ class _Reader:
                 self.legs.setdefault(chosen, []).append(segment)
 
     def group_side(self, group: _Item) -> Side | None:
+        """Laterality of a group: its own modifier, one nested under its Finding Site, or
+        the one laterality all its measurements state (a device that qualifies each NUM)."""
         for item in group.children:
             if item.relationship == "HAS CONCEPT MOD" and item.key == C.LATERALITY.key:
                 return _side(_code(item.ds, "ConceptCodeSequence"))
+        for item in group.children:
+            if item.relationship == "HAS CONCEPT MOD" and item.key == C.FINDING_SITE.key:
+                for sub in item.children:
+                    if sub.key == C.LATERALITY.key:
+                        return _side(_code(sub.ds, "ConceptCodeSequence"))
+        sides = {
+            _side(_code(sub.ds, "ConceptCodeSequence"))
+            for sub in _descendants(group)
+            if sub.relationship == "HAS CONCEPT MOD" and sub.key == C.LATERALITY.key
+        }
+        if len(sides) == 1:
+            only = sides.pop()
+            if only is not None:
+                self.decisions.append(f"{group.path}: laterality {only} from its measurements")
+            return only
         return None
 
     # -- TID 5104 measurement group ------------------------------------------------------
@@ -560,7 +689,8 @@ class _Reader:
                 group,
                 "great saphenous vein without thigh/calf"
                 + (f" and site {site}" if site else " and without a proximal/distal modifier")
-                + f" (policy {policy!r}): not imported; choose --plain-gsv thigh|calf",
+                + f" (policy {policy!r}): not imported; choose the plain-GSV policy thigh "
+                "or calf for this file",
             )
             return None
         how = f"site {site}" if policy == "by-site" else f"policy {policy!r}"
@@ -589,7 +719,9 @@ class _Reader:
         for item in group.children:
             if item.relationship == "HAS CONCEPT MOD":
                 used = [C.TOPOGRAPHICAL_MODIFIER.key, C.LATERALITY.key]
-                if group.key == C.MEASUREMENT_GROUP.key:
+                if group.key == C.MEASUREMENT_GROUP.key or all(
+                    sub.key == C.LATERALITY.key for sub in item.children
+                ):
                     used.append(C.FINDING_SITE.key)
                 if item.key not in used:
                     self.skip(item, "group modifier not used by venalab (e.g. vessel branch)")
@@ -600,15 +732,32 @@ class _Reader:
             self.decisions.append(f"{group.path}: {vein} labelled {label!r} (named perforator)")
         return self.finish(seg)
 
-    def lookup(self, key: CodeKey | None) -> LocalCode | None:
-        return None if key is None else self.local.get(key)
+    def lookup(
+        self, key: CodeKey | None, standard: Mapping[CodeKey, str] | None = None
+    ) -> LocalCode | None:
+        """A lab's (or venalab's) local code first, then the standard concepts of `standard`."""
+        if key is None:
+            return None
+        found = self.local.get(key)
+        if found is None and standard is not None and key in standard:
+            return LocalCode(standard[key])
+        return found
 
     def group_item(self, seg: _Segment, item: _Item) -> None:
         key = item.key
-        entry = self.lookup(key)
+        entry = self.lookup(key, C.GROUP_STANDARD)
         if item.value_type == "NUM":
             if key == C.VESSEL_LUMEN_DIAMETER.key:
                 self.numeric(seg, item, "diameter_mm")
+            elif key == C.PEAK_BLOOD_VELOCITY.key:
+                if _flow_direction(item) == C.RETROGRADE_FLOW.key:
+                    self.numeric(seg, item, "peak_reflux_velocity_cm_s")
+                else:
+                    self.skip(
+                        item,
+                        "peak velocity without Direction of flow = Retrograde flow: not a "
+                        "reflux velocity",
+                    )
             elif entry is not None:
                 self.local_item(seg, item, entry)
             else:
@@ -694,9 +843,16 @@ class _Reader:
                 f"(accepted UCUM units: {', '.join(C.UNIT_FACTORS[dimension])})",
             )
             return
+        accepted = {*C.NUM_MODIFIERS_ACCEPTED, C.LATERALITY.key}
+        if target == "peak_reflux_velocity_cm_s":
+            accepted.add(C.DIRECTION_OF_FLOW.key)
         for sub in item.children:
-            if sub.key not in C.NUM_MODIFIERS_ACCEPTED:
+            if sub.key not in accepted:
                 self.skip(sub, "qualifier of a measurement not used by venalab")
+        if unit in C.UNIT_ALIASES:
+            self.decisions.append(
+                f"{item.path}: unit {unit!r} read as UCUM {C.UNIT_ALIASES[unit]!r}"
+            )
         if target == "outward_flow_ms":
             if seg.fields["vein"] not in PERFORATOR_VEINS:
                 self.skip(
@@ -704,7 +860,7 @@ class _Reader:
                 )
                 return
             target = "reflux_ms"
-        if unit != to_unit:
+        if C.UNIT_ALIASES.get(unit, unit) != to_unit:
             converted = _clean(converted)
             self.decisions.append(f"{item.path}: {value:g} {unit} -> {converted:g} {to_unit}")
         self.put(seg, item, target, converted)
@@ -732,9 +888,19 @@ class _Reader:
         seg.thrombus_state, seg.thrombus_path = state, item.path
         if state == "absent":
             self.decisions.append(f"{item.path}: 'No thrombus' recorded: segment has no thrombus")
+        self.thrombus_properties(seg, item)
+
+    def thrombus_properties(self, seg: _Segment, item: _Item) -> None:
+        """Properties under a thrombus finding: local codes, standard concepts (SCT Length,
+        Occlusion), a standard age value under any concept, and nested containers."""
         for sub in item.children:
-            if (entry := self.lookup(sub.key)) is not None:
+            value = _code(sub.ds, "ConceptCodeSequence") if sub.value_type == "CODE" else None
+            if (entry := self.lookup(sub.key, C.THROMBUS_STANDARD)) is not None:
                 self.local_item(seg, sub, entry, thrombus=True)
+            elif value is not None and value.key in C.THROMBUS_AGE_BY_CODE:
+                self.put(seg, sub, "thrombus.age", C.THROMBUS_AGE_BY_CODE[value.key])
+            elif sub.value_type == "CONTAINER" and sub.children:
+                self.thrombus_properties(seg, sub)
             else:
                 self.skip(sub, _unknown("thrombus property", sub.concept))
 
@@ -803,9 +969,25 @@ def _unknown(kind: str, concept: SrCode | None) -> str:
     if concept is not None and concept.scheme not in _STANDARD_SCHEMES:
         return (
             f"private {kind} code {concept.scheme}:{concept.value} is not in the local-code "
-            "map; map it with --local-codes if venalab should use it"
+            "map; add it to the lab's local-code map if venalab should use it"
         )
     return f"{kind} not used by venalab (no exam-document field for this code)"
+
+
+def _descendants(item: _Item) -> list[_Item]:
+    out: list[_Item] = []
+    for child in item.children:
+        out.append(child)
+        out.extend(_descendants(child))
+    return out
+
+
+def _flow_direction(item: _Item) -> CodeKey | None:
+    for sub in item.children:
+        if sub.key == C.DIRECTION_OF_FLOW.key:
+            value = _code(sub.ds, "ConceptCodeSequence")
+            return value.key if value else None
+    return None
 
 
 def _finding_site(group: _Item) -> SrCode | None:
@@ -834,7 +1016,9 @@ def _header_patient(ds: Dataset, problems: list[Problem], decisions: list[str]) 
     if pid:
         patient["id"] = pid
     else:
-        problems.append(Problem("PatientID (0010,0020)", "missing: the exam needs a patient id"))
+        problems.append(
+            Problem("patient.id", "not in the file (PatientID (0010,0020)): enter the patient id")
+        )
     patient["sex"] = {"M": "male", "F": "female", "O": "other"}.get(
         str(ds.get("PatientSex") or "").strip().upper(), "unknown"
     )
@@ -844,7 +1028,13 @@ def _header_patient(ds: Dataset, problems: list[Problem], decisions: list[str]) 
         try:
             patient["birth_date"] = dt.datetime.strptime(birth, "%Y%m%d").date().isoformat()
         except ValueError:
-            problems.append(Problem("PatientBirthDate (0010,0030)", f"not a date: {birth!r}"))
+            problems.append(
+                Problem(
+                    "patient.birth_date",
+                    f"PatientBirthDate (0010,0030) is not a date: {birth!r}; enter the birth "
+                    "date or the age",
+                )
+            )
     elif (m := _AGE.match(age)) is not None:
         n, unit = int(m.group(1)), m.group(2)
         per_year = {"Y": 1, "M": 12, "W": 52, "D": 365}[unit]
@@ -854,8 +1044,9 @@ def _header_patient(ds: Dataset, problems: list[Problem], decisions: list[str]) 
     else:
         problems.append(
             Problem(
-                "PatientBirthDate (0010,0030)",
-                "missing, and no PatientAge (0010,1010): the exam needs a birth date or an age",
+                "patient.age_years",
+                "not in the file (no PatientBirthDate (0010,0030) or PatientAge (0010,1010)): "
+                "the exam needs a birth date or an age; enter one",
             )
         )
     return patient
@@ -868,9 +1059,11 @@ def _header_date(ds: Dataset, problems: list[Problem]) -> str | None:
             try:
                 return dt.datetime.strptime(raw, "%Y%m%d").date().isoformat()
             except ValueError:
-                problems.append(Problem(keyword, f"not a date: {raw!r}"))
+                problems.append(Problem("exam.date", f"{keyword} is not a date: {raw!r}"))
                 return None
-    problems.append(Problem("StudyDate (0008,0020)", "missing (and no ContentDate)"))
+    problems.append(
+        Problem("exam.date", "not in the file (no StudyDate or ContentDate): enter the date")
+    )
     return None
 
 
@@ -897,6 +1090,7 @@ def import_sr_bytes(
     side: Side | None = None,
     plain_gsv: PlainGsvPolicy = "by-site",
     name: str = "<upload>",
+    patient: Mapping[str, object] | None = None,
 ) -> SrImport:
     """Import SR bytes (an upload); see `import_sr`."""
     local = C.local_code_map(local_codes)
@@ -922,12 +1116,34 @@ def import_sr_bytes(
             ],
             WHAT,
         )
-    problems: list[Problem] = []
+    missing: list[Problem] = []
     decisions: list[str] = []
-    patient = _header_patient(ds, problems, decisions)
-    date = _header_date(ds, problems)
+    header = _header_patient(ds, missing, decisions)
+    date = _header_date(ds, missing)
+    for key, value in (patient or {}).items():
+        if key == "date":
+            if date is None and value is not None:
+                date = str(value)
+                missing = [m for m in missing if m.path != "exam.date"]
+                decisions.append(f"exam.date {value} given for the import (not in the file)")
+            continue
+        if value is None or (key in ("age_years", "birth_date") and _has_age(header)):
+            continue
+        if key == "id" and "id" in header:
+            continue
+        header[key] = value
+        decisions.append(f"patient.{key} {value} given for the import (not in the file)")
+        missing = [m for m in missing if not _fills(key, m)]
     reader = _Reader(local, side, plain_gsv)
     reader.root(ds)
+    if reader.content_age is not None and not _has_age(header):
+        header["age_years"] = reader.content_age
+        missing = [m for m in missing if not _fills("age_years", m)]
+        decisions.append(
+            f"patient age {reader.content_age} years from the report content (Subject Age); "
+            "the header has none"
+        )
+    problems: list[Problem] = []
     if not reader.legs:
         problems.append(
             Problem(
@@ -943,9 +1159,10 @@ def import_sr_bytes(
         )
     if problems:
         raise InvalidInput(problems, WHAT)
-    patient.update(reader.patient_extra)
+    header.update(reader.patient_extra)
     info = dict(reader.exam_info)
-    info["date"] = date
+    if date is not None:
+        info["date"] = date
     for absent in ("purpose", "position"):
         if absent not in info:
             decisions.append(
@@ -957,7 +1174,7 @@ def import_sr_bytes(
     )
     doc = {
         "format": "venous-exam/1",
-        "patient": patient,
+        "patient": header,
         "exam": info,
         "legs": {s: {"segments": segs} for s, segs in reader.legs.items()},
     }
@@ -967,16 +1184,31 @@ def import_sr_bytes(
             f"document verified by {_person(verifier[0].get('VerifyingObserverName', ''))} "
             f"at {verifier[0].get('VerificationDateTime', '')}"
         )
-    try:
-        exam = parse_exam_obj(doc)
-    except InvalidInput as err:
-        raise InvalidInput(
-            [Problem(p.path, f"{p.message} (value from {name})") for p in err.problems], WHAT
-        ) from None
+    exam: ExamDocument | None = None
+    if not missing:
+        try:
+            exam = parse_exam_obj(doc)
+        except InvalidInput as err:
+            missing = [Problem(p.path, f"{p.message} (value from {name})") for p in err.problems]
     return SrImport(
-        exam=exam,
+        document=doc,
+        exam_or_none=exam,
+        missing=tuple(missing),
         unmapped=tuple(reader.unmapped),
         decisions=tuple(decisions + reader.decisions),
+    )
+
+
+def _has_age(header: Mapping[str, object]) -> bool:
+    return "age_years" in header or "birth_date" in header
+
+
+def _fills(key: str, problem: Problem) -> bool:
+    if key == "id":
+        return problem.path == "patient.id"
+    return key in ("age_years", "birth_date") and problem.path in (
+        "patient.age_years",
+        "patient.birth_date",
     )
 
 
@@ -986,16 +1218,22 @@ def import_sr(
     *,
     side: Side | None = None,
     plain_gsv: PlainGsvPolicy = "by-site",
+    patient: Mapping[str, object] | None = None,
 ) -> SrImport:
     """Read a TID 5100 Comprehensive SR file as an exam document.
 
     `local_codes`: a lab's map `{"SCHEME:CODE": target}` on top of the shipped one.
     `side`: the leg for sections that state no laterality (else they are skipped, reported).
     `plain_gsv`: policy for a great saphenous vein code without thigh/calf (module docstring).
-    Raises InvalidInput when the file is damaged, not an SR, or yields no valid exam.
+    `patient`: values for what the header lacks ("id", "age_years", "birth_date", "date");
+    the file's own values win. Raises InvalidInput when the file is damaged, not an SR, or
+    holds no vein measurement of a known leg; a file lacking a required header field gives a
+    draft (`SrImport.document`, `missing`).
     """
     try:
         data = path.read_bytes()
     except OSError as err:
         raise InvalidInput([Problem("", f"cannot read {path.name}: {err}")], WHAT) from None
-    return import_sr_bytes(data, local_codes, side=side, plain_gsv=plain_gsv, name=path.name)
+    return import_sr_bytes(
+        data, local_codes, side=side, plain_gsv=plain_gsv, name=path.name, patient=patient
+    )

@@ -26,6 +26,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -225,3 +226,94 @@ class LoginFailure(Base):
     username: Mapped[str] = mapped_column(String(64), index=True)
     client: Mapped[str] = mapped_column(String(200), index=True)
     at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
+# --- interoperability (issue 20): received SRs, HL7 orders, ORU results, local SR codes ----
+
+IncomingStatus = Literal["pending", "done", "dismissed"]
+OrderStatus = Literal["scheduled", "in-progress", "completed", "cancelled"]
+
+
+class LocalSrCode(Base):
+    """One entry of the lab's local SR code map (an admin edits it in the web app)."""
+
+    __tablename__ = "local_sr_codes"
+    __table_args__ = (UniqueConstraint("scheme", "code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scheme: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(100))
+    meaning: Mapped[str | None] = mapped_column(String(200), default=None)
+    updated_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ScheduledOrder(Base):
+    """An order received over HL7 v2 (ORM^O01 / OMG^O19): a scheduled exam in the worklist."""
+
+    __tablename__ = "scheduled_orders"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('scheduled', 'in-progress', 'completed', 'cancelled')", name="status"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    accession: Mapped[str] = mapped_column(String(64), unique=True)
+    placer_order: Mapped[str | None] = mapped_column(String(64), default=None)
+    patient_local_id: Mapped[str] = mapped_column(String(64), index=True)
+    patient_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    sex: Mapped[str] = mapped_column(String(16), default="unknown")
+    birth_date: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    indication: Mapped[str | None] = mapped_column(Text, default=None)
+    referring_physician: Mapped[str | None] = mapped_column(String(200), default=None)
+    procedure: Mapped[str | None] = mapped_column(String(200), default=None)
+    scheduled_date: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    exam_id: Mapped[int | None] = mapped_column(ForeignKey("exams.id"), default=None)
+    message_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class IncomingSr(Base):
+    """A structured report received from a scanner (DICOM C-STORE), waiting for review.
+
+    Nothing becomes an exam until a user opens it in the worksheet and saves; then the item
+    is marked done with the exam it became."""
+
+    __tablename__ = "incoming_srs"
+    __table_args__ = (CheckConstraint("status IN ('pending', 'done', 'dismissed')", name="status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    calling_ae: Mapped[str] = mapped_column(String(16))
+    sop_instance_uid: Mapped[str] = mapped_column(String(64), index=True)
+    patient_local_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    accession: Mapped[str | None] = mapped_column(String(64), default=None)
+    study_date: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("scheduled_orders.id"), default=None)
+    exam_id: Mapped[int | None] = mapped_column(ForeignKey("exams.id"), default=None)
+    done_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    done_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class ResultMessage(Base):
+    """An ORU^R01 result for one signed exam version: written to the outbox folder, then
+    sent over MLLP when a results host is configured (retried until it is acknowledged)."""
+
+    __tablename__ = "result_messages"
+    __table_args__ = (UniqueConstraint("exam_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    exam_id: Mapped[int] = mapped_column(ForeignKey("exams.id"))
+    version: Mapped[int] = mapped_column()
+    control_id: Mapped[str] = mapped_column(String(64), unique=True)
+    file_name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)

@@ -13,6 +13,15 @@ message naming the variable and what it accepts. Tests build `Settings(...)` dir
 | `VENALAB_CDS_BASE_URL` | public base URL of this service, the audience of CDS client tokens | from the request |
 | `VENALAB_KNOWLEDGE_DIR` | folder of knowledge entries | the entries shipped with venalab |
 | `VENALAB_PATIENT_REVIEW_POLICY` | `show-with-banner` (unreviewed entries answered with a banner) or `approved-only` (patients see approved entries only) | `show-with-banner` |
+| `VENALAB_DICOM_AE_TITLE` | AE title of the DICOM receiver (`venalab dicom listen`) | `VENALAB` |
+| `VENALAB_DICOM_HOST` | interface the DICOM receiver listens on | `127.0.0.1` |
+| `VENALAB_DICOM_PORT` | TCP port of the DICOM receiver | `11112` |
+| `VENALAB_DICOM_ALLOWED_AES` | calling AE titles allowed to send (comma-separated); others are rejected | `STORESCU` |
+| `VENALAB_HL7_HOST` | interface the HL7 v2 MLLP listener (orders in) listens on | `127.0.0.1` |
+| `VENALAB_HL7_PORT` | TCP port of the HL7 v2 MLLP listener | `2575` |
+| `VENALAB_HL7_OUTBOX` | folder the ORU^R01 results of signed exams are written to | `var/hl7/outbox` |
+| `VENALAB_HL7_RESULTS_TO` | `host:port` the results are also sent to over MLLP (queued and retried) | none |
+| `VENALAB_HL7_FACILITY` | sending application / facility name in HL7 messages | `VENALAB` |
 """
 
 from __future__ import annotations
@@ -47,6 +56,49 @@ def _path(env: Mapping[str, str], name: str) -> Path | None:
     return Path(raw) if raw else None
 
 
+def _port(env: Mapping[str, str], name: str, default: int, problems: list[Problem]) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if raw.isdigit() and 0 <= int(raw) <= 65535:
+        return int(raw)
+    problems.append(Problem(name, f"must be a TCP port 0-65535, got {raw!r}"))
+    return default
+
+
+def _ae_title(env: Mapping[str, str], name: str, default: str, problems: list[Problem]) -> str:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if len(raw) > 16 or not raw.isascii() or "\\" in raw or not raw.isprintable():
+        problems.append(Problem(name, f"an AE title has 1-16 printable ASCII characters: {raw!r}"))
+        return default
+    return raw
+
+
+def _ae_list(env: Mapping[str, str], name: str, problems: list[Problem]) -> tuple[str, ...]:
+    raw = env.get(name)
+    if raw is None:
+        return ("STORESCU",)
+    titles = tuple(t.strip() for t in raw.split(",") if t.strip())
+    for title in titles:
+        _ae_title({name: title}, name, title, problems)
+    return titles
+
+
+def _host_port(
+    env: Mapping[str, str], name: str, problems: list[Problem]
+) -> tuple[str, int] | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    host, sep, port = raw.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
+        problems.append(Problem(name, f"must be host:port, got {raw!r}"))
+        return None
+    return host, int(port)
+
+
 class Settings(BaseModel):
     """The web application's configuration (see the module docstring for the variables)."""
 
@@ -60,6 +112,19 @@ class Settings(BaseModel):
     cds_base_url: str | None = None
     knowledge_dir: Path | None = None
     patient_review_policy: ReviewPolicy = "show-with-banner"
+    dicom_ae_title: str = "VENALAB"
+    dicom_host: str = "127.0.0.1"
+    dicom_port: int = 11112
+    dicom_allowed_aes: tuple[str, ...] = ("STORESCU",)
+    hl7_host: str = "127.0.0.1"
+    hl7_port: int = 2575
+    hl7_outbox: Path | None = None
+    hl7_results_to: tuple[str, int] | None = None
+    hl7_facility: str = "VENALAB"
+
+    @property
+    def outbox(self) -> Path:
+        return self.hl7_outbox or self.var_dir / "hl7" / "outbox"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -82,6 +147,15 @@ class Settings(BaseModel):
             cds_base_url=(env.get("VENALAB_CDS_BASE_URL") or "").strip().rstrip("/") or None,
             knowledge_dir=_path(env, "VENALAB_KNOWLEDGE_DIR"),
             patient_review_policy=policy,
+            dicom_ae_title=_ae_title(env, "VENALAB_DICOM_AE_TITLE", "VENALAB", problems),
+            dicom_host=env.get("VENALAB_DICOM_HOST", "").strip() or "127.0.0.1",
+            dicom_port=_port(env, "VENALAB_DICOM_PORT", 11112, problems),
+            dicom_allowed_aes=_ae_list(env, "VENALAB_DICOM_ALLOWED_AES", problems),
+            hl7_host=env.get("VENALAB_HL7_HOST", "").strip() or "127.0.0.1",
+            hl7_port=_port(env, "VENALAB_HL7_PORT", 2575, problems),
+            hl7_outbox=_path(env, "VENALAB_HL7_OUTBOX"),
+            hl7_results_to=_host_port(env, "VENALAB_HL7_RESULTS_TO", problems),
+            hl7_facility=(env.get("VENALAB_HL7_FACILITY", "").strip() or "VENALAB")[:20],
         )
         if problems:
             raise InvalidInput(problems, what="settings")

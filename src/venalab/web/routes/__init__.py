@@ -8,6 +8,7 @@ from venalab.web import cds
 from venalab.web.routes import (
     api_assess,
     api_exams,
+    incoming,
     knowledge,
     pages_admin,
     pages_auth,
@@ -22,4 +23,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     pages_exams.router,
     pages_admin.router,
     knowledge.router,
+    incoming.router,
 )

@@ -14,7 +14,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from venalab.criteria import CRITERIA
 from venalab.engine import assess
 from venalab.errors import InvalidInput
-from venalab.exam import ExamDocument, parse_exam_obj
+from venalab.exam import ExamDocument, Side, parse_exam_obj, parse_exam_text
+from venalab.interop.sr_import import PlainGsvPolicy
 from venalab.report.render import Audience
 from venalab.report.render import Format as ReportFormat
 from venalab.report.venous_map import render_venous_map
@@ -39,8 +40,18 @@ def worklist(
     for e in exams.list_exams(s, patient, limit=200):
         pat = s.get(models.Patient, e.patient_id)
         rows.append({"exam": e, "patient": pat})
+    from venalab.store.interop import list_incoming, list_orders
+
+    orders = [o for o in list_orders(s, "scheduled") if patient in (None, o.patient_local_id)]
     return render(
-        request, "worklist.html", p, rows=rows, patient=patient, patients=exams.list_patients(s)
+        request,
+        "worklist.html",
+        p,
+        rows=rows,
+        patient=patient,
+        patients=exams.list_patients(s),
+        orders=orders,
+        incoming=len(list_incoming(s, "pending")),
     )
 
 
@@ -128,14 +139,21 @@ def import_page(request: Request, p: PagePrincipal) -> HTMLResponse:
 @router.post("/import", response_class=HTMLResponse)
 async def import_upload(
     request: Request,
+    s: Db,
     p: PagePrincipal,
     file: Annotated[UploadFile, File()],
     csrf_token: Annotated[str, Form(max_length=64)] = "",
+    side: Annotated[str, Form(pattern="^(|left|right)$")] = "",
+    plain_gsv: Annotated[str, Form(pattern="^(by-site|thigh|calf|skip)$")] = "by-site",
 ) -> HTMLResponse:
-    """A DICOM SR or FHIR R4 Bundle becomes a worksheet to review; nothing is stored until the
-    user saves it, and what could not be mapped is listed."""
+    """A DICOM SR, a FHIR R4 Bundle or a venalab exam (JSON/YAML) becomes a worksheet to
+    review; nothing is stored until the user saves it, and what could not be mapped is
+    listed. An SR uses the lab's local-code map (Admin > SR codes) and the leg and plain-GSV
+    policy chosen on the page; a field the file lacks is asked for in the worksheet."""
     from venalab.interop.fhir_import import import_bundle
     from venalab.interop.sr_import import import_sr_bytes
+    from venalab.store.interop import local_code_map
+    from venalab.web.routes.incoming import review_worksheet
 
     check_form_csrf(p, csrf_token)
     data = await file.read(MAX_UPLOAD_BYTES + 1)
@@ -150,27 +168,45 @@ async def import_upload(
         )
     notes: list[str] = []
     unmapped: list[tuple[str, str]]
+    missing: list[dict[str, str]] = []
+    name = file.filename or "<upload>"
     try:
-        if data[128:132] == b"DICM" or (file.filename or "").lower().endswith(".dcm"):
-            sr = import_sr_bytes(data, name=file.filename or "<upload>")
-            doc, unmapped = sr.exam, [(u.path, u.reason) for u in sr.unmapped]
-            notes = list(sr.decisions)
+        if data[128:132] == b"DICM" or name.lower().endswith(".dcm"):
+            sr = import_sr_bytes(
+                data,
+                local_code_map(s),
+                side=cast(Side, side) if side else None,
+                plain_gsv=cast(PlainGsvPolicy, plain_gsv),
+                name=name,
+            )
+            document = json.dumps(sr.document)
+            unmapped = [(u.path, u.reason) for u in sr.unmapped]
+            notes, missing = (
+                list(sr.decisions),
+                [{"path": m.path, "message": m.message} for m in sr.missing],
+            )
             kind = "DICOM SR"
         else:
-            try:
-                bundle = json.loads(data)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                return render(
-                    request,
-                    "import.html",
-                    p,
-                    status=422,
-                    problems=[],
-                    error="The file is neither a DICOM file nor FHIR JSON.",
-                )
-            imported = import_bundle(bundle)
-            doc, unmapped, notes = imported.exam, list(imported.unmapped), list(imported.notes)
-            kind = "FHIR R4 Bundle"
+            exam_doc = _venalab_exam(data, name)
+            if exam_doc is not None:
+                document, unmapped, kind = exam_doc.to_json(), [], "venalab exam"
+            else:
+                try:
+                    bundle = json.loads(data)
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    return render(
+                        request,
+                        "import.html",
+                        p,
+                        status=422,
+                        problems=[],
+                        error="The file is neither a DICOM file, a FHIR R4 Bundle (JSON) nor "
+                        "a venalab exam (JSON or YAML).",
+                    )
+                imported = import_bundle(bundle)
+                document = imported.exam.to_json()
+                unmapped, notes = list(imported.unmapped), list(imported.notes)
+                kind = "FHIR R4 Bundle"
     except InvalidInput as e:
         return render(
             request,
@@ -180,22 +216,38 @@ async def import_upload(
             problems=e.as_dicts(),
             error=f"Nothing imported: invalid {e.what}.",
         )
-    return render(
+    return review_worksheet(
         request,
-        "worksheet.html",
         p,
-        exam=None,
-        version=None,
-        mode="create",
-        document=doc.to_json(),
-        criteria=list(CRITERIA.values()),
-        imported={
-            "kind": kind,
-            "name": file.filename,
-            "unmapped": [f"{a}: {b}" for a, b in unmapped],
-            "notes": notes,
-        },
+        document,
+        kind=kind,
+        name=name,
+        unmapped=[f"{a}: {b}" for a, b in unmapped],
+        notes=notes,
+        missing=missing,
     )
+
+
+def _venalab_exam(data: bytes, name: str) -> ExamDocument | None:
+    """venalab's own exam document (JSON with its format tag, or YAML), else None.
+
+    An exam document that fails validation raises InvalidInput (its problems are shown)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError:
+            return None
+        if not isinstance(obj, dict) or obj.get("format") != "venous-exam/1":
+            return None
+        return parse_exam_obj(obj)
+    if name.lower().endswith((".yaml", ".yml")) or stripped.startswith(("format:", "---")):
+        return parse_exam_text(text, name=name)
+    return None
 
 
 # ----------------------------------------------------------------------------- exam view

@@ -340,6 +340,11 @@
     const body = await resp.json().catch(() => ({}));
     if (resp.ok) {
       status.textContent = `Saved version ${body.version.version}.`;
+      if (mode === "create" && form.dataset.linkUrl) {
+        // The exam came from an incoming report or an order: mark it done / linked.
+        const link = await post(form.dataset.linkUrl, { exam_id: body.exam_id }).catch(() => null);
+        if (!link || !link.ok) status.textContent += " (The incoming report or order could not be marked done; mark it on its page.)";
+      }
       window.location.assign(`/exams/${body.exam_id}`);
       return;
     }
