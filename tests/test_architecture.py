@@ -148,8 +148,18 @@ def test_no_private_name_is_imported_from_another_module() -> None:
         ("venalab.rules", "venalab.engine"),
         ("venalab.rules", "venalab.result"),
         ("venalab.exam", "venalab.rules"),
-        # reference data sits below the exam model and the rules
+        # views print, they do not store or serve
+        ("venalab.report", "venalab.web"),
+        ("venalab.report", "venalab.store"),
+        ("venalab.interop", "venalab.web"),
+        ("venalab.interop", "venalab.store"),
+        ("venalab.knowledge", "venalab.web"),
+        ("venalab.store", "venalab.engine"),
+        # base modules sit below the exam model, reference data below the rules
+        ("venalab.evidence", "venalab.exam"),
         ("venalab.vcss_scale", "venalab.exam"),
+        ("venalab.diagnosis_codes", "venalab.exam"),
+        ("venalab.exam", "venalab.anatomy"),
         ("venalab.anatomy", "venalab.rules"),
         ("venalab.criteria", "venalab.rules"),
     ],
@@ -168,3 +178,22 @@ def test_layers_run_one_way(lower: str, upper: str) -> None:
                 todo.append(n)
     reached = sorted(m for m in seen if m == upper or m.startswith(upper + "."))
     assert reached == [], f"{lower} reaches {reached}"
+
+
+def test_readme_architecture_names_every_module() -> None:
+    """README "Architecture" lists every module and package of src/venalab and every rule."""
+    readme = (SRC.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Architecture", 1)[1].split("\n## ", 1)[0]
+    top = [
+        p.stem if p.is_file() else f"{p.name}/"
+        for p in PACKAGE.iterdir()
+        if (p.suffix == ".py" and p.name != "__init__.py") or (p / "__init__.py").exists()
+    ]
+    missing = [name for name in top if f"`{name}" not in section]
+    rules = [
+        p.stem if p.is_file() else p.name
+        for p in (PACKAGE / "rules").iterdir()
+        if (p.suffix == ".py" and p.name != "__init__.py") or (p / "__init__.py").exists()
+    ]
+    missing += [f"rules/{r}" for r in rules if f"`{r}" not in section]
+    assert missing == []

@@ -16,7 +16,7 @@ and their sources in venalab.diagnosis_codes, ICD-10-CM tabular list I82/I83/I87
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from venalab.diagnosis_codes import (
     SCT_DVT,
@@ -30,7 +30,7 @@ from venalab.diagnosis_codes import (
     icd_varicose,
 )
 from venalab.evidence import Evidence, Frozen, Side, evidence
-from venalab.exam import ExamDocument, Leg
+from venalab.exam import ExamDocument, Leg, Thrombus
 from venalab.rules.calcinosis import CalcinosisResult
 from venalab.rules.ceap import CeapResult
 from venalab.rules.reflux import SegmentResult
@@ -85,6 +85,36 @@ def _evidence(kind: DiagnosisKind, sources: tuple[str, ...], note: str) -> Evide
     )
 
 
+def _on_leg(
+    side: Side,
+    name: str,
+    kind: DiagnosisKind,
+    codes: tuple[Code, ...],
+    sources: tuple[str, ...],
+    why: str,
+    **details: Any,
+) -> Diagnosis:
+    """A diagnosis of one leg, id `<side>.<name>`; `why` is its evidence note."""
+    return Diagnosis(
+        id=f"{side}.{name}",
+        kind=kind,
+        leg=side,
+        sides=(side,),
+        codes=codes,
+        evidence=_evidence(kind, sources, why),
+        **details,
+    )
+
+
+def _thrombosed(leg: Leg, veins: tuple[str, ...]) -> list[tuple[int, Thrombus]]:
+    """(index, thrombus) of the leg's entries of these veins that record a thrombus."""
+    return [
+        (i, s.thrombus)
+        for i, s in enumerate(leg.segments)
+        if s.vein in veins and s.thrombus is not None
+    ]
+
+
 def _deep(side: Side, leg: Leg, t: ThrombosisResult) -> list[Diagnosis]:
     groups: dict[str, list[str]] = {}
     for d in t.deep:
@@ -93,48 +123,37 @@ def _deep(side: Side, leg: Leg, t: ThrombosisResult) -> list[Diagnosis]:
     out: list[Diagnosis] = []
     for code, members in groups.items():
         veins = tuple(dict.fromkeys(members))
-        thrombi = [
-            (i, s.thrombus)
-            for i, s in enumerate(leg.segments)
-            if s.vein in veins and s.thrombus is not None
-        ]
+        thrombi = _thrombosed(leg, veins)
         unaged = any(th.age in (None, "indeterminate") for _, th in thrombi)
         snomed = SCT_DVT if set(veins) & _NOT_LOWER_EXTREMITY else SCT_DVT_LOWER_EXTREMITY
         out.append(
-            Diagnosis(
-                id=f"{side}.{code}",
-                kind="deep-vein-thrombosis",
-                leg=side,
-                sides=(side,),
+            _on_leg(
+                side,
+                code,
+                "deep-vein-thrombosis",
+                (snomed, icd(code)),
+                t.evidence.sources,
+                f"Thrombus in {', '.join(veins)}: ICD-10-CM {code}.",
                 veins=veins,
-                codes=(snomed, icd(code)),
                 segments=tuple(i for i, _ in thrombi),
                 note="Age not chronic or not stated: coded as acute (ICD-10-CM "
                 "default for thrombosis NOS)."
                 if unaged
                 else None,
-                evidence=_evidence(
-                    "deep-vein-thrombosis",
-                    t.evidence.sources,
-                    f"Thrombus in {', '.join(veins)}: ICD-10-CM {code}.",
-                ),
             )
         )
     if t.classification != "none":
         level = icd_dvt_level(t.classification == "proximal", side, t.chronic_only)
+        why = f"{t.label}: ICD-10-CM {level.code} (leg-level summary)."
         out.append(
-            Diagnosis(
-                id=f"{side}.dvt-level",
-                kind="deep-vein-thrombosis-level",
-                leg=side,
-                sides=(side,),
-                codes=(level,),
+            _on_leg(
+                side,
+                "dvt-level",
+                "deep-vein-thrombosis-level",
+                (level,),
+                t.evidence.sources,
+                why,
                 condition=False,
-                evidence=_evidence(
-                    "deep-vein-thrombosis-level",
-                    t.evidence.sources,
-                    f"{t.label}: ICD-10-CM {level.code} (leg-level summary).",
-                ),
             )
         )
     return out
@@ -145,22 +164,17 @@ def _superficial(side: Side, leg: Leg, t: ThrombosisResult) -> list[Diagnosis]:
         return []
     veins = tuple(dict.fromkeys(s.vein for s in t.superficial))
     code = icd_superficial_thrombosis(side)
+    why = f"Superficial vein thrombosis in {', '.join(veins)}: ICD-10-CM {code.code}."
     return [
-        Diagnosis(
-            id=f"{side}.svt",
-            kind="superficial-vein-thrombosis",
-            leg=side,
-            sides=(side,),
+        _on_leg(
+            side,
+            "svt",
+            "superficial-vein-thrombosis",
+            (code,),
+            t.evidence.sources,
+            why,
             veins=veins,
-            codes=(code,),
-            segments=tuple(
-                i for i, s in enumerate(leg.segments) if s.vein in veins and s.thrombus is not None
-            ),
-            evidence=_evidence(
-                "superficial-vein-thrombosis",
-                t.evidence.sources,
-                f"Superficial vein thrombosis in {', '.join(veins)}: ICD-10-CM {code.code}.",
-            ),
+            segments=tuple(i for i, _ in _thrombosed(leg, veins)),
         )
     ]
 
@@ -170,6 +184,10 @@ def _pain(exam: ExamDocument, side: Side) -> bool:
     vcss = getattr(s.vcss, side) if s and s.vcss else None
     villalta = getattr(s.villalta, side) if s and s.villalta else None
     return bool((vcss and (vcss.pain or 0) >= 1) or (villalta and (villalta.pain or 0) >= 1))
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
 
 
 def _chronic(
@@ -182,43 +200,34 @@ def _chronic(
     out: list[Diagnosis] = []
     if "r" in ceap.p_types:
         out.append(
-            Diagnosis(
-                id=f"{side}.venous-insufficiency",
-                kind="venous-insufficiency",
-                leg=side,
-                sides=(side,),
-                codes=(icd("I87.2"),),
+            _on_leg(
+                side,
+                "venous-insufficiency",
+                "venous-insufficiency",
+                (icd("I87.2"),),
+                ceap.evidence.sources,
+                f"CEAP {ceap.p}: reflux recorded: ICD-10-CM I87.2.",
                 segments=tuple(i for i, s in enumerate(segments) if s.abnormal is True),
                 note=f"CEAP {ceap.basic}",
-                evidence=_evidence(
-                    "venous-insufficiency",
-                    ceap.evidence.sources,
-                    f"CEAP {ceap.p}: reflux recorded: ICD-10-CM I87.2.",
-                ),
             )
         )
     if any(c.startswith("C2") for c in ceap.c_classes):
-        signs = leg.clinical.signs
+        ulcer, eczema = "ulcer-active" in leg.clinical.signs, "eczema" in leg.clinical.signs
         pain = _pain(exam, side)
-        code = icd_varicose(
-            side, ulcer="ulcer-active" in signs, inflammation="eczema" in signs, pain=pain
+        code = icd_varicose(side, ulcer=ulcer, inflammation=eczema, pain=pain)
+        why = (
+            f"CEAP {', '.join(ceap.c_classes)}; active ulcer {_yes(ulcer)}, eczema "
+            f"{_yes(eczema)}, pain item >= 1 {_yes(pain)}: ICD-10-CM {code.code}."
         )
         out.append(
-            Diagnosis(
-                id=f"{side}.varicose",
-                kind="varicose-veins",
-                leg=side,
-                sides=(side,),
-                codes=(SCT_VARICOSE_LOWER_EXTREMITY, code),
+            _on_leg(
+                side,
+                "varicose",
+                "varicose-veins",
+                (SCT_VARICOSE_LOWER_EXTREMITY, code),
+                ceap.evidence.sources,
+                why,
                 note=f"CEAP {ceap.basic}",
-                evidence=_evidence(
-                    "varicose-veins",
-                    ceap.evidence.sources,
-                    f"CEAP {', '.join(ceap.c_classes)}; active ulcer "
-                    f"{'yes' if 'ulcer-active' in signs else 'no'}, eczema "
-                    f"{'yes' if 'eczema' in signs else 'no'}, pain item >= 1 "
-                    f"{'yes' if pain else 'no'}: ICD-10-CM {code.code}.",
-                ),
             )
         )
     return out
