@@ -6,12 +6,12 @@ from typing import Literal
 
 from sqlalchemy.orm import Session
 
-from venalab.engine import assess
 from venalab.exam import parse_exam_obj
 from venalab.report.render import Audience, render_report
 from venalab.report.render import Format as ReportFormat
 from venalab.report.view import SignOff
 from venalab.store import audit, exams, models
+from venalab.web.critical import assess_stored, communications_of
 from venalab.web.schemas import username_of
 
 
@@ -43,13 +43,10 @@ def render_exam_report(
     """(bytes, media type) of the report of `version` (default: current), recorded in the audit."""
     v = exams.get_version(s, exam_id, version)
     doc = parse_exam_obj(v.document)
-    data = render_report(
-        doc,
-        assess(doc),
-        audience,
-        fmt,
-        signoff=signoff_of(s, v, exams.list_versions(s, exam_id)),
+    signoff = signoff_of(s, v, exams.list_versions(s, exam_id)).model_copy(
+        update={"communications": communications_of(s, exam_id, v.version)}
     )
+    data = render_report(doc, assess_stored(s, doc, exam_id), audience, fmt, signoff=signoff)
     audit.record(
         s,
         "view-report",

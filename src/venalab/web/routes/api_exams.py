@@ -12,7 +12,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from venalab.exam import parse_exam_obj
-from venalab.store import exams
+from venalab.store import critical, exams
+from venalab.web.critical import assess_stored, criteria_of, mark_current, sign_checked
 from venalab.web.deps import ApiPrincipal, Db, ExamId, Principal, VersionNo, client_of, permitted
 from venalab.web.json_body import json_body
 from venalab.web.reports import render_exam_report
@@ -21,11 +22,14 @@ from venalab.web.schemas import (
     EXAM_SCHEMA_REF,
     AmendBody,
     ChangeOut,
+    CommunicationBody,
+    CommunicationOut,
     ExamDetail,
     ExamOut,
     SaveBody,
     SignBody,
     VersionOut,
+    communication_out,
     exam_detail,
     exam_out,
     version_out,
@@ -65,6 +69,7 @@ async def api_create_exam(request: Request, s: Db, principal: Editor) -> ExamDet
     doc = parse_exam_obj(await json_body(request))
     v = exams.create_exam(s, doc, principal.user)
     s.flush()
+    mark_current(s, v.exam_id)
     return exam_detail(s, v.exam_id)
 
 
@@ -97,6 +102,7 @@ def api_save(exam_id: ExamId, body: SaveBody, s: Db, principal: Editor) -> ExamD
     doc = parse_exam_obj(body.document)
     v = exams.save_draft(s, exam_id, doc, principal.user, body.expected_version)
     s.flush()
+    mark_current(s, exam_id)
     return exam_detail(s, exam_id, v.version)
 
 
@@ -109,15 +115,61 @@ def api_amend(exam_id: ExamId, body: AmendBody, s: Db, principal: Amender) -> Ex
     doc = parse_exam_obj(body.document)
     v = exams.amend(s, exam_id, doc, principal.user, body.reason, body.expected_version)
     s.flush()
+    mark_current(s, exam_id)
     return exam_detail(s, exam_id, v.version)
 
 
 @router.post("/exams/{exam_id}/sign", response_model=ExamDetail, responses=ERROR_RESPONSES)
-def api_sign(exam_id: ExamId, body: SignBody, s: Db, principal: Signer) -> ExamDetail:
-    """Sign the current version (physicians and admins)."""
-    v = exams.sign(s, exam_id, principal.user, body.expected_version)
+def api_sign(
+    exam_id: ExamId, body: SignBody, request: Request, s: Db, principal: Signer
+) -> ExamDetail:
+    """Sign the current version (physicians and admins). A version with critical results is
+    signed only after their communication is documented (POST .../communications): 409
+    otherwise."""
+    v = sign_checked(s, exam_id, principal.user, body.expected_version, client_of(request))
     s.flush()
     return exam_detail(s, exam_id, v.version)
+
+
+@router.get(
+    "/exams/{exam_id}/communications",
+    response_model=list[CommunicationOut],
+    responses=ERROR_RESPONSES,
+)
+def api_communications(exam_id: ExamId, s: Db, principal: ApiPrincipal) -> list[CommunicationOut]:
+    """The documented communications of the exam's critical results, oldest first."""
+    exams.get_exam(s, exam_id)
+    return [communication_out(s, c) for c in critical.communications(s, exam_id)]
+
+
+@router.post(
+    "/exams/{exam_id}/communications",
+    status_code=201,
+    response_model=CommunicationOut,
+    responses=ERROR_RESPONSES,
+)
+def api_communicate(
+    exam_id: ExamId, body: CommunicationBody, request: Request, s: Db, principal: Editor
+) -> CommunicationOut:
+    """Document the communication of a version's critical results (to whom, how, when,
+    read-back); audited. 409 when the version has no critical result."""
+    v = exams.get_version(s, exam_id, body.version)
+    result = assess_stored(s, parse_exam_obj(v.document), exam_id)
+    row = critical.record_communication(
+        s,
+        exam_id,
+        body.version,
+        principal.user,
+        criteria=criteria_of(result),
+        recipient=body.recipient,
+        method=body.method,
+        communicated_at=body.communicated_at,
+        read_back=body.read_back,
+        note=body.note,
+        client=client_of(request),
+    )
+    s.flush()
+    return communication_out(s, row)
 
 
 @router.get("/exams/{exam_id}/diff", response_model=list[ChangeOut], responses=ERROR_RESPONSES)
