@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from venalab.anatomy import VEINS
 from venalab.citations import EvidenceLevel, check_ids
 from venalab.criteria import CriteriaSet
-from venalab.datafiles import data_path, read_toml, validate_document
+from venalab.datafiles import StrictData, load_data_file, validate_document
 from venalab.errors import Problem
 from venalab.evidence import Comparison, Evidence, Finding, Frozen, Importance, compare, evidence
 from venalab.exam import SIDES, ExamDocument, Leg, Segment, Side
@@ -42,11 +42,7 @@ ThrombusCourse = Literal[
 ]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
-
-
-class _Limit(_Strict):
+class _Limit(StrictData):
     comparison: Literal[">", ">="]
     sources: Annotated[tuple[str, ...], Field(min_length=1)]
     level: EvidenceLevel
@@ -60,13 +56,13 @@ class LengthLimit(_Limit):
     change_cm: Annotated[float, Field(gt=0, le=50)]
 
 
-class SerialLimit(_Strict):
+class SerialLimit(StrictData):
     max_days: Annotated[int, Field(ge=1, le=365)]
     sources: Annotated[tuple[str, ...], Field(min_length=1)]
     level: EvidenceLevel
 
 
-class ComparisonData(_Strict):
+class ComparisonData(StrictData):
     schema_: Literal["venalab-comparison/1"] = Field(alias="schema")
     version: str
     diameter: DiameterLimit
@@ -88,7 +84,7 @@ def parse_comparison_data(raw: object, name: str = "comparison.toml") -> Compari
 
 @cache
 def _load() -> ComparisonData:
-    return parse_comparison_data(read_toml(data_path("comparison.toml")))
+    return load_data_file("comparison.toml", ComparisonData, _problems)
 
 
 COMPARISON: ComparisonData = _load()

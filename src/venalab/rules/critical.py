@@ -15,10 +15,10 @@ from __future__ import annotations
 from functools import cache
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from venalab.citations import EvidenceLevel, check_ids
-from venalab.datafiles import data_path, read_toml, validate_document
+from venalab.datafiles import StrictData, load_data_file, validate_document
 from venalab.errors import Problem
 from venalab.evidence import Evidence, Frozen, evidence
 from venalab.exam import Side
@@ -29,11 +29,7 @@ from venalab.rules.thrombosis import ThrombosisResult
 CriterionId = Literal["proximal-dvt", "proximal-extension", "svt-near-junction", "ehit-deep"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
-
-
-class Criterion(_Strict):
+class Criterion(StrictData):
     label: str
     reason: str
     sources: Annotated[tuple[str, ...], Field(min_length=1)]
@@ -41,7 +37,7 @@ class Criterion(_Strict):
     ehit_classes: tuple[EhitClass, ...] = ()
 
 
-class CommunicationSpec(_Strict):
+class CommunicationSpec(StrictData):
     fields: tuple[Literal["recipient", "method", "communicated_at", "read_back"], ...]
     methods: Annotated[tuple[str, ...], Field(min_length=1)]
     note: str
@@ -49,7 +45,7 @@ class CommunicationSpec(_Strict):
     level: EvidenceLevel
 
 
-class CriticalData(_Strict):
+class CriticalData(StrictData):
     schema_: Literal["venalab-critical/1"] = Field(alias="schema")
     version: str
     criteria: dict[CriterionId, Criterion]
@@ -70,7 +66,7 @@ def parse_critical_data(raw: object, name: str = "critical.toml") -> CriticalDat
 
 @cache
 def _load() -> CriticalData:
-    return parse_critical_data(read_toml(data_path("critical.toml")))
+    return load_data_file("critical.toml", CriticalData, _problems)
 
 
 CRITICAL: CriticalData = _load()

@@ -20,10 +20,10 @@ import datetime as dt
 from functools import cache
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from venalab.citations import EvidenceLevel, check_ids
-from venalab.datafiles import data_path, read_toml, validate_document
+from venalab.datafiles import StrictData, load_data_file, validate_document
 from venalab.errors import Problem
 from venalab.evidence import Comparison, Evidence, Frozen, Recommendation, evidence
 from venalab.exam import Leg, Segment, Side, TreatmentMethod
@@ -36,30 +36,26 @@ EhitDecision = Literal[
 ]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
-
-
-class EhitParams(_Strict):
+class EhitParams(StrictData):
     methods: tuple[TreatmentMethod, ...]
     lumen_split_percent: Annotated[float, Field(gt=0, lt=100)]
     at_split: Literal["II", "III"]
     window_days: Annotated[int, Field(ge=1, le=365)]
 
 
-class JunctionSpec(_Strict):
+class JunctionSpec(StrictData):
     deep_vein: str
     trunks: tuple[str, ...]
 
 
-class ClassSpec(_Strict):
+class ClassSpec(StrictData):
     label: str
     definition: str
     sources: Annotated[tuple[str, ...], Field(min_length=1)]
     level: EvidenceLevel
 
 
-class ManagementSpec(_Strict):
+class ManagementSpec(StrictData):
     decision: EhitDecision
     text: str
     strength: str | None = None
@@ -68,7 +64,7 @@ class ManagementSpec(_Strict):
     note: str | None = None
 
 
-class EhitData(_Strict):
+class EhitData(StrictData):
     schema_: Literal["venalab-ehit/1"] = Field(alias="schema")
     version: str
     params: EhitParams
@@ -101,7 +97,7 @@ def parse_ehit_data(raw: object, name: str = "ehit.toml") -> EhitData:
 
 @cache
 def _load() -> EhitData:
-    return parse_ehit_data(read_toml(data_path("ehit.toml")))
+    return load_data_file("ehit.toml", EhitData, _problems)
 
 
 EHIT: EhitData = _load()
