@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from helpers import EXAMPLES, SHARED_EXAMPLES, exam_dict, leg, load_example
@@ -164,3 +167,43 @@ def test_exam_models_are_frozen() -> None:
     with pytest.raises(ValidationError, match="frozen"):
         exam.legs.left = None  # type: ignore[misc]
     assert exam.patient.id == "T-1"
+
+
+CORRUPTIONS: list[tuple[str, Any]] = [
+    ("patient.sex", "m"),
+    ("patient.bmi", 500),
+    ("exam.purpose", "screening"),
+    ("exam.position", 3),
+    ("legs.left.segments.0.vein", "GSV"),
+    ("legs.left.segments.0.reflux_ms", -5),
+    ("legs.left.segments.0.colour", "red"),
+    ("legs.left.clinical.signs", ["ulcerx"]),
+    ("labs", {"calcium": {"value": 90, "unit": "mg/dL"}}),
+    ("scores", {"vcss": {"left": {"pain": 9}}}),
+]
+
+
+def _put(doc: dict[str, Any], path: str, value: Any) -> None:
+    *parts, last = path.split(".")
+    node: Any = doc
+    for part in parts:
+        node = node[int(part)] if part.isdigit() else node.setdefault(part, {})
+    if last.isdigit():
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+@given(st.lists(st.sampled_from(CORRUPTIONS), min_size=0, max_size=4, unique_by=lambda c: c[0]))
+@settings(max_examples=60, deadline=None)
+def test_v18_d5_birth_date_problem_is_listed_whatever_else_is_wrong(
+    corruptions: list[tuple[str, Any]],
+) -> None:
+    doc = exam_dict(left=leg({"vein": "GSVa", "reflux_ms": 700}))
+    del doc["patient"]["age_years"]
+    doc["patient"]["birth_date"] = "2031-05-05"
+    for path, value in corruptions:
+        _put(doc, path, value)
+    probs = _problems(doc)
+    assert "`patient.birth_date` is after `exam.date`" in probs.get("", "")
+    assert len(probs) >= 1 + bool(corruptions)
