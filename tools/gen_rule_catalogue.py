@@ -337,11 +337,9 @@ def _sources() -> list[str]:
     ]
     for cid, c in sorted(CITATIONS.items()):
         doi, pmid = getattr(c, "doi", None), getattr(c, "pmid", None)
-        link = (
-            f" doi:[{doi}](https://doi.org/{doi})"
-            if doi
-            else (f" PMID [{pmid}](https://pubmed.ncbi.nlm.nih.gov/{pmid}/)" if pmid else "")
-        )
+        links = [f"[DOI](https://doi.org/{doi})"] if doi else []
+        links += [f"[PubMed](https://pubmed.ncbi.nlm.nih.gov/{pmid}/)"] if pmid else []
+        link = f" {' · '.join(links)}" if links else ""
         status = str(getattr(c, "status", ""))
         out += [f'### <a id="src-{cid.lower()}"></a>{cid}', "", f"{_cell(c.text)}{link}", ""]
         out += [f"Record status: {status} ({LEVELS.get(status, status)}).", ""]

@@ -3,6 +3,7 @@
     assess, report, serve, schema, criteria   cli/assess.py
     score                                      cli/score.py
     import / export (sr, fhir)                 cli/interop.py, cli/sr.py, cli/fhir.py
+    dicom, hl7                                 cli/dicom.py, cli/hl7.py
     user                                       cli/user.py
     knowledge, ask                             cli/knowledge.py
     cohort, synth                              cli/cohort.py
@@ -32,8 +33,8 @@ class LazyGroup(TyperGroup):
         "user": ("venalab.cli.user", "user_app"),
         "import": ("venalab.cli.interop", "import_app"),
         "export": ("venalab.cli.interop", "export_app"),
-        "dicom": ("venalab.interop.dicom_cli", "dicom_app"),
-        "hl7": ("venalab.interop.hl7_cli", "hl7_app"),
+        "dicom": ("venalab.cli.dicom", "dicom_app"),
+        "hl7": ("venalab.cli.hl7", "hl7_app"),
         "knowledge": ("venalab.cli.knowledge", "knowledge_app"),
         "ask": ("venalab.cli.knowledge", "ask_command"),
         "cohort": ("venalab.cli.cohort", "cohort_app"),

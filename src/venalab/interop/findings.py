@@ -3,14 +3,13 @@
 The FHIR DiagnosticReport, the DICOM SR summary and the HL7 v2 ORU^R01 all take their
 conclusion text from `report_conclusion` (one function, so a physician-edited conclusion
 can replace the engine's text everywhere at once) and their coded diagnoses from
-`coded_findings`, which reads them from the FHIR export's Conditions: the diagnosis coding
-rules (ICD-10-CM by vein and side, SNOMED CT where known) live only in fhir_export.
+`coded_findings`, which prints the engine's `Result.diagnoses`: the diagnosis coding rules
+(ICD-10-CM by vein and side, SNOMED CT where known) live only in rules/diagnoses.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from venalab.exam import SIDES, ExamDocument, Side
 from venalab.interop import fhir_codes as fc
@@ -44,30 +43,16 @@ class CodedFinding:
         return next((c for c in self.codings if c.system == system), None)
 
 
-def _sides(condition: dict[str, Any]) -> tuple[Side, ...]:
-    by_code = {c.code: side for side, c in fc.dicom().laterality.items()}
-    found: list[Side] = []
-    for site in condition.get("bodySite", []):
-        for ext in site.get("extension", []):
-            for coding in ext.get("valueCodeableConcept", {}).get("coding", []):
-                side = by_code.get(coding.get("code"))
-                if side is not None and side not in found:
-                    found.append(side)
-    return tuple(s for s in SIDES if s in found)
-
-
 def coded_findings(exam: ExamDocument, result: Result) -> list[CodedFinding]:
-    """The Conditions of the FHIR export as coded findings, in the export's order."""
-    from venalab.interop.fhir_export import export_bundle
-
-    out: list[CodedFinding] = []
-    for entry in export_bundle(exam, result)["entry"]:
-        res = entry["resource"]
-        if res["resourceType"] != "Condition":
-            continue
-        codings = tuple(
-            Coding(c["system"], c["code"], c.get("display")) for c in res["code"]["coding"]
+    """The engine's coded diagnoses that are conditions (`Result.diagnoses`), in its order:
+    the same ones, with the same codes, as the FHIR export's Conditions."""
+    del exam  # part of the signature, as in report_conclusion
+    return [
+        CodedFinding(
+            tuple(fc.coding(c) for c in d.codes),
+            tuple(s for s in SIDES if s in d.sides),
+            d.verification,
         )
-        status = res["verificationStatus"]["coding"][0]["code"]
-        out.append(CodedFinding(codings, _sides(res), status))
-    return out
+        for d in result.diagnoses
+        if d.condition
+    ]
