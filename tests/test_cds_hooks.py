@@ -25,8 +25,12 @@ from venalab.exam import load_exam
 from venalab.interop.fhir_export import export_bundle
 from venalab.web.app import create_app
 from venalab.web.cds import CdsClient, CdsConfig
+from venalab.web.settings import Settings
 
 ISSUER = "https://ehr.test.invalid"
+#: The service's public URL (as behind a reverse proxy): token audiences name it, whatever
+#: address the request reached.
+PUBLIC_BASE = "https://cds.venalab.test.invalid"
 
 
 def _free_port() -> int:
@@ -46,6 +50,20 @@ class _Published:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 outer.requests.append((self.path, self.headers.get("Authorization")))
+                if self.path.startswith("/fhir-text/"):
+                    data = b"<html>internal admin console</html>"
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                if self.path.startswith("/fhir-redirect/"):
+                    self.send_response(302)
+                    self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if self.path == "/jwks.json":
                     body: Any = outer.jwks
                 elif self.path.startswith("/fhir/Patient/"):
@@ -92,17 +110,39 @@ class Env:
         ]
         self.patient_id = next(r["id"] for r in self.resources if r["resourceType"] == "Patient")
         self.published = _Published({"keys": [jwk]}, self.resources)
-        config = CdsConfig.of([CdsClient(iss=ISSUER, jwks_url=f"{self.published.base}/jwks.json")])
-        app = create_app(f"sqlite:///{tmp / 'cds.db'}", var_dir=tmp, cds_config=config)
-        self.port = _free_port()
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.fhir_base = f"{self.published.base}/fhir"
+        self.config = CdsConfig.of(
+            [
+                CdsClient(
+                    iss=ISSUER,
+                    jwks_url=f"{self.published.base}/jwks.json",
+                    fhir_servers=(
+                        self.fhir_base,
+                        f"{self.published.base}/fhir-text",
+                        f"{self.published.base}/fhir-redirect",
+                        f"http://127.0.0.1:{_free_port()}/fhir",  # nothing listens there
+                    ),
+                )
+            ]
         )
-        threading.Thread(target=self.server.run, daemon=True).start()
-        deadline = time.time() + 20
-        while not self.server.started and time.time() < deadline:
-            time.sleep(0.05)
+        self.db_url = f"sqlite:///{tmp / 'cds.db'}"
+        self.tmp = tmp
+        self.server, self.port = self.start_server()
         self.base = f"http://127.0.0.1:{self.port}/cds-services"
+
+    def start_server(self) -> tuple[uvicorn.Server, int]:
+        """One more server process-alike on the same database (a second worker)."""
+        settings = Settings(database_url=self.db_url, var_dir=self.tmp, cds_base_url=PUBLIC_BASE)
+        app = create_app(settings=settings, cds_config=self.config)
+        port = _free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        )
+        threading.Thread(target=server.run, daemon=True).start()
+        deadline = time.time() + 20
+        while not server.started and time.time() < deadline:
+            time.sleep(0.05)
+        return server, port
 
     def token(self, aud: str, **override: Any) -> str:
         now = int(time.time())
@@ -116,11 +156,19 @@ class Env:
         }
         return jwt.encode(claims, self.key, algorithm="ES384", headers={"kid": "k1", "typ": "JWT"})
 
+    def audience(self, service: str) -> str:
+        return f"{PUBLIC_BASE}/cds-services" + (f"/{service}" if service else "")
+
     def call(
-        self, service: str, body: dict[str, Any] | None = None, token: str | None = None
+        self,
+        service: str,
+        body: dict[str, Any] | None = None,
+        token: str | None = None,
+        base: str | None = None,
     ) -> httpx.Response:
-        url = f"{self.base}/{service}" if service else self.base
-        headers = {"Authorization": f"Bearer {token or self.token(url)}"}
+        base = base or self.base
+        url = f"{base}/{service}" if service else base
+        headers = {"Authorization": f"Bearer {token or self.token(self.audience(service))}"}
         if body is None:
             return httpx.get(url, headers=headers, timeout=30)
         return httpx.post(url, json=body, headers=headers, timeout=30)
@@ -182,7 +230,7 @@ def test_patient_view_cards_from_prefetch(env: Env) -> None:
 def test_missing_prefetch_fetches_from_the_fhir_server(env: Env) -> None:
     body = _patient_view(
         env,
-        fhirServer=f"{env.published.base}/fhir",
+        fhirServer=env.fhir_base,
         fhirAuthorization={
             "access_token": "abc",
             "token_type": "Bearer",
@@ -234,7 +282,7 @@ def test_order_select_anticoagulant_for_calf_dvt(env: Env) -> None:
 
 
 def test_bad_tokens_get_401(env: Env) -> None:
-    url = f"{env.base}/venalab-patient-view"
+    url = env.audience("venalab-patient-view")
     body = _patient_view(env, prefetch=env.prefetch())
     good = env.token(url)
     head, payload, sig = good.split(".")
@@ -248,7 +296,7 @@ def test_bad_tokens_get_401(env: Env) -> None:
     cases = {
         "tampered": tampered,
         "expired": env.token(url, exp=int(time.time()) - 120, iat=int(time.time()) - 600),
-        "wrong audience": env.token(f"{env.base}/venalab-order-select"),
+        "wrong audience": env.token(env.audience("venalab-order-select")),
         "unknown issuer": env.token(url, iss="https://evil.invalid"),
         "foreign key": jwt.encode(
             {
@@ -362,3 +410,229 @@ def test_critical_results_give_critical_cards_first() -> None:
         c["indicator"] != "critical"
         for c in patient_cards(assess(load_exam(EXAMPLES / "calf-dvt.json")))
     )
+
+
+# --------------------------------------------------------------------------- security (issue 13)
+
+
+@pytest.fixture
+def internal() -> Iterator[_Published]:
+    """A server the CDS service must never be made to call (an internal host)."""
+    server = _Published({"keys": []}, [])
+    yield server
+    server.server.shutdown()
+
+
+def test_fhir_server_not_on_the_clients_list_is_never_fetched(
+    env: Env, internal: _Published
+) -> None:
+    for server in (
+        f"{internal.base}/fhir",
+        f"{env.published.base}/fhir/../fhir-text",
+        "http://127.0.0.1:1/fhir",
+    ):
+        body = _patient_view(
+            env,
+            fhirServer=server,
+            fhirAuthorization={
+                "access_token": "secret-abc",
+                "token_type": "Bearer",
+                "expires_in": 300,
+                "scope": "patient/*.read",
+                "subject": "cds",
+            },
+        )
+        r = env.call("venalab-patient-view", body)
+        assert r.status_code == 412, r.text
+        assert "not a FHIR server configured for this client" in r.text
+    assert internal.requests == []  # not fetched, and the token went nowhere
+    assert not any(auth == "Bearer secret-abc" for _, auth in env.published.requests)
+
+
+def test_a_failing_fhir_server_gets_one_412_that_reveals_nothing(env: Env) -> None:
+    texts = set()
+    for server in env.config.clients[ISSUER].fhir_servers[1:]:  # html, redirect, closed port
+        r = env.call("venalab-patient-view", _patient_view(env, fhirServer=server))
+        assert r.status_code == 412, (server, r.text)
+        texts.add(r.json()["issue"][0]["diagnostics"])
+    assert texts == {"prefetch data missing and the FHIR server did not provide it"}
+
+
+@pytest.mark.parametrize("patient_id", ["../../x", "a/b", "x?_count=1", "a" * 65, "", "\u00e9"])
+def test_patient_id_must_be_a_fhir_id(env: Env, patient_id: str) -> None:
+    body = _patient_view(env, fhirServer=env.fhir_base)
+    body["context"]["patientId"] = patient_id
+    before = len(env.published.requests)
+    r = env.call("venalab-patient-view", body)
+    assert r.status_code == 400 and "context.patientId" in r.text
+    assert len(env.published.requests) == before  # no FHIR query (keys are cached)
+
+
+def test_audience_is_the_configured_url_not_the_host_header(env: Env) -> None:
+    body = _patient_view(env, prefetch=env.prefetch())
+    direct = f"{env.base}/venalab-patient-view"  # the address the request really reached
+    r = env.call("venalab-patient-view", body, token=env.token(direct))
+    assert r.status_code == 401 and "audience" in r.text.lower()
+    spoofed = "http://attacker.invalid/cds-services/venalab-patient-view"
+    r = httpx.post(
+        direct,
+        json=body,
+        headers={"Authorization": f"Bearer {env.token(spoofed)}", "Host": "attacker.invalid"},
+        timeout=30,
+    )
+    assert r.status_code == 401
+
+
+def test_tokens_living_longer_than_five_minutes_are_refused(env: Env) -> None:
+    aud = env.audience("venalab-patient-view")
+    body = _patient_view(env, prefetch=env.prefetch())
+    now = int(time.time())
+    year = env.token(aud, iat=now, exp=now + 365 * 86400)
+    r = env.call("venalab-patient-view", body, token=year)
+    assert r.status_code == 401 and "at most 300 s" in r.text
+    assert (
+        env.call("venalab-patient-view", body, token=env.token(aud, exp=now + 300)).status_code
+        == 200
+    )
+    future = env.token(aud, iat=now + 3600, exp=now + 3700)
+    assert env.call("venalab-patient-view", body, token=future).status_code == 401
+
+
+def test_a_token_is_accepted_once_across_workers(env: Env) -> None:
+    second, port = env.start_server()  # another worker on the same database
+    try:
+        body = _patient_view(env, prefetch=env.prefetch())
+        token = env.token(env.audience("venalab-patient-view"))
+        other = f"http://127.0.0.1:{port}/cds-services"
+        assert env.call("venalab-patient-view", body, token=token, base=other).status_code == 200
+        replay = env.call("venalab-patient-view", body, token=token)
+        assert replay.status_code == 401 and "replay" in replay.text
+    finally:
+        second.should_exit = True
+
+
+MALFORMED: dict[str, Any] = {
+    "not json": b"{not json",
+    "a list": [],
+    "deep": None,  # filled in below
+    "context a string": {"hook": "patient-view", "hookInstance": "1", "context": "x"},
+    "prefetch a list": {
+        "hook": "patient-view",
+        "hookInstance": "1",
+        "context": {"patientId": "p1"},
+        "prefetch": [],
+    },
+    "prefetch values strings": {
+        "hook": "patient-view",
+        "hookInstance": "1",
+        "context": {"patientId": "p1"},
+        "prefetch": {"patient": "x", "observations": "y"},
+    },
+    "fhirAuthorization a string": {
+        "hook": "patient-view",
+        "hookInstance": "1",
+        "context": {"patientId": "p1"},
+        "fhirServer": "https://x.invalid",
+        "fhirAuthorization": "abc",
+    },
+    "token with a line break": {
+        "hook": "patient-view",
+        "hookInstance": "1",
+        "context": {"patientId": "p1"},
+        "fhirServer": "https://x.invalid",
+        "fhirAuthorization": {"access_token": "a\r\nX-Evil: 1", "token_type": "Bearer"},
+    },
+    "no hookInstance": {"hook": "patient-view", "context": {"patientId": "p1"}},
+    "huge number": None,
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED))
+def test_malformed_bodies_get_a_4xx(env: Env, name: str) -> None:
+    url = f"{env.base}/venalab-patient-view"
+    body = MALFORMED[name]
+    if name == "deep":
+        data = ('{"hook": "patient-view", "x": ' + "[" * 5000 + "]" * 5000 + "}").encode()
+    elif name == "huge number":
+        data = ('{"hook": "patient-view", "x": ' + "9" * 5000 + "}").encode()
+    else:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    token = env.token(env.audience("venalab-patient-view"))
+    r = httpx.post(
+        url,
+        content=data,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert 400 <= r.status_code < 500, (name, r.status_code, r.text)
+    assert r.json()["resourceType"] == "OperationOutcome"
+
+
+def test_order_select_with_odd_orders_is_not_a_server_error(env: Env) -> None:
+    body = {
+        "hook": "order-select",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {
+            "userId": "Practitioner/1",
+            "patientId": env.patient_id,
+            "selections": ["MedicationRequest/rx1"],
+            "draftOrders": {
+                "resourceType": "Bundle",
+                "entry": [
+                    {
+                        "resource": {
+                            "resourceType": "MedicationRequest",
+                            "id": "rx1",
+                            "medicationCodeableConcept": "rivaroxaban",
+                        }
+                    },
+                    5,
+                    {"resource": []},
+                ],
+            },
+        },
+        "prefetch": env.prefetch(),
+    }
+    r = env.call("venalab-order-select", body)
+    assert r.status_code == 200 and r.json()["cards"] == []
+
+
+def test_cds_clients_need_the_base_url(tmp_path: Path) -> None:
+    from venalab.errors import InvalidInput
+
+    clients = tmp_path / "clients.json"
+    clients.write_text(json.dumps([{"iss": ISSUER, "jwks_url": "https://ehr.test.invalid/k.json"}]))
+    with pytest.raises(InvalidInput) as err:
+        Settings.from_env({"VENALAB_CDS_CLIENTS": str(clients), "VENALAB_VAR": str(tmp_path)})
+    assert err.value.problems[0].path == "VENALAB_CDS_BASE_URL"
+    config = CdsConfig.from_file(clients)
+    with pytest.raises(InvalidInput, match="VENALAB_CDS_BASE_URL"):
+        create_app(
+            settings=Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}", var_dir=tmp_path),
+            cds_config=config,
+        )
+    clients.write_text(json.dumps([{"iss": ISSUER, "fhir_servers": ["http://fhir.internal/r4"]}]))
+    with pytest.raises(InvalidInput) as bad:
+        CdsConfig.from_file(clients)
+    assert (
+        bad.value.problems[0].path == "[0].fhir_servers[0]"
+        and "https" in bad.value.problems[0].message
+    )
+
+
+def test_serve_refuses_to_start_without_the_base_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from venalab.cli import app
+
+    clients = tmp_path / "clients.json"
+    clients.write_text(json.dumps([{"iss": ISSUER, "jwks_url": "https://ehr.test.invalid/k"}]))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 's.db'}")
+    monkeypatch.setenv("VENALAB_VAR", str(tmp_path))
+    monkeypatch.setenv("VENALAB_CDS_CLIENTS", str(clients))
+    monkeypatch.delenv("VENALAB_CDS_BASE_URL", raising=False)
+    res = CliRunner().invoke(app, ["serve", "--no-examples"])
+    assert res.exit_code == 2 and "VENALAB_CDS_BASE_URL" in res.stderr
+    assert "one-time password" not in res.output  # stopped before anything else

@@ -128,6 +128,10 @@ def test_orm_and_omg_are_read() -> None:
         (ORM.replace("ACC-1001", "").replace("PO-1", ""), "AE", "accession"),
         (ORM.replace("ORC|NW", "ORC|ZZ"), "AE", "order control"),
         ("\r".join(ORM.split("\r")[:2]), "AE", "no ORC"),
+        # control characters (NUL cannot be stored on PostgreSQL) and invisible ones
+        (ORM.replace("JVB-2022-001", "JVB\x00001"), "AE", "PID-3"),
+        (ORM.replace("JVB-2022-001", "JVB\u200b001"), "AE", "PID-3"),
+        (ORM.replace("Leg swelling", "Leg\x07swelling"), "AE", "OBR-"),
     ],
 )
 def test_malformed_orders_get_an_error_ack(

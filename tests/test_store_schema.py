@@ -66,7 +66,7 @@ def _seed(engine: Engine) -> int:
 
 def test_upgrade_creates_the_schema_at_head(engine: Engine) -> None:
     assert set(inspect(engine).get_table_names()) >= TABLES
-    assert current_revision(engine) == head_revision() == "0003_critical_results"
+    assert current_revision(engine) == head_revision() is not None
 
 
 def test_models_match_the_migrated_schema(engine: Engine) -> None:

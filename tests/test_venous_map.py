@@ -476,7 +476,14 @@ _segment = st.fixed_dictionaries(
         "thrombus": st.fixed_dictionaries(
             {}, optional={"age": st.sampled_from(["acute", "subacute", "chronic", "indeterminate"])}
         ),
-        "label": st.text(max_size=30),
+        # Any text a label may hold (text_rules: no control or bidi-override characters).
+        "label": st.text(
+            st.characters(
+                exclude_categories=["Cc", "Cs"],
+                exclude_characters="\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069",
+            ),
+            max_size=30,
+        ),
     },
 )
 

@@ -183,3 +183,22 @@ def test_examples_are_not_critical(env: Env) -> None:  # noqa: F811
     for name in ("seed-001-calcinosis.json", "calf-dvt.json"):
         created = _create(env, json.loads((EXAMPLES / name).read_text()))
         assert created["critical"] is False
+
+
+def test_communications_cannot_be_replaced_on_sqlite(env: Env) -> None:  # noqa: F811
+    exam_id = _create(env, _doc())["exam_id"]
+    assert (
+        env.client("sono").post(f"/api/exams/{exam_id}/communications", json=_told()).status_code
+        == 201
+    )
+    if env.engine.dialect.name != "sqlite":
+        return  # PostgreSQL has no INSERT OR REPLACE (its UPDATE guard is tested above)
+    with env.engine.connect() as conn, pytest.raises(Exception, match="append-only"):  # noqa: PT011
+        conn.execute(
+            text(
+                "INSERT OR REPLACE INTO critical_communications (id, exam_id, version, criteria, "
+                "recipient, method, communicated_at, read_back, documented_by, documented_at) "
+                "SELECT id, exam_id, version, criteria, 'someone else', method, communicated_at, "
+                "read_back, documented_by, documented_at FROM critical_communications"
+            )
+        )

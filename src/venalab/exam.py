@@ -7,16 +7,28 @@ optional and marked "venalab extension" in their descriptions.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal, Self
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from venalab.bounded import (
+    NotJson,
+    decode_json,
+    decode_yaml,
+    locate_breach,
+    read_limited,
+    read_stream,
+    utf8,
+)
 from venalab.crossfield import cross_field_problems, merge_problems
 from venalab.errors import InvalidInput, Problem, problems_from_validation
+from venalab.limits import LIMITS
+from venalab.text_rules import check_identifier, multi_line, single_line
 from venalab.units import LAB_UNITS
 from venalab.vcss_scale import item_conflicts
 
@@ -99,8 +111,22 @@ class _Model(BaseModel):
     )
 
 
+PatientId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        description="Local patient identifier. Stored in Unicode NFC; no control, invisible or "
+        "bidirectional characters, no whitespace but single inner spaces (venalab.text_rules).",
+    ),
+    AfterValidator(check_identifier),
+]
+OneLine = AfterValidator(single_line)
+FreeText = AfterValidator(multi_line)
+
+
 class Patient(_Model):
-    id: Annotated[str, Field(min_length=1, max_length=64, description="Local patient identifier.")]
+    id: PatientId
     sex: Literal["male", "female", "other", "unknown"] = "unknown"
     birth_date: dt.date | None = None
     age_years: Annotated[int, Field(ge=0, le=130)] | None = None
@@ -117,9 +143,11 @@ class ExamInfo(_Model):
     date: dt.date
     purpose: Literal["insufficiency", "thrombosis", "follow-up", "other"] | None = None
     position: Literal["standing", "sitting", "reverse-trendelenburg", "supine"] | None = None
-    provocation: tuple[Literal["distal-compression", "valsalva", "cuff"], ...] = ()
-    indication: Annotated[str, Field(max_length=2000)] | None = None
-    operator: Annotated[str, Field(max_length=200)] | None = None
+    provocation: Annotated[
+        tuple[Literal["distal-compression", "valsalva", "cuff"], ...], Field(max_length=8)
+    ] = ()
+    indication: Annotated[str, Field(max_length=2000), FreeText] | None = None
+    operator: Annotated[str, Field(max_length=200), OneLine] | None = None
 
 
 # Which signs a `recurrent` entry may qualify (read by the model and the cohort validator). A
@@ -136,9 +164,9 @@ def recurrence_problem(recurrence: str) -> str:
 
 
 class Clinical(_Model):
-    signs: tuple[Sign, ...] = ()
+    signs: Annotated[tuple[Sign, ...], Field(max_length=32)] = ()
     symptomatic: bool | None = None
-    recurrent: tuple[Recurrence, ...] = ()
+    recurrent: Annotated[tuple[Recurrence, ...], Field(max_length=4)] = ()
     etiology: Etiology | None = None
 
     @model_validator(mode="after")
@@ -208,7 +236,7 @@ class Segment(_Model):
     obstruction: bool | None = None
     thrombus: Thrombus | None = None
     beneath_ulcer: bool | None = None
-    label: Annotated[str, Field(max_length=200)] | None = None
+    label: Annotated[str, Field(max_length=200), OneLine] | None = None
     peak_reflux_velocity_cm_s: Annotated[float, Field(ge=0, le=500)] | None = None
     position_cm: Annotated[float, Field(ge=0, le=120)] | None = Field(
         default=None,
@@ -229,7 +257,13 @@ class Segment(_Model):
 
 class Leg(_Model):
     clinical: Clinical = Clinical()
-    segments: tuple[Segment, ...] = ()
+    segments: Annotated[
+        tuple[Segment, ...],
+        Field(
+            max_length=LIMITS.segments_per_leg,
+            description=f"Measurement rows; at most {LIMITS.segments_per_leg} per leg.",
+        ),
+    ] = ()
 
 
 class Legs(_Model):
@@ -543,7 +577,12 @@ class ExamDocument(_Model):
 
 # ---------------------------------------------------------------------------------------
 # Parsing: every input (JSON text, YAML text, a dict from a web form) goes through JSON, so
-# one strict validator with one set of messages serves them all.
+# one strict validator with one set of messages serves them all. Text is read within the
+# input limits (venalab.limits, venalab.bounded): size, nesting, number length, YAML tags
+# and aliases.
+
+
+_WHAT = "exam document"
 
 
 def _json_default(obj: object) -> str:
@@ -561,16 +600,32 @@ def parse_exam_obj(obj: object) -> ExamDocument:
         raise InvalidInput(
             [Problem("format", f"unsupported format {fmt!r}; this version reads {EXAM_FORMAT!r}")]
         )
-    return parse_exam_json(json.dumps(obj, default=_json_default))
+    try:
+        text = json.dumps(obj, default=_json_default)
+    except (RecursionError, ValueError, TypeError) as err:  # Python callers only: the
+        raise InvalidInput(
+            [Problem("", f"not a JSON document: {err}")]
+        ) from None  # decoders bound theirs
+    return parse_exam_json(text)
 
 
 def parse_exam_json(text: str | bytes) -> ExamDocument:
-    """Validate a JSON exam document; InvalidInput lists every problem, cross-field checks
+    """Validate JSON text (the fast path: pydantic's own parser). A document that parser
+    refuses as such (too deep, a number out of range) is decoded again within the limits so
+    that the problem names its path. InvalidInput lists every problem, cross-field checks
     (such as a birth date after the exam date) included whatever else is wrong."""
+    if len(text) > LIMITS.body_bytes:
+        decode_json(text, _WHAT)  # raises TooLarge
     try:
         return ExamDocument.model_validate_json(text)
     except ValidationError as err:
         if any(e["type"] == "json_invalid" for e in err.errors()):
+            with contextlib.suppress(NotJson):  # (a syntax error: pydantic says where)
+                decode_json(text, _WHAT)  # names the path of a limit it breaks
+            raw = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+            breach = locate_breach(raw)  # (what duplicate keys hid from json.loads)
+            if breach is not None:
+                raise InvalidInput([breach]) from None
             raise InvalidInput([Problem("", f"not valid JSON: {err.errors()[0]['msg']}")]) from None
         problems = problems_from_validation(err)
     more = cross_field_problems(ExamDocument, json.loads(text))
@@ -578,21 +633,21 @@ def parse_exam_json(text: str | bytes) -> ExamDocument:
 
 
 def parse_exam_text(text: str, *, name: str = "<input>") -> ExamDocument:
-    """Parse JSON or YAML text (YAML is tried when the text is not a JSON object)."""
+    """Parse JSON or YAML text (YAML is tried when the text is not a JSON object). YAML is
+    read with a bounded safe loader: plain values, lists and mappings only, a few aliases."""
     stripped = text.lstrip()
     if stripped.startswith("{"):
         return parse_exam_json(text)
-    try:
-        obj = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise InvalidInput([Problem("", f"{name} is neither JSON nor YAML: {err}")]) from None
-    return parse_exam_obj(obj)
+    return parse_exam_obj(decode_yaml(text, _WHAT, name=name))
+
+
+def load_exam_stdin() -> ExamDocument:
+    """Read an exam document (JSON or YAML) from standard input, within LIMITS.body_bytes."""
+    data = read_stream(sys.stdin.buffer, LIMITS.body_bytes, _WHAT)
+    return parse_exam_text(utf8(data, _WHAT, name="<stdin>"), name="<stdin>")
 
 
 def load_exam(path: Path) -> ExamDocument:
-    """Read an exam document from a .json, .yaml or .yml file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise InvalidInput([Problem("", f"cannot read {path.name}: {err}")]) from None
+    """Read an exam document from a .json, .yaml or .yml file (at most LIMITS.body_bytes)."""
+    text = utf8(read_limited(path, LIMITS.body_bytes, _WHAT), _WHAT, name=path.name)
     return parse_exam_text(text, name=path.name)

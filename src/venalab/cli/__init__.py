@@ -31,6 +31,7 @@ class LazyGroup(TyperGroup):
 
     lazy: ClassVar[dict[str, tuple[str, str]]] = {
         "user": ("venalab.cli.user", "user_app"),
+        "audit": ("venalab.store.audit_cli", "audit_app"),
         "import": ("venalab.cli.interop", "import_app"),
         "export": ("venalab.cli.interop", "export_app"),
         "dicom": ("venalab.cli.dicom", "dicom_app"),

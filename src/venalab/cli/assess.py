@@ -6,6 +6,7 @@ written), 1 unexpected failure.
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from enum import StrEnum
@@ -20,7 +21,8 @@ from venalab.cli._errors import fail_invalid, print_invalid
 from venalab.criteria import CRITERIA, DEFAULT_CRITERIA_ID, CriteriaSet, get_criteria
 from venalab.engine import assess
 from venalab.errors import InvalidInput
-from venalab.exam import ExamDocument, load_exam, parse_exam_text
+from venalab.exam import ExamDocument, load_exam, load_exam_stdin
+from venalab.private_files import write_private
 from venalab.result import EngineOptions, Result
 from venalab.textsummary import summary_renderable
 
@@ -53,7 +55,7 @@ def _read_exams(files: list[str]) -> list[tuple[str, ExamDocument]]:
     for name in files:
         try:
             if name == "-":
-                exams.append(("<stdin>", parse_exam_text(sys.stdin.read(), name="<stdin>")))
+                exams.append(("<stdin>", load_exam_stdin()))
             else:
                 path = Path(name)
                 if not path.is_file():
@@ -123,17 +125,20 @@ def assess_cmd(
         docs = [json.loads(r.to_json()) for _, r in results]
         text = json.dumps(docs[0] if len(docs) == 1 else docs, indent=2, ensure_ascii=False) + "\n"
         if output:
-            output.write_text(text, encoding="utf-8")
+            write_private(output, text)
         else:
             sys.stdout.write(text)
         return
-    console = Console(file=output.open("w", encoding="utf-8"), width=120) if output else out
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=120) if output else out
     for (name, _), (exam, result) in zip(exams, results, strict=True):
         console.rule(f"[bold]{name}")
         console.print(summary_renderable(result, exam))
     console.print(
         "[dim]Decision support for clinicians; not a substitute for clinical judgement.[/]"
     )
+    if output:
+        write_private(output, buffer.getvalue())
 
 
 class Audience(StrEnum):
@@ -182,7 +187,7 @@ def report_cmd(
     before = _read_exams([prior])[0][1] if prior is not None else None
     result = _assess_with_prior(name, exam, cs, EngineOptions(criteria=cs.id), before)
     data = render_report(exam, result, audience.value, fmt.value, lab=LabInfo(name=lab_name))
-    output.write_bytes(data)
+    write_private(output, data)
     err.print(f"wrote {output} ({fmt.value}, {audience.value}, {len(data):,} bytes)")
 
 
@@ -220,6 +225,10 @@ def serve_cmd(
     from venalab.web.app import bootstrap, create_app
 
     url = database_url()
+    try:
+        application = create_app(url)
+    except InvalidInput as e:  # a malformed or missing setting: say which, do not start
+        fail_invalid("venalab serve", e)
     for line in bootstrap(url, load_examples=examples):
         out.print(line, highlight=False)
     shown = url if url.startswith("sqlite") else url.split("@")[-1]
@@ -233,7 +242,7 @@ def serve_cmd(
         f"venalab is at http://{host}:{port}/  (API docs: http://{host}:{port}/docs; Ctrl+C stops)"
     )
     try:
-        uvicorn.run(create_app(url), host=host, port=port, log_level="warning")
+        uvicorn.run(application, host=host, port=port, log_level="warning")
     finally:
         services.stop()
 

@@ -24,11 +24,14 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
+from venalab.bounded import decode_json, read_limited, read_stream
 from venalab.cli._errors import fail_invalid
 from venalab.criteria import DEFAULT_CRITERIA_ID, get_criteria
 from venalab.engine import assess
 from venalab.errors import InvalidInput, Problem
-from venalab.exam import load_exam, parse_exam_text
+from venalab.exam import load_exam, load_exam_stdin
+from venalab.limits import LIMITS
+from venalab.private_files import write_private
 from venalab.result import EngineOptions
 
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
@@ -45,20 +48,23 @@ def _fail(source: str, error: InvalidInput) -> NoReturn:
     fail_invalid(source, error)
 
 
-def _read_text(name: str, what: str) -> str:
-    if name == "-":
-        return sys.stdin.read()
+def _read_json(name: str, what: str) -> Any:
+    """A JSON file ('-': stdin) within the input limits (venalab.limits: upload size)."""
     try:
-        return Path(name).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        _fail(name, InvalidInput([Problem("", f"cannot read the file: {e}")], what=what))
+        if name == "-":
+            data = read_stream(sys.stdin.buffer, LIMITS.upload_bytes, what)
+        else:
+            data = read_limited(Path(name), LIMITS.upload_bytes, what)
+        return decode_json(data, what, size_limit=LIMITS.upload_bytes, name=name)
+    except InvalidInput as e:
+        _fail(name, e)
 
 
 def _write(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
     else:
-        output.write_text(text, encoding="utf-8")
+        write_private(output, text)
 
 
 def fhir_export_cmd(
@@ -81,7 +87,7 @@ def fhir_export_cmd(
         _fail("--criteria", e)
     try:
         if exam_file == "-":
-            exam = parse_exam_text(sys.stdin.read(), name="<stdin>")
+            exam = load_exam_stdin()
         else:
             path = Path(exam_file)
             if not path.is_file():
@@ -121,17 +127,10 @@ def fhir_import_cmd(
     """Import a FHIR R4 Bundle as an exam document; unmapped items are listed on stderr."""
     from venalab.interop.fhir_import import import_bundle
 
-    text = _read_text(bundle_file, "FHIR bundle")
-    try:
-        bundle: Any = json.loads(text)
-    except json.JSONDecodeError as e:
-        _fail(bundle_file, InvalidInput([Problem("", f"not JSON: {e}")], what="FHIR bundle"))
+    bundle = _read_json(bundle_file, "FHIR bundle")
     codes: dict[str, str] = {}
     if local_codes is not None:
-        try:
-            loaded = json.loads(local_codes.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            _fail("--local-codes", InvalidInput([Problem("", str(e))], what="local code map"))
+        loaded = _read_json(str(local_codes), "local code map")
         if not isinstance(loaded, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in loaded.items()
         ):

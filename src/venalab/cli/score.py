@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from venalab.bounded import decode_json, read_limited
 from venalab.errors import InvalidInput, Problem, problems_from_validation
 from venalab.exam import VcssItems, VillaltaItems, WellsItems
 from venalab.rules.ceap import parse_ceap
@@ -59,9 +60,9 @@ def _items(model: type[BaseModel], what: str, pairs: list[str], file: Path | Non
     data: dict[str, Any] = {}
     if file is not None:
         try:
-            loaded = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            _fail(what, [Problem("--file", str(e))])
+            loaded = decode_json(read_limited(file, what=what), what, name=file.name)
+        except InvalidInput as e:
+            _fail(what, [Problem(f"--file {p.path}".strip(), p.message) for p in e.problems])
         if not isinstance(loaded, dict):
             _fail(what, [Problem("--file", "expected a JSON object of items")])
         data.update(loaded)

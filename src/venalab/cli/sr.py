@@ -16,9 +16,7 @@ Mounted by cli/interop.py: `import_app.command("sr")(import_sr_cmd)` and
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -34,6 +32,7 @@ from venalab.exam import load_exam
 from venalab.interop.sr_codes import read_local_codes
 from venalab.interop.sr_export import export_sr
 from venalab.interop.sr_import import SrImport, import_sr
+from venalab.private_files import write_private
 from venalab.result import EngineOptions
 
 # soft_wrap: long reasons stay on one line (greppable in logs).
@@ -74,17 +73,6 @@ def _hints(texts: list[str]) -> None:
 def _fail(source: str, error: InvalidInput) -> NoReturn:
     _hints([f"{p.path} {p.message}" for p in error.problems])
     fail_invalid(source, error, whole="(file)", note="nothing written")
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".venalab-", dir=path.parent if str(path.parent) else ".")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _report(name: str, result: SrImport) -> None:
@@ -174,7 +162,7 @@ def import_sr_cmd(
         raise typer.Exit(2)
     text = result.exam.to_json(indent=2) + "\n"
     if output is not None:
-        _write_atomic(output, text.encode("utf-8"))
+        write_private(output, text)
         err.print(f"wrote {output}", highlight=False)
     else:
         sys.stdout.write(text)

@@ -43,6 +43,7 @@ from venalab.interop import sr_codes as C
 from venalab.interop.findings import coded_findings, report_conclusion
 from venalab.result import Result
 from venalab.store.interop import OrderIn
+from venalab.text_rules import check_identifier, multi_line, single_line
 
 HL7_VERSION = "2.5"
 ORDER_TYPES = ("ORM_O01", "OMG_O19")
@@ -220,8 +221,39 @@ def parse_order(text: str) -> ParsedOrder:
         scheduled_date=scheduled,
         cancel=control in _CANCEL,
     )
+    _check_text(order)
     sending = "^".join(p for p in (msh[2], msh[3]) if p)[:64] or "unknown"
     return ParsedOrder(control_id, sending, version, event, order)
+
+
+#: Where each text of an order comes from, for the ACK's error location.
+_ORDER_FIELDS = {
+    "accession": "OBR-18",
+    "placer_order": "ORC-2",
+    "patient_name": "PID-5",
+    "indication": "OBR-31/OBR-13",
+    "referring_physician": "OBR-16",
+    "procedure": "OBR-4",
+}
+
+
+def _check_text(order: OrderIn) -> None:
+    """The order's texts follow venalab.text_rules (HL7 escapes such as \\X00\\ can carry
+    control characters, and NUL cannot be stored on PostgreSQL): the patient id as an
+    identifier (NFC, no control or invisible characters), the other texts without control
+    characters. OrderError AE names the field."""
+    try:
+        check_identifier(order.patient_local_id)
+    except ValueError as err:
+        raise OrderError("AE", f"PID-3 (patient identifier) {err}", "PID-3") from None
+    for name, where in _ORDER_FIELDS.items():
+        value = getattr(order, name)
+        if value is None:
+            continue
+        try:
+            multi_line(value) if name == "indication" else single_line(value)
+        except ValueError as err:
+            raise OrderError("AE", f"{where} {err}", where) from None
 
 
 def _now() -> str:

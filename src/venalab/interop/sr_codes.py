@@ -27,6 +27,7 @@ from pydicom.sr.codedict import Collection, codes
 from pydicom.sr.coding import Code
 
 from venalab._vein_codes import VEIN_SNOMED
+from venalab.bounded import decode_json, read_limited
 from venalab.errors import InvalidInput, Problem
 from venalab.exam import Compressibility, ExamInfo, Site, ThrombusAge, VeinCode
 
@@ -369,12 +370,7 @@ def parse_local_codes(obj: object, source: str) -> dict[CodeKey, LocalCode]:
 
 def read_local_codes(path: Path) -> dict[str, object]:
     """Read a local-code map file (JSON), validated; errors name the file and the key."""
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InvalidInput(
-            [Problem("", f"cannot read {path.name}: {err}")], "local code map"
-        ) from None
+    obj = decode_json(read_limited(path, what="local code map"), "local code map", name=path.name)
     parse_local_codes(obj, path.name)
     return dict(obj)
 

@@ -55,11 +55,13 @@ from pydantic import ValidationError
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
+from venalab.bounded import read_limited, too_large
 from venalab.errors import InvalidInput, Problem, problems_from_validation
 from venalab.evidence import Frozen
 from venalab.exam import PERFORATOR_VEINS, ExamDocument, Segment, Side, parse_exam_obj
 from venalab.interop import sr_codes as C
 from venalab.interop.sr_codes import CodeKey, LocalCode, SrCode
+from venalab.limits import LIMITS
 
 PlainGsvPolicy = Literal["by-site", "thigh", "calf", "skip"]
 
@@ -124,6 +126,8 @@ class _Walker:
     buf: bytes
     explicit: bool
     little: bool
+    depth: int = 0  # sequence nesting, and items seen: bounded (venalab.limits)
+    items: int = 0
 
     def _u16(self, pos: int) -> int:
         return int(struct.unpack_from("<H" if self.little else ">H", self.buf, pos)[0])
@@ -177,6 +181,18 @@ class _Walker:
 
     def item(self, pos: int, end: int, tag: str) -> int:
         """`pos` at an item tag; return the offset after the item."""
+        self.items += 1
+        if self.items > LIMITS.dicom_items:
+            raise _Damaged(f"more than {LIMITS.dicom_items:,} sequence items (input limit)")
+        if self.depth >= LIMITS.dicom_depth:
+            raise _Damaged(f"sequences nested deeper than {LIMITS.dicom_depth} (input limit)")
+        self.depth += 1
+        try:
+            return self._item(pos, end, tag)
+        finally:
+            self.depth -= 1
+
+    def _item(self, pos: int, end: int, tag: str) -> int:
         if end - pos < 8:
             raise _Damaged(f"sequence {tag} is cut short at offset {pos}")
         group, elem, length = self._u16(pos), self._u16(pos + 2), self._u32(pos + 4)
@@ -254,9 +270,11 @@ def check_integrity(data: bytes) -> str | None:
     if ts == _DEFLATED:
         inflater = zlib.decompressobj(-zlib.MAX_WBITS)
         try:
-            body = inflater.decompress(body)
+            body = inflater.decompress(body, LIMITS.dicom_inflated_bytes)
         except zlib.error as err:
             return f"deflated data set damaged: {err}"
+        if inflater.unconsumed_tail:
+            return f"the inflated data set is larger than {LIMITS.dicom_inflated_bytes:,} bytes (input limit)"
         if not inflater.eof:
             return "deflated data set is cut short"
     walker = _Walker(body, explicit=ts != _IMPLICIT_LE, little=ts != _EXPLICIT_BE)
@@ -1093,6 +1111,8 @@ def import_sr_bytes(
     patient: Mapping[str, object] | None = None,
 ) -> SrImport:
     """Import SR bytes (an upload); see `import_sr`."""
+    if len(data) > LIMITS.upload_bytes:
+        raise too_large(LIMITS.upload_bytes, WHAT, name)
     local = C.local_code_map(local_codes)
     ds = read_dataset(data, name)
     sop_class = str(ds.get("SOPClassUID") or "")
@@ -1230,10 +1250,7 @@ def import_sr(
     holds no vein measurement of a known leg; a file lacking a required header field gives a
     draft (`SrImport.document`, `missing`).
     """
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise InvalidInput([Problem("", f"cannot read {path.name}: {err}")], WHAT) from None
+    data = read_limited(path, LIMITS.upload_bytes, WHAT)
     return import_sr_bytes(
         data, local_codes, side=side, plain_gsv=plain_gsv, name=path.name, patient=patient
     )

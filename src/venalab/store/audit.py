@@ -1,8 +1,20 @@
 """The audit log: who did what, when, to which record and version (with the document hash).
 
 Append-only by construction: this module can only add and read entries, and the database
-refuses UPDATE and DELETE on the table (triggers installed by migration 0001). Entries are
-written in the caller's transaction, so an action and its audit line commit or vanish together.
+refuses UPDATE and DELETE on the table (triggers installed by migration 0001; migration
+0003_integrity also refuses an INSERT that would replace a row, SQLite's INSERT OR REPLACE).
+Entries are written in the caller's transaction, so an action and its audit line commit or
+vanish together.
+
+Tamper-evident: entry n carries `prev_hash` (the hash of entry n-1) and `entry_hash`, the
+SHA-256 of its canonical content including `prev_hash` (`entry_digest`). Changing, deleting
+or inserting a row breaks the chain at that row; `venalab audit verify` (store/integrity.py)
+finds it. Writers first take the chain head (`audit_chain_head`, one row) with an UPDATE,
+which serialises them on both databases until their transaction ends.
+
+Text is stored as given except that control characters (NUL breaks PostgreSQL) are written
+as `\\uXXXX` escapes and over-long names are cut to their column's size, so recording what a
+hostile client sent can never fail the action it belongs to.
 
 Actions recorded by the store itself are the ACTION_* constants; the web layer adds its own
 (e.g. "view-report") through `record`.
@@ -11,13 +23,15 @@ Actions recorded by the store itself are the ACTION_* constants; the web layer a
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import re
 from typing import Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from venalab.store.errors import InvalidValue
-from venalab.store.models import AuditEntry, User, utcnow
+from venalab.store.errors import InvalidValue, StoreError
+from venalab.store.models import AuditChainHead, AuditEntry, User, canonical_json, utcnow
 
 ACTION_EXAM_CREATE: Final = "exam-create"
 ACTION_EXAM_SAVE: Final = "exam-save"
@@ -51,6 +65,92 @@ ACTIONS: Final[tuple[str, ...]] = (
 )
 
 _MAX_CLIENT = 200
+_MAX_NAME = 64
+#: The hash before the first entry.
+GENESIS: Final = "0" * 64
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def entry_digest(
+    *,
+    seq: int,
+    prev_hash: str,
+    at: dt.datetime,
+    username: str | None,
+    action: str,
+    entity: str | None,
+    entity_id: str | None,
+    version: int | None,
+    doc_hash: str | None,
+    detail: Any,
+    client: str | None,
+) -> str:
+    """SHA-256 (hex) of an entry's canonical content (chain format 1). `at` is hashed as
+    aware UTC with microseconds, the precision both databases keep."""
+    content = {
+        "chain": 1,
+        "seq": seq,
+        "prev": prev_hash,
+        "at": at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+        "username": username,
+        "action": action,
+        "entity": entity,
+        "entity_id": entity_id,
+        "version": version,
+        "doc_hash": doc_hash,
+        "detail": detail,
+        "client": client,
+    }
+    return hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
+
+
+def digest_of(entry: AuditEntry) -> str:
+    """The hash an entry's stored content gives (equals `entry.entry_hash` unless changed)."""
+    return entry_digest(
+        seq=entry.chain_seq,
+        prev_hash=entry.prev_hash,
+        at=entry.at,
+        username=entry.username,
+        action=entry.action,
+        entity=entry.entity,
+        entity_id=entry.entity_id,
+        version=entry.version,
+        doc_hash=entry.doc_hash,
+        detail=entry.detail,
+        client=entry.client,
+    )
+
+
+def _escaped(text: str, limit: int | None = None) -> str:
+    clean = _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return clean[:limit] if limit is not None else clean
+
+
+def _clean(value: Any) -> Any:
+    """JSON `value` with control characters in its strings (and keys) escaped."""
+    if isinstance(value, str):
+        return _escaped(value)
+    if isinstance(value, dict):
+        return {_escaped(str(k)): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _claim_head(s: Session) -> tuple[int, str]:
+    """Advance the chain head by one and return (this entry's seq, previous hash). The
+    UPDATE comes first: it takes the head's row lock (PostgreSQL) or the write lock (SQLite)
+    before the previous hash is read, so no other writer can slip in between."""
+    row = s.execute(
+        update(AuditChainHead)
+        .where(AuditChainHead.id == 1)
+        .values(seq=AuditChainHead.seq + 1)
+        .returning(AuditChainHead.seq, AuditChainHead.last_hash)
+        .execution_options(synchronize_session=False)
+    ).one_or_none()
+    if row is None:
+        raise StoreError("the audit chain head is missing; run `venalab audit verify`")
+    return int(row[0]), str(row[1])
 
 
 def record(
@@ -69,19 +169,30 @@ def record(
     """Append one entry. `username` overrides `user` (e.g. the name typed at a failed login)."""
     if not action or len(action) > 64:
         raise InvalidValue("action", "give an action name of 1 to 64 characters")
+    name = username if username is not None else (user.username if user else None)
+    seq, prev_hash = _claim_head(s)
     entry = AuditEntry(
         at=utcnow(),
-        username=username if username is not None else (user.username if user else None),
-        action=action,
-        entity=entity,
-        entity_id=None if entity_id is None else str(entity_id),
+        username=None if name is None else _escaped(name, _MAX_NAME),
+        action=_escaped(action),
+        entity=None if entity is None else _escaped(entity, 32),
+        entity_id=None if entity_id is None else _escaped(str(entity_id), 64),
         version=version,
         doc_hash=doc_hash,
-        detail=detail,
-        client=client[:_MAX_CLIENT] if client else None,
+        detail=None if detail is None else _clean(detail),
+        client=_escaped(client, _MAX_CLIENT) if client else None,
+        chain_seq=seq,
+        prev_hash=prev_hash,
     )
+    entry.entry_hash = digest_of(entry)
     s.add(entry)
     s.flush()
+    s.execute(
+        update(AuditChainHead)
+        .where(AuditChainHead.id == 1)
+        .values(last_hash=entry.entry_hash)
+        .execution_options(synchronize_session=False)
+    )
     return entry
 
 

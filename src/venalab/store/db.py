@@ -30,6 +30,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from venalab.private_files import ensure_private_file, private_dir
+
 DEFAULT_SQLITE_PATH: Final = "var/venalab.db"
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS: Final = 5000
@@ -48,7 +50,7 @@ def database_url() -> str:
     url = os.environ.get("DATABASE_URL", "").strip()
     if url:
         return normalize_url(url)
-    Path(DEFAULT_SQLITE_PATH).parent.mkdir(parents=True, exist_ok=True)
+    private_dir(Path(DEFAULT_SQLITE_PATH).parent)
     return f"sqlite:///{DEFAULT_SQLITE_PATH}"
 
 
@@ -60,6 +62,10 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode=WAL")
+        # INSERT OR REPLACE deletes the row it replaces; with recursive triggers on, that
+        # delete fires the DELETE guards of the audit log and of exam versions (migrations
+        # 0001 and 0003_integrity, which also refuse such inserts outright).
+        cursor.execute("PRAGMA recursive_triggers=ON")
     finally:
         cursor.close()
 
@@ -70,7 +76,9 @@ def make_engine(url: str | None = None) -> Engine:
     if sa_url.get_backend_name() == "sqlite":
         path = sa_url.database
         if path and path != ":memory:" and not path.startswith("file:"):
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_dir(Path(path).parent)
+            # Patient data: owner only. SQLite gives -wal and -shm the database file's mode.
+            ensure_private_file(Path(path))
         engine = create_engine(sa_url)
         event.listen(engine, "connect", _sqlite_on_connect)
         return engine

@@ -38,6 +38,7 @@ import venalab.store.audit as audit
 from venalab.evidence import Frozen
 from venalab.exam import ExamDocument, parse_exam_obj
 from venalab.store.errors import Conflict, InvalidState, InvalidValue, NotFound, StoreError
+from venalab.store.integrity import check_signed
 from venalab.store.models import (
     Exam,
     ExamStatus,
@@ -48,6 +49,7 @@ from venalab.store.models import (
     utcnow,
 )
 from venalab.store.users import require
+from venalab.text_rules import match_key, multi_line
 
 REASON_MAX_LENGTH: Final = 2000
 
@@ -66,13 +68,36 @@ def version_document(version: ExamVersion) -> ExamDocument:
 # Patients
 
 
-def _patient_for(s: Session, doc: ExamDocument) -> Patient:
-    local_id = doc.patient.id
+def _lookalike_error(existing: Patient, local_id: str) -> InvalidValue:
+    return InvalidValue(
+        "patient.id",
+        f"{local_id!r} looks like the existing patient {existing.local_id!r} (the ids differ "
+        "only in letter case, Unicode form, dashes or spacing); use the existing id, or an id "
+        "that is clearly different",
+    )
+
+
+def _existing_patient(s: Session, local_id: str) -> Patient | None:
+    """The patient with this id, or None for a new one; InvalidValue (before anything is
+    written) when a new id only looks like an existing one (text_rules.match_key)."""
     patient = s.scalar(select(Patient).where(Patient.local_id == local_id))
+    if patient is None:
+        lookalike = s.scalar(select(Patient).where(Patient.match_key == match_key(local_id)))
+        if lookalike is not None:
+            raise _lookalike_error(lookalike, local_id)
+    return patient
+
+
+def _patient_for(s: Session, doc: ExamDocument) -> Patient:
+    """The document's patient, created on first sight (look-alike ids refused)."""
+    local_id = doc.patient.id
+    patient = _existing_patient(s, local_id)
     if patient is not None:
         return patient
+    key = match_key(local_id)
     patient = Patient(
         local_id=local_id,
+        match_key=key,
         sex=doc.patient.sex,
         birth_date=doc.patient.birth_date,
         age_years=doc.patient.age_years,
@@ -136,7 +161,7 @@ def get_version(s: Session, exam_id: int, version: int | None = None) -> ExamVer
     )
     if found is None:
         raise NotFound(f"exam {exam_id} has no version {version}")
-    return found
+    return check_signed(found)  # never serve a changed document under its signature
 
 
 def list_versions(s: Session, exam_id: int) -> list[ExamVersion]:
@@ -201,7 +226,7 @@ def current_versions(s: Session, patient_local_id: str) -> list[ExamVersion]:
         .where(Exam.patient_id == patient.id)
         .order_by(Exam.exam_date, Exam.id)
     )
-    return list(s.scalars(stmt))
+    return [check_signed(v) for v in s.scalars(stmt)]
 
 
 # ---------------------------------------------------------------------------------------
@@ -318,6 +343,7 @@ def _new_version(
 ) -> ExamVersion:
     exam_id = exam.id
     obj, digest = _document(doc)
+    _existing_patient(s, doc.patient.id)  # a look-alike id is refused before any write
     previous_hash = get_version(s, exam_id, expected_version).doc_hash
     now = utcnow()
     number = expected_version + 1
@@ -432,6 +458,10 @@ def amend(
         raise InvalidState("an amendment needs a reason")
     if len(why) > REASON_MAX_LENGTH:
         raise InvalidValue("reason", f"use at most {REASON_MAX_LENGTH} characters")
+    try:
+        multi_line(why)
+    except ValueError as err:
+        raise InvalidValue("reason", str(err)) from None
     return _new_version(
         s,
         exam,

@@ -28,6 +28,7 @@ from venalab.store.models import (
     utcnow,
 )
 from venalab.store.users import require
+from venalab.text_rules import strip_controls
 
 ACTION_LOCAL_CODE_SET: Final = "local-code-set"
 ACTION_LOCAL_CODE_DELETE: Final = "local-code-delete"
@@ -269,6 +270,10 @@ def receive_sr(
 ) -> IncomingSr:
     """Store a received SR as pending (no exam is made), matched to an order if possible:
     by accession number, else the patient's one scheduled order."""
+    # Header values are copied as metadata: control characters (NUL breaks PostgreSQL) go.
+    patient_local_id = strip_controls(patient_local_id or "")[:64] or None
+    accession = strip_controls(accession or "")[:64] or None
+    calling_ae, sop_instance_uid = strip_controls(calling_ae), strip_controls(sop_instance_uid)
     order = None
     if accession:
         order = s.scalar(select(ScheduledOrder).where(ScheduledOrder.accession == accession))

@@ -55,6 +55,11 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def utcfromtimestamp(seconds: float) -> dt.datetime:
+    """Aware UTC datetime of epoch seconds, clamped to the years a database stores."""
+    return dt.datetime.fromtimestamp(min(max(seconds, 0.0), 253_402_300_799.0), dt.UTC)
+
+
 def canonical_json(obj: Any) -> str:
     """The one text form a document is hashed in: sorted keys, no spaces, UTF-8 kept."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -141,6 +146,9 @@ class Patient(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     local_id: Mapped[str] = mapped_column(String(64), unique=True)
+    # What look-alike ids share (text_rules.match_key): unique, so a second patient whose id
+    # only differs in case, Unicode form or spacing cannot be created, even concurrently.
+    match_key: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     sex: Mapped[str] = mapped_column(String(16), default="unknown")
     birth_date: Mapped[dt.date | None] = mapped_column(Date, default=None)
     age_years: Mapped[int | None] = mapped_column(default=None)
@@ -167,7 +175,7 @@ class Exam(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # The current version has a critical result (set by the web layer from the engine's
-    # marks when a version is saved; migration 0003): such drafts head the worklist.
+    # marks when a version is saved; migration 0004): such drafts head the worklist.
     critical: Mapped[bool] = mapped_column(default=False)
 
     patient: Mapped[Patient] = relationship(back_populates="exams")
@@ -203,7 +211,10 @@ class ExamVersion(Base):
 
 
 class AuditEntry(Base):
-    """One line of the append-only audit log (database triggers refuse UPDATE and DELETE)."""
+    """One line of the append-only audit log (database triggers refuse UPDATE and DELETE,
+    and on SQLite an INSERT that would replace a row). Tamper-evident: each entry carries the
+    hash of the one before it (`prev_hash`) and its own (`entry_hash`, store/audit.py), in
+    the order of `chain_seq`; `venalab audit verify` checks the chain."""
 
     __tablename__ = "audit_log"
     __table_args__ = (Index(None, "entity", "entity_id"),)
@@ -218,6 +229,32 @@ class AuditEntry(Base):
     doc_hash: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
     client: Mapped[str | None] = mapped_column(String(200))
+    chain_seq: Mapped[int] = mapped_column(Integer, unique=True, index=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditChainHead(Base):
+    """The one row (id 1) naming the newest audit entry: its sequence number and hash.
+    Writers update it first, which serialises them (row lock on PostgreSQL, the write lock
+    on SQLite), so concurrent writers extend one chain instead of forking it."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class CdsTokenUse(Base):
+    """CDS Hooks client tokens seen, until they expire: a `jti` is accepted once, whichever
+    worker process or host receives it (web/cds.py)."""
+
+    __tablename__ = "cds_token_uses"
+
+    iss: Mapped[str] = mapped_column(String(255), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(255), primary_key=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
 
 
 class LoginFailure(Base):
@@ -328,7 +365,7 @@ class ResultMessage(Base):
 class CriticalCommunication(Base):
     """A documented communication of an exam version's critical results: to whom, how, when,
     whether the recipient read the result back. Append-only (database triggers refuse UPDATE
-    and DELETE, migration 0003); a critical exam version is signed only after one with the
+    and DELETE, migration 0004); a critical exam version is signed only after one with the
     read-back confirmed."""
 
     __tablename__ = "critical_communications"

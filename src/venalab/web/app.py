@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 
 from venalab import __version__
+from venalab.errors import InvalidInput, Problem
 from venalab.exam import load_exam
 from venalab.store import audit, exams, make_engine, session_factory, upgrade, users
 from venalab.store.db import database_url
@@ -17,10 +18,11 @@ from venalab.store.errors import StoreError
 from venalab.web import errors, openapi
 from venalab.web.cds import CdsConfig
 from venalab.web.deps import AppState
+from venalab.web.input_guard import InputGuard
 from venalab.web.rendering import LoginRequired, PageForbidden, templates
 from venalab.web.routes import ROUTERS
 from venalab.web.security import SessionSigner, load_secret_key
-from venalab.web.settings import Settings
+from venalab.web.settings import CDS_BASE_URL_REQUIRED, Settings
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "data" / "examples"
 
@@ -47,6 +49,10 @@ def create_app(
         overrides["secure_cookies"] = cookie_secure
     if overrides:
         settings = settings.model_copy(update=overrides)
+    # CDS Hooks: the token audience is the configured URL, never the request's Host header.
+    cds = cds_config or CdsConfig.from_file(settings.cds_clients_file)
+    if cds.clients and settings.cds_base_url is None:
+        raise InvalidInput([Problem("VENALAB_CDS_BASE_URL", CDS_BASE_URL_REQUIRED)], "settings")
     engine = make_engine(settings.database_url)
     upgrade(engine)
     app = FastAPI(
@@ -62,7 +68,7 @@ def create_app(
         session_factory=session_factory(engine),
         signer=SessionSigner(load_secret_key(settings.secret_key, settings.var_dir)),
     )
-    app.state.cds = cds_config or CdsConfig.from_file(settings.cds_clients_file)
+    app.state.cds = cds
     errors.install(app, html=_error_page)
     for router in ROUTERS:
         app.include_router(router)
@@ -77,6 +83,9 @@ def create_app(
     @app.exception_handler(PageForbidden)
     async def _forbidden(request: Request, exc: PageForbidden) -> Response:
         return _error_page(request, 403, str(exc), [])
+
+    # Inside the headers middleware below, so its answers get the same headers.
+    app.add_middleware(InputGuard, html=_error_page)
 
     @app.middleware("http")
     async def _headers(request: Request, call_next: Any) -> Response:

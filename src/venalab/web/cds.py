@@ -8,48 +8,62 @@
   isolated distal DVT or calf muscle vein thrombosis gets the surveillance-versus-
   anticoagulation guidance of the engine's pathway.
 
-Every call (discovery included) carries `Authorization: Bearer <JWT>` signed by a CDS client
-whose issuer is on the allow-list; the signature is checked with the client's published keys
-(JWKS URL, or an allow-listed `jku`), with `aud` = this endpoint's URL, `exp`, `iat` and a
-`jti` that is never accepted twice. `none` and HMAC algorithms are refused. Prefetch: when
-absent, the service fetches from the given FHIR server with the given authorization, or
-answers 412 as the specification says. The cards come from the same engine as every other
-interface (FHIR import -> exam document -> assess).
+Every call (discovery included) carries `Authorization: Bearer <JWT>` signed by an
+allow-listed CDS client; web/cds_clients.py checks it against the audience
+`VENALAB_CDS_BASE_URL` + the endpoint's path (never the request's Host header).
+
+The request body is read within the input limits and validated (hook, context, FHIR ids:
+`[A-Za-z0-9-.]{1,64}`); a malformed body is a 400 naming the field. Prefetch: when absent, the
+service fetches the Patient and its Observations from `fhirServer`, but only when that URL is
+one of the calling client's `fhir_servers`: the client's access token is sent nowhere else,
+no redirect is followed, and the answer is read within the limits. Otherwise, or when the
+fetch fails in any way, the answer is 412 saying what the request lacks, never what a fetch
+saw. The cards come from the same engine as every other interface (FHIR import -> exam
+document -> assess).
 """
 
 from __future__ import annotations
 
-import json
-import threading
-import time
 import uuid
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import httpx
-import jwt
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from venalab.bounded import TooLarge, decode_json
 from venalab.citations import CITATIONS
 from venalab.engine import assess
-from venalab.errors import InvalidInput
+from venalab.errors import InvalidInput, problems_from_validation
 from venalab.evidence import Recommendation
 from venalab.result import Result
 from venalab.rules.pathways import pathway_params
 from venalab.rules.thrombosis import sentence
+from venalab.store.cds_replay import first_use_committed
+from venalab.store.models import utcfromtimestamp
+from venalab.web.cds_clients import (
+    CdsAuthError,
+    CdsClient,
+    CdsConfig,
+    FirstUse,
+    bounded_body,
+    verify_token,
+)
+
+__all__ = ["SERVICES", "CdsClient", "CdsConfig", "router"]
 
 router = APIRouter(prefix="/cds-services", tags=["cds-hooks"])
 
-ALLOWED_ALGORITHMS = ("ES384", "RS384", "ES256", "RS256", "ES512", "RS512", "PS384")
 ANTICOAGULANTS = (
     "rivaroxaban", "apixaban", "edoxaban", "dabigatran", "enoxaparin", "dalteparin",
     "tinzaparin", "nadroparin", "heparin", "fondaparinux", "warfarin", "acenocoumarol",
     "phenprocoumon",
 )  # fmt: skip
 OBSERVATION_QUERY = "Observation?patient={{context.patientId}}&_count=500"
+OBSERVATION_COUNT = 500
 
 SERVICES = [
     {
@@ -71,123 +85,42 @@ SERVICES = [
     },
 ]
 
+# --------------------------------------------------------------------------- request bodies
 
-@dataclass(frozen=True)
-class CdsClient:
-    """An allow-listed CDS client: its issuer and where its public keys are published."""
-
-    iss: str
-    jwks_url: str | None = None
-    jku_allowed: tuple[str, ...] = ()
+FhirId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9\-.]{1,64}$")]
+_Token = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{1,4096}$")]
 
 
-@dataclass
-class CdsConfig:
-    clients: dict[str, CdsClient] = field(default_factory=dict)
-    jwks_ttl_s: float = 300.0
-    _jwks: dict[str, tuple[float, jwt.PyJWKSet]] = field(default_factory=dict)
-    _seen_jti: dict[str, float] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @classmethod
-    def from_file(cls, path: Path | None) -> CdsConfig:
-        """The clients listed in a JSON file (`VENALAB_CDS_CLIENTS`):
-        `[{"iss": ..., "jwks_url": ..., "jku_allowed": [...]}]`; none when `path` is None."""
-        if path is None:
-            return cls()
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        return cls.of(
-            [
-                CdsClient(
-                    iss=c["iss"],
-                    jwks_url=c.get("jwks_url"),
-                    jku_allowed=tuple(c.get("jku_allowed", ())),
-                )
-                for c in raw
-            ]
-        )
-
-    @classmethod
-    def of(cls, clients: list[CdsClient]) -> CdsConfig:
-        return cls(clients={c.iss: c for c in clients})
-
-    def keys(self, url: str) -> jwt.PyJWKSet:
-        now = time.monotonic()
-        with self._lock:
-            cached = self._jwks.get(url)
-            if cached and now - cached[0] < self.jwks_ttl_s:
-                return cached[1]
-        response = httpx.get(url, timeout=5.0, follow_redirects=False)
-        response.raise_for_status()
-        keyset = jwt.PyJWKSet.from_dict(response.json())
-        with self._lock:
-            self._jwks[url] = (now, keyset)
-        return keyset
-
-    def first_use_of(self, jti: str, exp: float) -> bool:
-        """Record a token id; False when it was seen before (replay)."""
-        now = time.time()
-        with self._lock:
-            for old in [k for k, e in self._seen_jti.items() if e < now]:
-                del self._seen_jti[old]
-            if jti in self._seen_jti:
-                return False
-            self._seen_jti[jti] = exp
-            return True
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
 
 
-class CdsAuthError(Exception):
-    pass
+class FhirAuthorization(_Open):
+    access_token: _Token
+    token_type: Literal["Bearer", "bearer"]
+    expires_in: int | None = None
+    scope: Annotated[str, Field(max_length=4096)] | None = None
+    subject: Annotated[str, Field(max_length=1024)] | None = None
 
 
-def verify_token(config: CdsConfig, authorization: str | None, audience: str) -> dict[str, Any]:
-    """The verified JWT claims of a CDS client call, or CdsAuthError saying why not."""
-    if not authorization or not authorization.lower().startswith("bearer "):
-        raise CdsAuthError("missing bearer token")
-    token = authorization[7:].strip()
-    try:
-        header = jwt.get_unverified_header(token)
-        unverified = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError as e:
-        raise CdsAuthError(f"malformed token: {e}") from None
-    alg = header.get("alg")
-    if alg not in ALLOWED_ALGORITHMS:
-        raise CdsAuthError(f"algorithm {alg!r} is not accepted")
-    client = config.clients.get(str(unverified.get("iss")))
-    if client is None:
-        raise CdsAuthError("issuer is not on the allow-list")
-    jku = header.get("jku")
-    if jku is not None and jku not in client.jku_allowed:
-        raise CdsAuthError("jku is not on the issuer's allow-list")
-    url = jku or client.jwks_url
-    if url is None:
-        raise CdsAuthError("no published keys for this issuer")
-    try:
-        keyset = config.keys(url)
-        key = next((k for k in keyset.keys if k.key_id == header.get("kid")), None)
-        if key is None:
-            raise CdsAuthError("no published key matches the token's kid")
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            key.key,
-            algorithms=[alg],
-            audience=audience,
-            issuer=client.iss,
-            options={"require": ["iss", "aud", "exp", "iat", "jti"]},
-            leeway=30,
-        )
-    except httpx.HTTPError as e:
-        raise CdsAuthError(f"could not fetch the issuer's keys: {e}") from None
-    except jwt.PyJWTError as e:
-        raise CdsAuthError(f"token rejected: {e}") from None
-    if not config.first_use_of(str(claims["jti"]), float(claims["exp"])):
-        raise CdsAuthError("token already used (jti replay)")
-    return claims
+class HookContext(_Open):
+    userId: Annotated[str, Field(max_length=256)] | None = None
+    patientId: FhirId
+    encounterId: FhirId | None = None
+    selections: list[Annotated[str, Field(max_length=256)]] | None = None
+    draftOrders: dict[str, Any] | None = None
 
 
-def _config(request: Request) -> CdsConfig:
-    cfg: CdsConfig = request.app.state.cds
-    return cfg
+class HookRequest(_Open):
+    hook: Annotated[str, Field(max_length=64)]
+    hookInstance: Annotated[str, Field(max_length=256)]
+    fhirServer: Annotated[str, Field(max_length=2048)] | None = None
+    fhirAuthorization: FhirAuthorization | None = None
+    context: HookContext
+    prefetch: dict[str, dict[str, Any] | None] | None = None
+
+
+# --------------------------------------------------------------------------- answers
 
 
 def _unauthorized(reason: str) -> JSONResponse:
@@ -201,27 +134,40 @@ def _unauthorized(reason: str) -> JSONResponse:
     )
 
 
-def _outcome(status: int, code: str, text: str) -> JSONResponse:
-    return JSONResponse(
-        {
-            "resourceType": "OperationOutcome",
-            "issue": [{"severity": "error", "code": code, "diagnostics": text}],
-        },
-        status_code=status,
-    )
+def _outcome(status: int, code: str, text: str, problems: list[str] | None = None) -> JSONResponse:
+    issues = [{"severity": "error", "code": code, "diagnostics": text}]
+    issues += [{"severity": "error", "code": code, "diagnostics": p} for p in problems or []]
+    return JSONResponse({"resourceType": "OperationOutcome", "issue": issues}, status_code=status)
 
 
-def _endpoint_url(request: Request) -> str:
-    base: str | None = request.app.state.venalab.settings.cds_base_url
-    if base:
-        return base.rstrip("/") + request.url.path
-    return str(request.url.replace(query=""))
+def _config(request: Request) -> CdsConfig:
+    cfg: CdsConfig = request.app.state.cds
+    return cfg
+
+
+def _audience(request: Request, service_id: str | None) -> str:
+    """This endpoint's URL under the configured base (create_app requires the base whenever
+    clients are configured; without clients every token is refused anyway)."""
+    base: str = request.app.state.venalab.settings.cds_base_url or "https://unconfigured.invalid"
+    return f"{base}/cds-services" + (f"/{service_id}" if service_id else "")
+
+
+def _first_use(factory: sessionmaker[Session]) -> FirstUse:
+    def record(iss: str, jti: str, expires: float) -> bool:
+        return first_use_committed(factory, iss, jti, utcfromtimestamp(expires))
+
+    return record
 
 
 @router.get("")
 def discovery(request: Request) -> JSONResponse:  # sync: FastAPI runs it in a thread
     try:
-        verify_token(_config(request), request.headers.get("authorization"), _endpoint_url(request))
+        verify_token(
+            _config(request),
+            request.headers.get("authorization"),
+            _audience(request, None),
+            _first_use(request.app.state.venalab.session_factory),
+        )
     except CdsAuthError as e:
         return _unauthorized(str(e))
     return JSONResponse({"services": SERVICES})
@@ -230,46 +176,78 @@ def discovery(request: Request) -> JSONResponse:  # sync: FastAPI runs it in a t
 # --------------------------------------------------------------------------- data gathering
 
 
+class PrefetchUnavailable(Exception):
+    """The data is not in the request and may not or could not be fetched (HTTP 412)."""
+
+
 def _entries(resource: Any) -> list[dict[str, Any]]:
     """Prefetch values are resources or Bundles (of a search); flatten to resources."""
     if not isinstance(resource, dict):
         return []
     if resource.get("resourceType") == "Bundle":
+        entries = resource.get("entry")
         return [
             e["resource"]
-            for e in resource.get("entry", [])
+            for e in (entries if isinstance(entries, list) else [])
             if isinstance(e, dict) and isinstance(e.get("resource"), dict)
         ]
     return [resource]
 
 
-def _fetch(fhir_server: str, auth: dict[str, Any] | None, path: str) -> Any:
+def _fetch(
+    base: str, auth: FhirAuthorization | None, path: str, params: dict[str, str] | None = None
+) -> Any:
     headers = {"Accept": "application/fhir+json"}
-    if auth and auth.get("access_token"):
-        headers["Authorization"] = f"{auth.get('token_type', 'Bearer')} {auth['access_token']}"
-    response = httpx.get(f"{fhir_server.rstrip('/')}/{path}", headers=headers, timeout=10.0)
-    response.raise_for_status()
-    return response.json()
+    if auth is not None:
+        headers["Authorization"] = f"Bearer {auth.access_token}"
+    try:
+        with httpx.stream(
+            "GET",
+            f"{base.rstrip('/')}/{path}",
+            params=params,
+            headers=headers,
+            timeout=10.0,
+            follow_redirects=False,
+        ) as response:
+            if response.status_code != 200:
+                raise PrefetchUnavailable
+            body = bounded_body(response)
+        return decode_json(body, "FHIR server response")
+    except (httpx.HTTPError, InvalidInput, ValueError):
+        raise PrefetchUnavailable from None
 
 
-def _patient_resources(body: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """Patient and Observations from prefetch, else from the FHIR server; None = cannot."""
-    context = body.get("context") or {}
-    patient_id = context.get("patientId")
-    prefetch = body.get("prefetch") or {}
-    if "patient" in prefetch and "observations" in prefetch:
+def _patient_resources(req: HookRequest, client: CdsClient) -> list[dict[str, Any]]:
+    """Patient and Observations from prefetch, else from an allow-listed FHIR server."""
+    prefetch = req.prefetch or {}
+    if prefetch.get("patient") is not None and prefetch.get("observations") is not None:
         return _entries(prefetch["patient"]) + _entries(prefetch["observations"])
-    server = body.get("fhirServer")
-    if not server or not patient_id:
-        return None
-    auth = body.get("fhirAuthorization")
-    return _entries(_fetch(server, auth, f"Patient/{patient_id}")) + _entries(
-        _fetch(server, auth, f"Observation?patient={patient_id}&_count=500")
-    )
+    if not req.fhirServer:
+        raise PrefetchUnavailable("prefetch data missing and no fhirServer to fetch it from")
+    if not client.allows_fhir_server(req.fhirServer):
+        raise PrefetchUnavailable(
+            "prefetch data missing, and fhirServer is not a FHIR server configured for this "
+            "client, so nothing was fetched"
+        )
+    pid = req.context.patientId
+    try:
+        patient = _fetch(req.fhirServer, req.fhirAuthorization, f"Patient/{pid}")
+        observations = _fetch(
+            req.fhirServer,
+            req.fhirAuthorization,
+            "Observation",
+            {"patient": pid, "_count": str(OBSERVATION_COUNT)},
+        )
+    except PrefetchUnavailable:
+        raise PrefetchUnavailable(
+            "prefetch data missing and the FHIR server did not provide it"
+        ) from None
+    return _entries(patient) + _entries(observations)
 
 
 def _interpret(resources: list[dict[str, Any]]) -> Result | None:
-    """The engine's result for the duplex Observations, None when there are none."""
+    """The engine's result for the duplex Observations, None when there are none or they do
+    not make an exam document."""
     from venalab.interop.fhir_import import import_bundle
 
     if not any(r.get("resourceType") == "Observation" for r in resources):
@@ -401,15 +379,21 @@ def patient_cards(result: Result) -> list[dict[str, Any]]:
 
 def _is_anticoagulant(resource: dict[str, Any]) -> bool:
     texts: list[str] = []
-    med = resource.get("medicationCodeableConcept") or {}
+    med = resource.get("medicationCodeableConcept")
+    med = med if isinstance(med, dict) else {}
+    codings = med.get("coding")
     texts.append(str(med.get("text", "")))
-    texts += [str(c.get("display", "")) for c in med.get("coding", []) if isinstance(c, dict)]
+    texts += [
+        str(c.get("display", ""))
+        for c in (codings if isinstance(codings, list) else [])
+        if isinstance(c, dict)
+    ]
     blob = " ".join(texts).lower()
     return any(name in blob for name in ANTICOAGULANTS)
 
 
-def order_cards(result: Result | None, body: dict[str, Any]) -> list[dict[str, Any]]:
-    context = body.get("context") or {}
+def order_cards(result: Result | None, context: dict[str, Any]) -> list[dict[str, Any]]:
+    """Cards for an order-select call; `context` is the hook's (validated) context."""
     selections = set(context.get("selections") or [])
     orders = _entries(context.get("draftOrders"))
     selected = [
@@ -456,37 +440,51 @@ async def call_service(service_id: str, request: Request) -> JSONResponse:
         raw,
         _config(request),
         request.headers.get("authorization"),
-        _endpoint_url(request),
+        _audience(request, service_id),
+        _first_use(request.app.state.venalab.session_factory),
     )
 
 
 def _answer(
-    service_id: str, raw: bytes, config: CdsConfig, authorization: str | None, audience: str
+    service_id: str,
+    raw: bytes,
+    config: CdsConfig,
+    authorization: str | None,
+    audience: str,
+    first_use: FirstUse,
 ) -> JSONResponse:
     try:
-        verify_token(config, authorization, audience)
+        claims = verify_token(config, authorization, audience, first_use)
     except CdsAuthError as e:
         return _unauthorized(str(e))
+    client = config.clients[str(claims["iss"])]
     service = next((s for s in SERVICES if s["id"] == service_id), None)
     if service is None:
-        return _outcome(404, "not-found", f"no CDS service {service_id!r}")
+        return _outcome(404, "not-found", f"no CDS service {service_id[:64]!r}")
     try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return _outcome(400, "invalid", "request body is not JSON")
+        body = decode_json(raw, "CDS Hooks request")
+    except TooLarge as e:
+        return _outcome(413, "too-costly", str(e.problems[0].message))
+    except InvalidInput as e:
+        return _outcome(
+            400, "invalid", "request body is not acceptable JSON", [str(p) for p in e.problems]
+        )
     if not isinstance(body, dict) or body.get("hook") != service["hook"]:
         return _outcome(400, "invalid", f"this service answers the {service['hook']!r} hook")
-    if body.get("fhirAuthorization") and not body.get("fhirServer"):
+    try:
+        req = HookRequest.model_validate(body)
+    except ValidationError as err:
+        problems = [str(p) for p in problems_from_validation(err)]
+        return _outcome(400, "invalid", "the request does not fit the hook", problems)
+    if req.fhirAuthorization is not None and not req.fhirServer:
         return _outcome(400, "invalid", "fhirAuthorization without fhirServer (cds-r-1)")
     try:
-        resources = _patient_resources(body)
-    except httpx.HTTPError as e:
-        return _outcome(412, "not-found", f"prefetch missing and the FHIR server failed: {e}")
-    if resources is None:
-        return _outcome(412, "not-found", "prefetch data missing and no FHIR server to fetch it")
+        resources = _patient_resources(req, client)
+    except PrefetchUnavailable as e:
+        return _outcome(412, "not-found", str(e))
     result = _interpret(resources)
     if service["hook"] == "patient-view":
         cards = patient_cards(result) if result else []
     else:
-        cards = order_cards(result, body)
+        cards = order_cards(result, req.context.model_dump())
     return JSONResponse({"cards": cards})

@@ -14,8 +14,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from venalab.bounded import TooLarge
 from venalab.errors import InvalidInput, format_path
 from venalab.store.errors import Conflict, Forbidden, InvalidState, InvalidValue, NotFound
+from venalab.store.integrity import Tampered
 
 CODES = {
     400: "bad-request",
@@ -97,7 +99,8 @@ def install(app: FastAPI, html: HtmlRenderer) -> None:
 
     @app.exception_handler(InvalidInput)
     async def _invalid(request: Request, exc: InvalidInput) -> Response:
-        return respond(request, 422, f"invalid {exc.what}", exc.as_dicts())
+        status = 413 if isinstance(exc, TooLarge) else 422
+        return respond(request, status, f"invalid {exc.what}", exc.as_dicts())
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
@@ -127,8 +130,16 @@ def install(app: FastAPI, html: HtmlRenderer) -> None:
     async def _state(request: Request, exc: InvalidState) -> Response:
         return respond(request, 409, str(exc), code="invalid-state")
 
+    @app.exception_handler(Tampered)
+    async def _tampered(request: Request, exc: Tampered) -> Response:
+        return respond(request, 409, str(exc), code="integrity-error")
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         return respond(
-            request, exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None)
+            request,
+            exc.status_code,
+            str(exc.detail),
+            getattr(exc, "problems", None),  # json_body.RejectedBody carries them
+            headers=getattr(exc, "headers", None),
         )

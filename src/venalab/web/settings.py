@@ -9,8 +9,8 @@ message naming the variable and what it accepts. Tests build `Settings(...)` dir
 | `VENALAB_VAR` | folder for the SQLite file, the secret key and other local state | `var` |
 | `VENALAB_SECRET_KEY` | key that signs session cookies (set it when running several workers or hosts) | random, kept in `var/secret_key` |
 | `VENALAB_SECURE_COOKIES` | `1`/`true`: cookies always carry `Secure` | off |
-| `VENALAB_CDS_CLIENTS` | JSON file listing the CDS Hooks clients allowed to call | none (CDS calls refused) |
-| `VENALAB_CDS_BASE_URL` | public base URL of this service, the audience of CDS client tokens | from the request |
+| `VENALAB_CDS_CLIENTS` | JSON file listing the CDS Hooks clients allowed to call, with their key URLs and FHIR servers (web/cds_clients.py) | none (CDS calls refused) |
+| `VENALAB_CDS_BASE_URL` | public base URL of this service (`https://host[/prefix]`); CDS client tokens must name `<base>/cds-services/<id>` as audience. Required with `VENALAB_CDS_CLIENTS` | none |
 | `VENALAB_KNOWLEDGE_DIR` | folder of knowledge entries | the entries shipped with venalab |
 | `VENALAB_PATIENT_REVIEW_POLICY` | `show-with-banner` (unreviewed entries answered with a banner) or `approved-only` (patients see approved entries only) | `show-with-banner` |
 | `VENALAB_DICOM_AE_TITLE` | AE title of the DICOM receiver (`venalab dicom listen`) | `VENALAB` |
@@ -35,7 +35,12 @@ from pydantic import BaseModel, ConfigDict
 from venalab.errors import InvalidInput, Problem
 from venalab.knowledge.answer import POLICY_ENV, ReviewPolicy, review_policy
 from venalab.store.db import DEFAULT_SQLITE_PATH, normalize_url
+from venalab.web.cds_clients import url_problem
 
+CDS_BASE_URL_REQUIRED = (
+    "required when CDS Hooks clients are configured: the public base URL of this service "
+    "(e.g. https://venalab.example.org), which client tokens must name as their audience"
+)
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
 
@@ -157,6 +162,12 @@ class Settings(BaseModel):
             hl7_results_to=_host_port(env, "VENALAB_HL7_RESULTS_TO", problems),
             hl7_facility=(env.get("VENALAB_HL7_FACILITY", "").strip() or "VENALAB")[:20],
         )
+        if settings.cds_base_url is not None:
+            bad = url_problem(settings.cds_base_url)
+            if bad is not None:
+                problems.append(Problem("VENALAB_CDS_BASE_URL", bad))
+        elif settings.cds_clients_file is not None:
+            problems.append(Problem("VENALAB_CDS_BASE_URL", CDS_BASE_URL_REQUIRED))
         if problems:
             raise InvalidInput(problems, what="settings")
         return settings

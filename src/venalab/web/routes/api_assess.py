@@ -11,7 +11,7 @@ from venalab.engine import assess
 from venalab.exam import parse_exam_obj
 from venalab.result import EngineOptions
 from venalab.web.deps import ApiPrincipal
-from venalab.web.json_body import json_body
+from venalab.web.json_body import BoundedJsonRoute, json_body
 from venalab.web.schemas import (
     ERROR_RESPONSES,
     EXAM_SCHEMA_REF,
@@ -20,7 +20,7 @@ from venalab.web.schemas import (
     MeOut,
 )
 
-router = APIRouter(prefix="/api", tags=["assess"])
+router = APIRouter(prefix="/api", tags=["assess"], route_class=BoundedJsonRoute)
 
 
 @router.post(

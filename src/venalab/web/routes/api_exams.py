@@ -15,7 +15,7 @@ from venalab.exam import parse_exam_obj
 from venalab.store import critical, exams
 from venalab.web.critical import assess_stored, criteria_of, mark_current, sign_checked
 from venalab.web.deps import ApiPrincipal, Db, ExamId, Principal, VersionNo, client_of, permitted
-from venalab.web.json_body import json_body
+from venalab.web.json_body import BoundedJsonRoute, json_body
 from venalab.web.reports import render_exam_report
 from venalab.web.schemas import (
     ERROR_RESPONSES,
@@ -35,7 +35,7 @@ from venalab.web.schemas import (
     version_out,
 )
 
-router = APIRouter(prefix="/api", tags=["exams"])
+router = APIRouter(prefix="/api", tags=["exams"], route_class=BoundedJsonRoute)
 Editor = Annotated[Principal, Depends(permitted("edit"))]
 Amender = Annotated[Principal, Depends(permitted("amend"))]
 Signer = Annotated[Principal, Depends(permitted("sign"))]

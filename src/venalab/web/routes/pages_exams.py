@@ -11,11 +11,13 @@ from typing import Annotated, Any, cast
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from venalab.bounded import NotJson, decode_json
 from venalab.criteria import CRITERIA
 from venalab.engine import assess
 from venalab.errors import InvalidInput
 from venalab.exam import ExamDocument, Side, parse_exam_obj, parse_exam_text
 from venalab.interop.sr_import import PlainGsvPolicy
+from venalab.limits import LIMITS, describe_bytes
 from venalab.report.render import Audience
 from venalab.report.render import Format as ReportFormat
 from venalab.report.venous_map import render_venous_map
@@ -23,6 +25,7 @@ from venalab.rules.comparison import LegComparison, course_text
 from venalab.rules.critical import CRITICAL
 from venalab.store import critical, exams, models, users
 from venalab.store.errors import InvalidValue
+from venalab.store.integrity import check_signed
 from venalab.web.critical import assess_stored, criteria_of, sign_checked
 from venalab.web.deps import Db, ExamId, Principal, client_of
 from venalab.web.rendering import PagePrincipal, check_form_csrf, page_permitted, render
@@ -146,7 +149,8 @@ def worksheet_edit(request: Request, exam_id: ExamId, s: Db, p: PagePrincipal) -
 
 # ----------------------------------------------------------------------------- import
 
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MAX_UPLOAD_BYTES = LIMITS.upload_bytes
+_UPLOAD = "uploaded file"
 
 
 @router.get("/import", response_class=HTMLResponse)
@@ -182,7 +186,7 @@ async def import_upload(
             p,
             status=413,
             problems=[],
-            error="The file is larger than 20 MB.",
+            error=f"The file is larger than {describe_bytes(MAX_UPLOAD_BYTES)} (input limit).",
         )
     notes: list[str] = []
     unmapped: list[tuple[str, str]]
@@ -210,8 +214,8 @@ async def import_upload(
                 document, unmapped, kind = exam_doc.to_json(), [], "venalab exam"
             else:
                 try:
-                    bundle = json.loads(data)
-                except (json.JSONDecodeError, UnicodeDecodeError):
+                    bundle = decode_json(data, _UPLOAD, size_limit=MAX_UPLOAD_BYTES)
+                except NotJson:
                     return render(
                         request,
                         "import.html",
@@ -256,9 +260,9 @@ def _venalab_exam(data: bytes, name: str) -> ExamDocument | None:
         return None
     stripped = text.lstrip()
     if stripped.startswith("{"):
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError:
+        try:  # within the input limits: deep or huge JSON is refused with its path
+            obj = decode_json(text, _UPLOAD, size_limit=MAX_UPLOAD_BYTES)
+        except NotJson:
             return None
         if not isinstance(obj, dict) or obj.get("format") != "venous-exam/1":
             return None
@@ -372,7 +376,7 @@ def exam_sign(
 @router.get("/exams/{exam_id}/history", response_class=HTMLResponse)
 def exam_history(request: Request, exam_id: ExamId, s: Db, p: PagePrincipal) -> HTMLResponse:
     e = exams.get_exam(s, exam_id)
-    versions = exams.list_versions(s, exam_id)
+    versions = [check_signed(v) for v in exams.list_versions(s, exam_id)]
     diffs = {}
     for prev, cur in itertools.pairwise(versions):
         diffs[cur.version] = exams.diff_versions(prev.document, cur.document)

@@ -1,8 +1,8 @@
 """Critical results (issue 18): exams.critical for the worklist, and the append-only record
 of each communication of a critical result (to whom, how, when, read-back).
 
-Revision ID: 0003_critical_results
-Revises: 0002_interop
+Revision ID: 0004_critical_results
+Revises: 0003_integrity
 Create Date: 2026-12-03
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_critical_results"
-down_revision: str | None = "0002_interop"
+revision = "0004_critical_results"
+down_revision: str | None = "0003_integrity"
 branch_labels: str | None = None
 depends_on: str | None = None
 
@@ -76,6 +76,13 @@ def upgrade() -> None:
                 "critical_communications BEGIN SELECT RAISE(ABORT, "
                 "'critical-result communications are append-only'); END"
             )
+        # INSERT OR REPLACE would delete the row it replaces without a DELETE trigger (0003).
+        op.execute(
+            "CREATE TRIGGER critical_communications_no_replace BEFORE INSERT ON "
+            "critical_communications WHEN EXISTS (SELECT 1 FROM critical_communications "
+            "WHERE id = NEW.id) BEGIN SELECT RAISE(ABORT, "
+            "'critical-result communications are append-only'); END"
+        )
 
 
 def downgrade() -> None:
@@ -84,7 +91,7 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER critical_communications_append_only ON critical_communications")
         op.execute("DROP FUNCTION venalab_communications_append_only()")
     else:
-        for event in ("update", "delete"):
+        for event in ("update", "delete", "replace"):
             op.execute(f"DROP TRIGGER critical_communications_no_{event}")
     op.drop_table("critical_communications")
     with op.batch_alter_table("exams") as batch:
