@@ -14,7 +14,7 @@ import pydicom
 import pytest
 from typer.testing import CliRunner
 
-from conftest import EXAMPLES, exam_dict
+from helpers import EXAMPLES, exam_dict
 from venalab.bounded import TooLarge, check_tree, decode_json, decode_yaml
 from venalab.cli import app
 from venalab.errors import InvalidInput

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
-from conftest import exam_dict, make_exam
+from helpers import exam_dict, make_exam
 from pg_fixture import db_url, pg_server, pg_url  # noqa: F401
 from venalab.cli import app
 from venalab.errors import InvalidInput

@@ -193,7 +193,7 @@ def test_communications_cannot_be_replaced_on_sqlite(env: Env) -> None:  # noqa:
     )
     if env.engine.dialect.name != "sqlite":
         return  # PostgreSQL has no INSERT OR REPLACE (its UPDATE guard is tested above)
-    with env.engine.connect() as conn, pytest.raises(Exception, match="append-only"):  # noqa: PT011
+    with env.engine.connect() as conn, pytest.raises(Exception, match="append-only"):
         conn.execute(
             text(
                 "INSERT OR REPLACE INTO critical_communications (id, exam_id, version, criteria, "

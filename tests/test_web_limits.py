@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import EXAMPLES, exam_dict
+from helpers import EXAMPLES, exam_dict
 from test_web_api import Env, _login
 from venalab.limits import LIMITS
 
