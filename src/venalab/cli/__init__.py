@@ -4,7 +4,7 @@
     score                                      cli/score.py
     import / export (sr, fhir)                 cli/interop.py, cli/sr.py, cli/fhir.py
     dicom, hl7                                 cli/dicom.py, cli/hl7.py
-    user                                       cli/user.py
+    user, audit                                cli/user.py, cli/audit.py
     knowledge, ask                             cli/knowledge.py
     cohort, synth                              cli/cohort.py
 
@@ -31,7 +31,7 @@ class LazyGroup(TyperGroup):
 
     lazy: ClassVar[dict[str, tuple[str, str]]] = {
         "user": ("venalab.cli.user", "user_app"),
-        "audit": ("venalab.store.audit_cli", "audit_app"),
+        "audit": ("venalab.cli.audit", "audit_app"),
         "import": ("venalab.cli.interop", "import_app"),
         "export": ("venalab.cli.interop", "export_app"),
         "dicom": ("venalab.cli.dicom", "dicom_app"),

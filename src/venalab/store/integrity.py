@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from venalab.store import audit
+import venalab.store.audit as audit
 from venalab.store.errors import StoreError
 from venalab.store.models import AuditChainHead, AuditEntry, ExamVersion, document_hash
 

@@ -15,7 +15,7 @@ from typing import Any, Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from venalab.store import audit
+import venalab.store.audit as audit
 from venalab.store.errors import InvalidState, InvalidValue, NotFound
 from venalab.store.models import (
     Exam,
