@@ -361,7 +361,7 @@ def test_order_card_prints_the_pathway_parameters_the_engine_ran_with() -> None:
     from venalab.web.cds import order_cards
 
     exam = load_exam(EXAMPLES / "calf-dvt.json")
-    default = order_cards(assess(exam), ANTICOAGULANT_ORDER)
+    default = order_cards(assess(exam), ANTICOAGULANT_ORDER["context"])
     assert len(default) == 1
     assert "for 2 weeks" in default[0]["detail"] and "for 3 months" in default[0]["detail"]
     configured = assess(
@@ -370,7 +370,7 @@ def test_order_card_prints_the_pathway_parameters_the_engine_ran_with() -> None:
             pathways={"iddvt": {"serial_imaging_weeks": 3, "anticoagulation_months": 6}}
         ),
     )
-    (card,) = order_cards(configured, ANTICOAGULANT_ORDER)
+    (card,) = order_cards(configured, ANTICOAGULANT_ORDER["context"])
     assert "for 3 weeks" in card["detail"] and "for 6 months" in card["detail"]
     assert "2 weeks" not in card["detail"] and "3 months" not in card["detail"]
 

@@ -18,10 +18,10 @@ depends_on: str | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("exams") as batch:
-        batch.add_column(
-            sa.Column("critical", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+    # (a plain ADD COLUMN: a batch rebuild of `exams` would fail on the rows that refer to it)
+    op.add_column(
+        "exams", sa.Column("critical", sa.Boolean(), nullable=False, server_default=sa.false())
+    )
     op.create_table(
         "critical_communications",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -94,5 +94,4 @@ def downgrade() -> None:
         for event in ("update", "delete", "replace"):
             op.execute(f"DROP TRIGGER critical_communications_no_{event}")
     op.drop_table("critical_communications")
-    with op.batch_alter_table("exams") as batch:
-        batch.drop_column("critical")
+    op.drop_column("exams", "critical")
