@@ -180,3 +180,12 @@ def test_ehit_data_file_is_cited_and_validated() -> None:
         parse_ehit_data(broken)
     paths = {p.path for p in info.value.problems}
     assert "params.lumen_split_percent" in paths
+
+
+def test_ehit_i_says_when_the_deep_vein_was_not_examined() -> None:
+    _, lr = _run(SFJ_CLOT)
+    (e,) = lr.ehit
+    assert e.ehit_class == "I"
+    assert "CFV was not examined: extension into it is not excluded" in (e.evidence.note or "")
+    _, examined = _run(SFJ_CLOT, {"vein": "CFV", "compressibility": "full"})
+    assert "not examined" not in (examined.ehit[0].evidence.note or "")

@@ -319,6 +319,9 @@ def _classify_junction(
         else f"no thrombus recorded at the {junction} or in the {spec.deep_vein}"
     )
     note = f"After {treated_here}: {found}."
+    if not deep and not any(seg.vein == spec.deep_vein for seg in leg.segments):
+        # Nothing recorded is not nothing found: the class cannot exclude extension.
+        note += f" The {spec.deep_vein} was not examined: extension into it is not excluded."
     if lumen is not None and cls in ("II", "III"):
         note += f" Thrombus occupies {lumen:g}% of the {spec.deep_vein} lumen."
     if boundary:
