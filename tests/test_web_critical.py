@@ -92,6 +92,9 @@ def test_communications_are_validated_and_append_only(env: Env) -> None:  # noqa
     assert r.status_code == 422 and r.json()["error"]["problems"][0]["path"] == "communicated_at"
     r = sono.post(f"/api/exams/{exam_id}/communications", json=_told(recipient="   "))
     assert r.status_code == 422
+    odd = {**_told(), "communicated_at": "0001-01-01T00:00:00+05:00"}  # before year 1 in UTC
+    r = sono.post(f"/api/exams/{exam_id}/communications", json=odd)
+    assert r.status_code == 422 and r.json()["error"]["problems"][0]["path"] == "communicated_at"
     r = sono.post(f"/api/exams/{exam_id}/communications", json={**_told(), "extra": 1})
     assert r.status_code == 422
     # a version without a critical result has nothing to communicate

@@ -85,7 +85,10 @@ def record_communication(
         raise InvalidState(f"exam {exam_id} version {version} has no critical result to report")
     if communicated_at.tzinfo is None:
         raise InvalidValue("communicated_at", "give a time with its time zone (UTC)")
-    when = communicated_at.astimezone(dt.UTC)
+    try:
+        when = communicated_at.astimezone(dt.UTC)
+    except (OverflowError, ValueError):
+        raise InvalidValue("communicated_at", "is not a usable date and time") from None
     if when > utcnow() + FUTURE_SLACK:
         raise InvalidValue("communicated_at", "is in the future")
     exam_date = get_exam(s, exam_id).exam_date
