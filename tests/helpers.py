@@ -53,3 +53,15 @@ def leg(
 def load_example(name: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((EXAMPLES / name).read_text())
     return data
+
+
+def cohort_settings(engine: str = "vectorized", size: int = 700, tpt: str = "distal") -> Any:
+    """`venalab.cohort.runner.Settings` of a cohort run under the default criteria set."""
+    from venalab.cohort.runner import Settings
+
+    return Settings(
+        criteria="svs-avf-avls-2022",
+        options={"criteria": "svs-avf-avls-2022", "tibioperoneal_trunk": tpt},
+        engine=engine,  # type: ignore[arg-type]
+        partition_size=size,
+    )

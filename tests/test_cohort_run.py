@@ -14,9 +14,10 @@ import typer
 from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
+from helpers import cohort_settings
 from venalab.cli.cohort import cohort_app, synth_command
 from venalab.cohort.distributed import run_dask
-from venalab.cohort.runner import Settings, Source, plan, read_results, run_local
+from venalab.cohort.runner import Source, plan, read_results, run_local
 from venalab.cohort.synth import write_synthetic
 from venalab.errors import InvalidInput
 
@@ -28,13 +29,7 @@ def cohort_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def settings(engine: str = "vectorized", size: int = 700, tpt: str = "distal") -> Settings:
-    return Settings(
-        criteria="svs-avf-avls-2022",
-        options={"criteria": "svs-avf-avls-2022", "tibioperoneal_trunk": tpt},
-        engine=engine,  # type: ignore[arg-type]
-        partition_size=size,
-    )
+settings = cohort_settings
 
 
 def _same_results(a: Path, b: Path) -> None:

@@ -4,6 +4,8 @@
     venalab cohort assess cohort/ -o results.parquet          # vectorized, this process
     venalab cohort assess cohort/ -o results.parquet --dask   # 2 local Dask workers
     venalab cohort assess cohort/ -o results.parquet --scheduler tcp://10.0.0.5:8786
+    venalab cohort assess exams.jsonl -o results.parquet      # converts the JSONL once
+    venalab cohort convert exams.jsonl -o cohort/             # a reusable cohort folder
     venalab cohort report results.parquet -o report.html
 
 Mounted lazily by venalab.cli (LazyGroup) as `cohort` and `synth`.
@@ -18,12 +20,13 @@ import sys
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
+    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     TaskProgressColumn,
@@ -35,6 +38,9 @@ from rich.progress import (
 from venalab.cohort import DEFAULT_PARTITION
 from venalab.criteria import CRITERIA, DEFAULT_CRITERIA_ID, get_criteria
 from venalab.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from venalab.cohort.runner import Settings, Source
 
 cohort_app = typer.Typer(
     help="Cohort analytics: batch interpretation of exam tables and cohort reports.",
@@ -66,11 +72,11 @@ def _fail(where: str, error: InvalidInput) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _progress() -> Progress:
+def _progress(*, in_bytes: bool = False) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        DownloadColumn() if in_bytes else MofNCompleteColumn(),
         TaskProgressColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
@@ -159,7 +165,9 @@ def assess_command(
     parallel: Annotated[
         int,
         typer.Option(
-            help="Partitions assessed at once in this process (threads; without Dask).", min=1
+            help="Partitions assessed at once in this process (threads; without Dask), and "
+            "processes converting a JSONL input.",
+            min=1,
         ),
     ] = 2,
     overwrite: Annotated[
@@ -173,9 +181,18 @@ def assess_command(
     skips the partitions already written.
     """
     from venalab.cohort.distributed import run_dask
-    from venalab.cohort.runner import PartitionSummary, Settings, Source, plan, run_local
+    from venalab.cohort.runner import (
+        PartitionSummary,
+        Settings,
+        Source,
+        absolute,
+        plan,
+        run_local,
+    )
     from venalab.result import EngineOptions
 
+    # absolute on this machine: Dask workers have other working directories
+    output = absolute(output)
     try:
         cs = get_criteria(criteria)
         source = Source.open(input_path)
@@ -186,6 +203,8 @@ def assess_command(
             engine="per-exam" if engine is EngineChoice.per_exam else "vectorized",
             partition_size=partition_size,
         )
+        if source.kind == "jsonl" and settings.engine == "vectorized":
+            source = _converted_input(Path(source.path), output, settings, overwrite, parallel)
         parts = plan(source, partition_size)
     except InvalidInput as e:
         _fail("cohort assess", e)
@@ -236,6 +255,94 @@ def assess_command(
         )
 
 
+def _digest(jsonl: Path, folder: Path) -> str:
+    """The JSONL's content digest (a bar when it has to be read: no earlier conversion)."""
+    from venalab.cohort.convert import input_digest, known_digest
+
+    known = known_digest(jsonl, folder)
+    if known is not None:
+        return known
+    with _progress(in_bytes=True) as progress:
+        task = progress.add_task(f"checking {jsonl.name}", total=jsonl.stat().st_size)
+        return input_digest(jsonl, folder, lambda k: progress.advance(task, k))
+
+
+def _convert(jsonl: Path, folder: Path, digest: str, workers: int) -> None:
+    from venalab.cohort.convert import cached_conversion
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with _progress(in_bytes=True) as progress:
+        task = progress.add_task("converting to Parquet", total=jsonl.stat().st_size)
+        conversion = cached_conversion(
+            jsonl, folder, digest, progress=lambda k: progress.advance(task, k), workers=workers
+        )
+    c = conversion.counts
+    err.print(
+        f"converted {c['exams']:,} exams ({c['rejected']:,} rejected) "
+        f"in {conversion.seconds:.1f} s into {folder}"
+    )
+
+
+def _converted_input(
+    jsonl: Path, output: Path, settings: Settings, overwrite: bool, workers: int
+) -> Source:
+    """The JSONL input converted once into OUTPUT/_input (reused while unchanged)."""
+    from venalab.cohort.convert import CACHE_DIR, is_current
+    from venalab.cohort.runner import Source, check_output
+
+    cache = output / CACHE_DIR
+    digest = _digest(jsonl, cache)
+    source = Source("parquet", str(cache), origin=str(jsonl), digest=digest)
+    # refuse now, not after a long conversion, an OUTPUT that holds something else
+    check_output(output, source, settings, overwrite=overwrite)
+    if is_current(cache, digest):
+        err.print(f"JSONL input: reusing its Parquet conversion in {cache}")
+        return source
+    err.print(
+        f"JSONL input: converting {jsonl.name} to Parquet once, into {cache}; every document "
+        "is validated with the exam model. Later runs into this output folder reuse it "
+        "(`venalab cohort convert` writes a cohort folder that any run can use)."
+    )
+    _convert(jsonl, cache, digest, workers)
+    return source
+
+
+@cohort_app.command("convert")
+def convert_command(
+    input_path: Annotated[
+        Path, typer.Argument(metavar="INPUT", help="JSONL file of exam documents, one per line.")
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Cohort folder to write (Parquet tables).")
+    ],
+    parallel: Annotated[int, typer.Option(help="Processes converting at once.", min=1)] = 2,
+) -> None:
+    """Convert a JSONL cohort once into a cohort folder (Parquet tables), for fast runs.
+
+    Every document is validated with the exam model; the lines that are not valid exams
+    are kept in OUTPUT/rejected.parquet, and every run of the folder lists them among its
+    rejected exams. Converting an unchanged file again reuses the folder.
+    """
+    from venalab.cohort.convert import STAMP, is_current
+    from venalab.cohort.runner import absolute
+
+    jsonl, output = absolute(input_path), absolute(output)
+    if not jsonl.is_file():
+        err.print(f"[bold red]cohort convert[/]: {input_path} is not a file")
+        raise typer.Exit(2)
+    if output.is_dir() and any(output.iterdir()) and not (output / STAMP).exists():
+        err.print(
+            f"[bold red]cohort convert[/]: {output} exists and is not a conversion folder; "
+            "give a new or empty folder"
+        )
+        raise typer.Exit(2)
+    digest = _digest(jsonl, output)
+    if is_current(output, digest):
+        err.print(f"{jsonl.name} is unchanged: {output} already holds its conversion")
+        return
+    _convert(jsonl, output, digest, parallel)
+
+
 @cohort_app.command("report")
 def report_command(
     results: Annotated[
@@ -252,8 +359,14 @@ def report_command(
     """Prevalence tables and plots of a cohort run, as one self-contained HTML file."""
     from venalab.cohort.report import write_report
 
-    try:
-        info = write_report(results, output, title=title, image_format=images)
-    except InvalidInput as e:
-        _fail("cohort report", e)
+    with _progress() as progress:
+        task = progress.add_task("reading results", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        try:
+            info = write_report(results, output, title=title, image_format=images, progress=advance)
+        except InvalidInput as e:
+            _fail("cohort report", e)
     err.print(f"wrote {output} ({info['legs']:,} legs, {info['figures']} figures)")

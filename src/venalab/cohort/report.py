@@ -19,7 +19,7 @@ import datetime as dt
 import html
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from markupsafe import Markup
 
 from venalab import __version__
 from venalab.anatomy import VEINS
-from venalab.cohort.runner import read_results
+from venalab.cohort.table import ERROR_SCHEMA, LEG_RESULT_SCHEMA, SEGMENT_RESULT_SCHEMA
 from venalab.errors import InvalidInput, Problem
 from venalab.rules.ceap import C_ORDER
 from venalab.rules.patterns import JUNCTIONS as _JUNCTION
@@ -152,6 +152,213 @@ def _table(
 
 
 # ---------------------------------------------------------------------------------------
+# Tallies: the small aggregate tables every section is drawn from
+#
+# A results folder can hold millions of legs and tens of millions of segment entries, so
+# the report never loads it whole: each partition (its leg and segment files) is read on
+# its own, reduced to counts keyed by a few categories, and the counts of all partitions
+# are summed. Memory is that of one partition (less than assessing it took), whatever
+# the size of the run. Exam-level counts (sex, age) are exact because an exam never spans
+# partitions; the duration percentiles are computed from counts of durations rounded to
+# 0.1 ms (the same numbers as from the raw values to that precision).
+
+LEG_COLUMNS = [
+    "row",
+    "side",
+    "exam_date",
+    "purpose",
+    "sex",
+    "age_years",
+    "symptomatic",
+    "etiology",
+    "calcification",
+    "c_highest",
+    *[f"pattern_{t}" for t in TRUNKS],
+    "thrombosis",
+]
+SEGMENT_COLUMNS = [
+    "row",
+    "side",
+    "vein",
+    "reflux",
+    "measured_ms",
+    "threshold_ms",
+    "perforator_incompetent",
+    "perforator_pathologic",
+]
+SUPERFICIAL = [f"pattern_{t}" for t in TRUNKS if t != "deep"]
+FLAGS = (
+    "superficial",
+    "axial superficial",
+    "deep",
+    "incompetent perforator",
+    "pathologic perforator",
+)
+_SYSTEM_OF = {code: ("perforator" if v.is_perforator else v.system) for code, v in VEINS.items()}
+
+
+def _partition_tallies(legs: pl.DataFrame, segs: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """Counts of one partition (each frame: key columns and `n` or other summable columns)."""
+
+    def count(df: pl.DataFrame, *keys: str) -> pl.DataFrame:
+        return df.group_by(*keys).agg(pl.len().cast(pl.Int64).alias("n"))
+
+    out = {
+        "classes": count(legs, "c_highest", "purpose"),
+        "thrombosis": count(legs, "purpose", "thrombosis"),
+        "calcification": count(
+            legs.filter(pl.col("calcification").is_not_null()), "c_highest", "calcification"
+        ),
+        "exams": count(legs.unique("row", keep="first"), "sex", "age_years"),
+        "veins": count(segs, "vein", "reflux"),
+    }
+    for trunk in TRUNKS:
+        out[f"pattern_{trunk}"] = count(legs, "c_highest", f"pattern_{trunk}")
+    perf = (
+        segs.filter(pl.col("perforator_pathologic").is_not_null())
+        .group_by("row", "side")
+        .agg(
+            pl.col("perforator_pathologic").any().alias("pathologic"),
+            pl.col("perforator_incompetent").fill_null(False).any().alias("incompetent"),
+        )
+    )
+    flags = legs.join(perf, on=["row", "side"], how="left").select(
+        "c_highest",
+        pl.any_horizontal([pl.col(c).is_not_null() for c in SUPERFICIAL]).alias("superficial"),
+        pl.any_horizontal([pl.col(c) == "axial" for c in SUPERFICIAL])
+        .fill_null(False)
+        .alias("axial superficial"),
+        pl.col("pattern_deep").is_not_null().alias("deep"),
+        pl.col("incompetent").fill_null(False).alias("incompetent perforator"),
+        pl.col("pathologic").fill_null(False).alias("pathologic perforator"),
+    )
+    out["flags"] = flags.group_by("c_highest").agg(
+        pl.len().cast(pl.Int64).alias("n"), *[pl.col(c).sum().cast(pl.Int64) for c in FLAGS]
+    )
+    measured = segs.filter(
+        pl.col("measured_ms").is_not_null() & pl.col("threshold_ms").is_not_null()
+    ).select(
+        pl.col("vein").cast(pl.String).replace_strict(_SYSTEM_OF).alias("system"),
+        pl.col("measured_ms").round(1),
+        "threshold_ms",
+    )
+    out["durations"] = count(measured, "system", "measured_ms")
+    out["thresholds"] = count(measured, "system", "threshold_ms")
+    not_assessed = segs.filter(pl.col("reflux") == "not-assessed").height
+    no_threshold = segs.filter(
+        pl.col("measured_ms").is_not_null() & pl.col("threshold_ms").is_null()
+    ).height
+    out["totals"] = pl.DataFrame(
+        {
+            "legs": [legs.height],
+            "segments": [segs.height],
+            "not_assessed": [not_assessed],
+            "no_threshold": [no_threshold],
+            "symptomatic_unknown": [legs.get_column("symptomatic").null_count()],
+            "etiology_unknown": [legs.get_column("etiology").null_count()],
+        },
+        schema={k: pl.Int64 for k in _TOTALS},
+    )
+    out["dates"] = legs.select(
+        pl.col("exam_date").min().alias("lo"), pl.col("exam_date").max().alias("hi")
+    )
+    return out
+
+
+_TOTALS = (
+    "legs",
+    "segments",
+    "not_assessed",
+    "no_threshold",
+    "symptomatic_unknown",
+    "etiology_unknown",
+)
+
+
+class _Tallies:
+    """The tallies of a whole run: partition tallies, summed."""
+
+    def __init__(self) -> None:
+        self._parts: dict[str, list[pl.DataFrame]] = {}
+
+    def add(self, tallies: dict[str, pl.DataFrame]) -> None:
+        for name, df in tallies.items():
+            self._parts.setdefault(name, []).append(df)
+        # keep the lists short: fold every 32 partitions (a run may have thousands)
+        if len(self._parts["totals"]) >= 32:
+            for name in list(self._parts):
+                self._parts[name] = [self[name]]
+
+    def __getitem__(self, name: str) -> pl.DataFrame:
+        df = pl.concat(self._parts[name])
+        if name == "dates":
+            return df.select(pl.col("lo").min(), pl.col("hi").max())
+        if name == "totals":
+            return df.sum()
+        values = [c for c, t in df.schema.items() if t == pl.Int64 and c in ("n", *FLAGS)]
+        keys = [c for c in df.columns if c not in values]
+        return df.group_by(keys).agg(pl.col(values).sum())
+
+    def total(self, name: str) -> int:
+        return int(self["totals"].get_column(name)[0])
+
+
+def _partition_files(results: Path) -> list[tuple[Path, Path]]:
+    names = sorted(
+        {f.name for sub in ("legs", "segments") for f in (results / sub).glob("part-*.parquet")}
+    )
+    return [(results / "legs" / name, results / "segments" / name) for name in names]
+
+
+def _read(path: Path, columns: list[str], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    if not path.exists():
+        return pl.DataFrame(schema={c: schema[c] for c in columns})
+    return pl.read_parquet(path, columns=columns)
+
+
+def tally_results(results: Path, progress: Callable[[int, int], None] | None = None) -> _Tallies:
+    """Read the leg and segment files of a results folder partition by partition."""
+    tallies = _Tallies()
+    files = _partition_files(results)
+    for i, (leg_file, seg_file) in enumerate(files):
+        legs = _read(leg_file, LEG_COLUMNS, LEG_RESULT_SCHEMA)
+        segs = _read(seg_file, SEGMENT_COLUMNS, SEGMENT_RESULT_SCHEMA)
+        tallies.add(_partition_tallies(legs, segs))
+        if progress:
+            progress(i + 1, len(files))
+    if not files:
+        empty = (pl.DataFrame(schema=LEG_RESULT_SCHEMA), pl.DataFrame(schema=SEGMENT_RESULT_SCHEMA))
+        tallies.add(
+            _partition_tallies(empty[0].select(LEG_COLUMNS), empty[1].select(SEGMENT_COLUMNS))
+        )
+    return tallies
+
+
+def _by(df: pl.DataFrame, *keys: str) -> dict[Any, int]:
+    """{key or key tuple: n} of a tally."""
+    if len(keys) == 1:
+        return {r[0]: r[1] for r in df.select(*keys, "n").iter_rows()}
+    return {tuple(r[:-1]): r[-1] for r in df.select(*keys, "n").iter_rows()}
+
+
+def _expand_percentiles(
+    values: np.ndarray, weights: np.ndarray, qs: Sequence[float]
+) -> list[float]:
+    """`np.percentile(np.repeat(values, weights), qs)` (linear method) without the repeat."""
+    order = np.argsort(values)
+    v, w = values[order], weights[order]
+    ends = np.cumsum(w)  # index one past the last copy of each value
+    out = []
+    for q in qs:
+        h = (ends[-1] - 1) * q / 100
+        lo, hi = int(np.floor(h)), int(np.ceil(h))
+        a = v[np.searchsorted(ends, lo, side="right")]
+        b = v[np.searchsorted(ends, hi, side="right")]
+        out.append(float(a + (b - a) * (h - lo)))
+    return out
+
+
+# ---------------------------------------------------------------------------------------
 # Sections
 
 
@@ -159,12 +366,12 @@ def _class_order(present: Sequence[str]) -> list[str]:
     return [c for c in C_ORDER if c in set(present)]
 
 
-def _classes(legs: pl.DataFrame, figs: _Figures) -> dict[str, Any]:
-    purposes = [p for p in legs.get_column("purpose").unique().drop_nulls().sort().to_list()]
-    counts = legs.group_by("c_highest", "purpose").len()
+def _classes(t: _Tallies, figs: _Figures) -> dict[str, Any]:
+    counts = t["classes"]
+    purposes = counts.get_column("purpose").unique().drop_nulls().sort().to_list()
     classes = _class_order(counts.get_column("c_highest").to_list())
-    total = legs.height
-    by = {(r["c_highest"], r["purpose"]): r["len"] for r in counts.iter_rows(named=True)}
+    total = t.total("legs")
+    by = _by(counts, "c_highest", "purpose")
     per_purpose = {p: sum(v for (c, q), v in by.items() if q == p) for p in purposes}
     rows = []
     for c in classes:
@@ -192,17 +399,16 @@ def _classes(legs: pl.DataFrame, figs: _Figures) -> dict[str, Any]:
     return {"table": table, "figure": figs.embed(fig, "Bar chart of legs by highest CEAP class")}
 
 
-def _patterns(legs: pl.DataFrame, figs: _Figures) -> dict[str, Any]:
-    classes = _class_order(legs.get_column("c_highest").unique().to_list())
-    n_by_class = dict(legs.group_by("c_highest").len().iter_rows())
+def _patterns(t: _Tallies, figs: _Figures) -> dict[str, Any]:
+    n_by_class = _by(t["classes"].group_by("c_highest").agg(pl.col("n").sum()), "c_highest")
+    classes = _class_order(list(n_by_class))
     fig, axes = plt.subplots(1, len(TRUNKS), figsize=(11, 2.9), sharey=True)
     header: list[str] = ["highest class", "legs"]
     groups: list[tuple[str, int]] = [("", 2)]
     columns: list[list[str]] = []
     for ax, trunk in zip(axes, TRUNKS, strict=True):
         col = f"pattern_{trunk}"
-        counts = legs.group_by("c_highest", col).len()
-        by = {(r["c_highest"], r[col]): r["len"] for r in counts.iter_rows(named=True)}
+        by = {(c, str(p) if p else None): n for (c, p), n in _by(t[col], "c_highest", col).items()}
         kinds = [p for p in PATTERNS if p != "junctional" or trunk in _JUNCTION]
         bottoms = np.zeros(len(classes))
         for p in kinds:
@@ -228,39 +434,12 @@ def _patterns(legs: pl.DataFrame, figs: _Figures) -> dict[str, Any]:
     }
 
 
-def _summary_by_class(legs: pl.DataFrame, segs: pl.DataFrame, figs: _Figures) -> dict[str, Any]:
-    superficial = [f"pattern_{t}" for t in TRUNKS if t != "deep"]
-    perf = (
-        segs.filter(pl.col("perforator_pathologic").is_not_null())
-        .group_by("row", "side")
-        .agg(
-            pl.col("perforator_pathologic").any().alias("pathologic"),
-            pl.col("perforator_incompetent").fill_null(False).any().alias("incompetent"),
-        )
-    )
-    flags = legs.join(perf, on=["row", "side"], how="left").select(
-        "c_highest",
-        pl.any_horizontal([pl.col(c).is_not_null() for c in superficial]).alias("superficial"),
-        pl.any_horizontal([pl.col(c) == "axial" for c in superficial])
-        .fill_null(False)
-        .alias("axial superficial"),
-        pl.col("pattern_deep").is_not_null().alias("deep"),
-        pl.col("incompetent").fill_null(False).alias("incompetent perforator"),
-        pl.col("pathologic").fill_null(False).alias("pathologic perforator"),
-    )
-    names = [
-        "superficial",
-        "axial superficial",
-        "deep",
-        "incompetent perforator",
-        "pathologic perforator",
-    ]
-    agg = flags.group_by("c_highest").agg(pl.len().alias("n"), *[pl.col(c).sum() for c in names])
-    by = {r["c_highest"]: r for r in agg.iter_rows(named=True)}
+def _summary_by_class(t: _Tallies, figs: _Figures) -> dict[str, Any]:
+    by = {r["c_highest"]: r for r in t["flags"].iter_rows(named=True)}
     classes = _class_order(list(by))
-    rows = [[c, by[c]["n"], *[_pct(by[c][k], by[c]["n"]) for k in names]] for c in classes]
+    rows = [[c, by[c]["n"], *[_pct(by[c][k], by[c]["n"]) for k in FLAGS]] for c in classes]
     fig, ax = plt.subplots(figsize=(7.2, 2.8))
-    for k in names:
+    for k in FLAGS:
         ax.plot(classes, [100 * by[c][k] / by[c]["n"] for c in classes], marker="o", label=k)
     ax.set_ylabel("% of legs")
     ax.set_title("Legs with reflux or incompetent perforators, by highest class")
@@ -270,7 +449,7 @@ def _summary_by_class(legs: pl.DataFrame, segs: pl.DataFrame, figs: _Figures) ->
             [
                 "highest class",
                 "legs",
-                *[f"{k} reflux" if "perforator" not in k else k for k in names],
+                *[f"{k} reflux" if "perforator" not in k else k for k in FLAGS],
             ],
             rows,
         ),
@@ -278,30 +457,30 @@ def _summary_by_class(legs: pl.DataFrame, segs: pl.DataFrame, figs: _Figures) ->
     }
 
 
-def _thrombosis(legs: pl.DataFrame, figs: _Figures) -> dict[str, Any]:
-    counts = legs.group_by("purpose", "thrombosis").len()
+def _thrombosis(t: _Tallies, figs: _Figures) -> dict[str, Any]:
+    counts = t["thrombosis"]
     purposes = counts.get_column("purpose").unique().drop_nulls().sort().to_list()
-    by = {(r["purpose"], r["thrombosis"]): r["len"] for r in counts.iter_rows(named=True)}
+    by = {(p, str(c)): n for (p, c), n in _by(counts, "purpose", "thrombosis").items()}
     per = {p: sum(v for (q, _), v in by.items() if q == p) for p in purposes}
-    total = legs.height
+    total = t.total("legs")
     rows = []
-    for t in THROMBOSIS_ORDER:
-        n = sum(v for (_, tt), v in by.items() if tt == t)
-        rows.append([t, n, _pct(n, total), *[_pct(by.get((p, t), 0), per[p]) for p in purposes]])
-    dvt = {p: sum(by.get((p, t), 0) for t in THROMBOSIS_ORDER if t != "none") for p in purposes}
+    for th in THROMBOSIS_ORDER:
+        n = sum(v for (_, tt), v in by.items() if tt == th)
+        rows.append([th, n, _pct(n, total), *[_pct(by.get((p, th), 0), per[p]) for p in purposes]])
+    dvt = {p: sum(by.get((p, th), 0) for th in THROMBOSIS_ORDER if th != "none") for p in purposes}
     split_rows = [
-        [t, *[_pct(by.get((p, t), 0), dvt[p]) for p in purposes]]
-        for t in THROMBOSIS_ORDER
-        if t != "none"
+        [th, *[_pct(by.get((p, th), 0), dvt[p]) for p in purposes]]
+        for th in THROMBOSIS_ORDER
+        if th != "none"
     ]
     fig, ax = plt.subplots(figsize=(6.5, 2.4))
-    kinds = [t for t in THROMBOSIS_ORDER if t != "none"]
+    kinds = [th for th in THROMBOSIS_ORDER if th != "none"]
     x = np.arange(len(purposes))
     left = np.zeros(len(purposes))
     colors = {"distal-muscular": "#c2a5cf", "distal-axial": "#7b3294", "proximal": "#40004b"}
-    for t in kinds:
-        values = np.array([100 * by.get((p, t), 0) / max(1, per[p]) for p in purposes])
-        ax.barh(x, values, left=left, color=colors[t], label=t)
+    for th in kinds:
+        values = np.array([100 * by.get((p, th), 0) / max(1, per[p]) for p in purposes])
+        ax.barh(x, values, left=left, color=colors[th], label=th)
         left += values
     ax.set_yticks(x, purposes)
     ax.set_xlabel("% of legs with deep vein thrombosis")
@@ -316,9 +495,8 @@ def _thrombosis(legs: pl.DataFrame, figs: _Figures) -> dict[str, Any]:
     }
 
 
-def _veins(segs: pl.DataFrame, figs: _Figures) -> dict[str, Any]:
-    counts = segs.group_by("vein", "reflux").len()
-    by = {(str(r["vein"]), str(r["reflux"])): r["len"] for r in counts.iter_rows(named=True)}
+def _veins(t: _Tallies, figs: _Figures) -> dict[str, Any]:
+    by = {(str(v), str(r)): n for (v, r), n in _by(t["veins"], "vein", "reflux").items()}
     veins = [v for v in VEINS if any((v, k) in by for k in VERDICTS)]
     rows = []
     shares: dict[str, list[float]] = {k: [] for k in VERDICTS}
@@ -353,39 +531,35 @@ def _veins(segs: pl.DataFrame, figs: _Figures) -> dict[str, Any]:
     }
 
 
-def _durations(segs: pl.DataFrame, figs: _Figures) -> dict[str, Any]:
-    group_of = {code: ("perforator" if v.is_perforator else v.system) for code, v in VEINS.items()}
-    measured = segs.filter(
-        pl.col("measured_ms").is_not_null() & pl.col("threshold_ms").is_not_null()
-    ).select(
-        pl.col("vein").cast(pl.String).replace_strict(group_of).alias("system"),
-        "measured_ms",
-        "threshold_ms",
-    )
+def _durations(t: _Tallies, figs: _Figures) -> dict[str, Any]:
+    counts, thresholds = t["durations"], t["thresholds"]
     systems = ["superficial", "deep", "perforator"]
     fig, axes = plt.subplots(1, 3, figsize=(11, 2.6), sharey=False)
     rows = []
     bins = np.geomspace(10, 20000, 34)
     for ax, system in zip(axes, systems, strict=True):
-        part = measured.filter(pl.col("system") == system)
+        part = counts.filter(pl.col("system") == system)
         values = part.get_column("measured_ms").to_numpy()
-        ax.hist(np.clip(values, 10, 20000), bins=bins, color="#6a8caf")
+        weights = part.get_column("n").to_numpy()
+        measured = int(weights.sum())
+        ax.hist(np.clip(values, 10, 20000), bins=bins, weights=weights, color="#6a8caf")
         ax.set_xscale("log")
-        ax.set_title(f"{system} ({len(values):,} measured)")
+        ax.set_title(f"{system} ({measured:,} measured)")
         ax.set_xlabel("retrograde / outward flow, ms")
-        for i, t in enumerate(sorted(set(part.get_column("threshold_ms").unique().to_list()))):
-            ax.axvline(t, color="#b2182b", linestyle="--", linewidth=1)
+        cut_offs = thresholds.filter(pl.col("system") == system).get_column("threshold_ms")
+        for i, cut in enumerate(sorted(set(cut_offs.to_list()))):
+            ax.axvline(cut, color="#b2182b", linestyle="--", linewidth=1)
             ax.text(
-                t,
+                cut,
                 ax.get_ylim()[1] * (0.95 - 0.1 * i),
-                f" {t:g} ms",
+                f" {cut:g} ms",
                 color="#b2182b",
                 fontsize=7,
                 va="top",
             )
-        if len(values):
-            q = np.percentile(values, [25, 50, 75, 95])
-            rows.append([system, len(values), *[round(float(x)) for x in q]])
+        if measured:
+            q = _expand_percentiles(values, weights, [25, 50, 75, 95])
+            rows.append([system, measured, *[round(x) for x in q]])
     axes[0].set_ylabel("segment entries")
     fig.suptitle("Measured durations and the cut-offs applied", fontsize=10, fontweight="bold")
     fig.tight_layout()
@@ -395,12 +569,11 @@ def _durations(segs: pl.DataFrame, figs: _Figures) -> dict[str, Any]:
     }
 
 
-def _calcification(legs: pl.DataFrame, figs: _Figures) -> dict[str, Any] | None:
-    xray = legs.filter(pl.col("calcification").is_not_null())
-    if xray.is_empty():
+def _calcification(t: _Tallies, figs: _Figures) -> dict[str, Any] | None:
+    counts = t["calcification"]
+    if counts.is_empty():
         return None
-    counts = xray.group_by("c_highest", "calcification").len()
-    by = {(r["c_highest"], r["calcification"]): r["len"] for r in counts.iter_rows(named=True)}
+    by = _by(counts, "c_highest", "calcification")
     classes = _class_order(counts.get_column("c_highest").unique().to_list())
     kinds = [k for k in CALCIFICATION_ORDER if any((c, k) in by for c in classes)]
     n = {c: sum(by.get((c, k), 0) for k in kinds) for c in classes}
@@ -431,7 +604,7 @@ def _calcification(legs: pl.DataFrame, figs: _Figures) -> dict[str, Any] | None:
     ax.set_title("Subcutaneous calcification on plain X-ray, by highest class")
     ax.legend(frameon=False, fontsize=7)
     return {
-        "legs": xray.height,
+        "legs": int(counts.get_column("n").sum()),
         "table": _table(
             [
                 "highest class",
@@ -445,31 +618,39 @@ def _calcification(legs: pl.DataFrame, figs: _Figures) -> dict[str, Any] | None:
     }
 
 
-def _demographics(legs: pl.DataFrame, figs: _Figures) -> dict[str, Any]:
-    exams = legs.unique("row").select("row", "sex", "age_years", "purpose")
+def _demographics(t: _Tallies, figs: _Figures) -> dict[str, Any]:
+    exams = t["exams"]
+    n_exams = int(exams.get_column("n").sum())
     fig, ax = plt.subplots(figsize=(6.0, 3.0))
     bins = [float(b) for b in range(15, 101, 5)]
     for sex in ("female", "male", "other", "unknown"):
-        ages = (
-            exams.filter((pl.col("sex") == sex) & pl.col("age_years").is_not_null())
-            .get_column("age_years")
-            .to_numpy()
-        )
-        if len(ages):
-            ax.hist(ages, bins=bins, alpha=0.6, label=f"{sex} ({len(ages):,})")
+        ages = exams.filter((pl.col("sex") == sex) & pl.col("age_years").is_not_null())
+        weights = ages.get_column("n").to_numpy()
+        if weights.sum():
+            ax.hist(
+                ages.get_column("age_years").to_numpy(),
+                bins=bins,
+                weights=weights,
+                alpha=0.6,
+                label=f"{sex} ({int(weights.sum()):,})",
+            )
     ax.set_xlabel("age, years (exams stating age_years)")
     ax.set_ylabel("exams")
     ax.set_title("Age by sex")
     ax.legend(frameon=False, fontsize=7)
-    sexes = exams.group_by("sex").len().sort("sex")
-    rows = [[r["sex"], r["len"], _pct(r["len"], exams.height)] for r in sexes.iter_rows(named=True)]
-    age_col = exams.get_column("age_years").drop_nulls().to_numpy()
-    q1, med, q3 = np.percentile(age_col, [25, 50, 75]) if age_col.size else (0.0, 0.0, 0.0)
-    age_row = (
-        [f"{med:.0f}", f"{q1:.0f}–{q3:.0f}", f"{exams.height - age_col.size:,}"]
-        if age_col.size
-        else ["–", "–", f"{exams.height:,}"]
-    )
+    sexes = exams.group_by("sex").agg(pl.col("n").sum()).sort("sex")
+    rows = [[sex, n, _pct(n, n_exams)] for sex, n in sexes.iter_rows()]
+    aged = exams.filter(pl.col("age_years").is_not_null())
+    with_age = int(aged.get_column("n").sum())
+    if with_age:
+        q1, med, q3 = _expand_percentiles(
+            aged.get_column("age_years").to_numpy().astype(float),
+            aged.get_column("n").to_numpy(),
+            [25, 50, 75],
+        )
+        age_row = [f"{med:.0f}", f"{q1:.0f}–{q3:.0f}", f"{n_exams - with_age:,}"]
+    else:
+        age_row = ["–", "–", f"{n_exams:,}"]
     return {
         "table": _table(["sex", "exams", "%"], rows),
         "ages": _table(
@@ -481,18 +662,12 @@ def _demographics(legs: pl.DataFrame, figs: _Figures) -> dict[str, Any]:
     }
 
 
-def _completeness(legs: pl.DataFrame, segs: pl.DataFrame) -> Markup:
-    n_seg = segs.height
-    not_assessed = segs.filter(pl.col("reflux") == "not-assessed").height
-    no_threshold = segs.filter(
-        pl.col("measured_ms").is_not_null() & pl.col("threshold_ms").is_null()
-    ).height
+def _completeness(t: _Tallies) -> Markup:
+    n_seg, n_legs = t.total("segments"), t.total("legs")
+    unmeasured = t.total("not_assessed") - t.total("no_threshold")
+    no_threshold = t.total("no_threshold")
     rows = [
-        [
-            "segment entries without a reflux duration",
-            not_assessed - no_threshold,
-            _pct(not_assessed - no_threshold, n_seg),
-        ],
+        ["segment entries without a reflux duration", unmeasured, _pct(unmeasured, n_seg)],
         [
             "measured in a vein without a cut-off (iliac, pelvic)",
             no_threshold,
@@ -500,41 +675,58 @@ def _completeness(legs: pl.DataFrame, segs: pl.DataFrame) -> Markup:
         ],
         [
             "legs with symptoms not recorded",
-            legs.filter(pl.col("symptomatic").is_null()).height,
-            _pct(legs.filter(pl.col("symptomatic").is_null()).height, legs.height),
+            t.total("symptomatic_unknown"),
+            _pct(t.total("symptomatic_unknown"), n_legs),
         ],
         [
             "legs with etiology not stated",
-            legs.filter(pl.col("etiology").is_null()).height,
-            _pct(legs.filter(pl.col("etiology").is_null()).height, legs.height),
+            t.total("etiology_unknown"),
+            _pct(t.total("etiology_unknown"), n_legs),
         ],
     ]
     return _table(["item", "count", "%"], rows)
 
 
-def _errors(errors: pl.DataFrame, limit: int = 25) -> dict[str, Any]:
-    exams = errors.get_column("row").n_unique() if not errors.is_empty() else 0
-    kinds = (
-        errors.with_columns(
-            pl.col("path")
-            .str.replace_all(r"\[\d+\]", "[]")
-            .str.replace(r"^legs\.(left|right)", "legs.<side>")
+def _errors(results: Path, limit: int = 25) -> dict[str, Any]:
+    """Rejected rows, one partition file at a time (there may be as many as exams)."""
+    exams = problems = 0
+    kinds: list[pl.DataFrame] = []
+    first: list[pl.DataFrame] = []
+    shown = 0
+    for f in sorted((results / "errors").glob("part-*.parquet")):
+        errors = pl.read_parquet(f).sort("row", maintain_order=True)
+        exams += errors.get_column("row").n_unique()
+        problems += errors.height
+        kinds.append(
+            errors.select(
+                pl.col("path")
+                .str.replace_all(r"\[\d+\]", "[]")
+                .str.replace(r"^legs\.(left|right)", "legs.<side>")
+            )
+            .group_by("path")
+            .agg(pl.len().cast(pl.Int64).alias("n"))
         )
+        if shown < limit and not errors.is_empty():
+            first.append(errors.head(limit - shown))
+            shown += first[-1].height
+    by_path = (
+        pl.concat(kinds)
         .group_by("path")
-        .len()
-        .sort("len", descending=True)
+        .agg(pl.col("n").sum())
+        .sort(["n", "path"], descending=[True, False])
+        if kinds
+        else pl.DataFrame(schema={"path": pl.String, "n": pl.Int64})
     )
+    head = pl.concat(first) if first else pl.DataFrame(schema=ERROR_SCHEMA)
     return {
         "exams": exams,
-        "by_path": _table(["JSON path", "problems"], kinds.rows()),
+        "by_path": _table(["JSON path", "problems"], by_path.rows()),
         "first": _table(
             ["row", "patient id", "path", "message"],
-            errors.head(limit)
-            .select(pl.col("row").cast(pl.String), "patient_id", "path", "message")
-            .rows(),
+            head.select(pl.col("row").cast(pl.String), "patient_id", "path", "message").rows(),
         ),
-        "shown": min(limit, errors.height),
-        "problems": errors.height,
+        "shown": shown,
+        "problems": problems,
     }
 
 
@@ -632,9 +824,18 @@ the tables above; all are listed in <code>errors.jsonl</code> of the results fol
 
 
 def write_report(
-    results: Path, output: Path, *, title: str | None = None, image_format: str = "svg"
+    results: Path,
+    output: Path,
+    *,
+    title: str | None = None,
+    image_format: str = "svg",
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Render the cohort report of a results folder into `output` (HTML)."""
+    """Render the cohort report of a results folder into `output` (HTML).
+
+    The results are read one partition at a time (`tally_results`); `progress(done, total)`
+    is called after each partition.
+    """
     run_file = results / "run.json"
     if not run_file.exists():
         raise InvalidInput(
@@ -646,32 +847,18 @@ def write_report(
     summary = (
         json.loads(summary_file.read_text(encoding="utf-8")) if summary_file.exists() else None
     )
-    legs, segs, errors = read_results(
-        results,
-        segment_columns=[
-            "vein",
-            "reflux",
-            "measured_ms",
-            "threshold_ms",
-            "perforator_incompetent",
-            "perforator_pathologic",
-        ],
-    )
-    if summary is None:
-        summary = {
-            "exams": legs.get_column("row").n_unique(),
-            "valid": legs.get_column("row").n_unique(),
-            "rejected": 0,
-        }
-    if legs.is_empty():
+    figs = _Figures(image_format)
+    t = tally_results(results, progress)
+    n_legs = t.total("legs")
+    if n_legs == 0:
         raise InvalidInput(
             [Problem("results", "no assessed legs in the results folder")], what="option"
         )
+    if summary is None:
+        exams = int(t["exams"].get_column("n").sum())
+        summary = {"exams": exams, "valid": exams, "rejected": 0}
     _style()
-    figs = _Figures(image_format)
-    dates = legs.select(
-        pl.col("exam_date").min().alias("lo"), pl.col("exam_date").max().alias("hi")
-    ).row(0)
+    dates = t["dates"].row(0)
     context = {
         "title": title or "Venous duplex cohort report",
         "input": Path(run["input"]["path"]).name,
@@ -680,23 +867,23 @@ def write_report(
         "results": str(results),
         "run": run,
         "summary": summary,
-        "legs": legs.height,
-        "segments": segs.height,
+        "legs": n_legs,
+        "segments": t.total("segments"),
         "dates": f"{dates[0]:%Y}–{dates[1]:%Y}" if dates[0] else "–",
-        "classes": _classes(legs, figs),
-        "patterns": _patterns(legs, figs),
-        "thrombosis": _thrombosis(legs, figs),
-        "veins": _veins(segs, figs),
-        "durations": _durations(segs, figs),
-        "calcification": _calcification(legs, figs),
-        "demographics": _demographics(legs, figs),
-        "completeness": _completeness(legs, segs),
-        "errors": _errors(errors),
+        "classes": _classes(t, figs),
+        "patterns": _patterns(t, figs),
+        "thrombosis": _thrombosis(t, figs),
+        "veins": _veins(t, figs),
+        "durations": _durations(t, figs),
+        "calcification": _calcification(t, figs),
+        "demographics": _demographics(t, figs),
+        "completeness": _completeness(t),
+        "errors": _errors(results),
     }
-    context["by_class"] = _summary_by_class(legs, segs, figs)
+    context["by_class"] = _summary_by_class(t, figs)
     env = Environment(autoescape=select_autoescape(default=True))
     text = env.from_string(TEMPLATE).render(**context)
     tmp = output.with_name(f".{output.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(output)
-    return {"legs": legs.height, "figures": figs.count, "bytes": len(text)}
+    return {"legs": n_legs, "figures": figs.count, "bytes": len(text)}

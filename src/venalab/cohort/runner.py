@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -33,9 +34,11 @@ from typing import Any, Literal
 import polars as pl
 
 from venalab import __version__
+from venalab.cohort.convert import CACHE_DIR, error_rows, parse_lines
 from venalab.cohort.table import (
     ERROR_SCHEMA,
     LEG_RESULT_SCHEMA,
+    REJECTED,
     SEGMENT_RESULT_SCHEMA,
     TableBuilder,
     atomic_write_parquet,
@@ -45,7 +48,6 @@ from venalab.cohort.table import (
     result_frames,
     result_rows,
     tables_to_documents,
-    unsupported_in_tables,
 )
 from venalab.cohort.vectorized import assess_cohort
 from venalab.criteria import get_criteria
@@ -61,19 +63,31 @@ SourceKind = Literal["parquet", "jsonl"]
 
 @dataclass(frozen=True)
 class Source:
-    """Where the exams are; picklable, so Dask workers can open it themselves."""
+    """Where the exams are; picklable, so Dask workers can open it themselves.
+
+    `origin` and `digest`: a cohort folder converted from a JSONL file (`convert.py`) names
+    that file and its content digest; the run is then described by the JSONL."""
 
     kind: SourceKind
     path: str
+    origin: str | None = None
+    digest: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """The `input` of run.json."""
+        if self.origin is None:
+            return {"kind": self.kind, "path": self.path}
+        return {"kind": "jsonl", "path": self.origin, "blake2b": self.digest}
 
     @classmethod
     def open(cls, path: Path) -> Source:
+        path = absolute(path)  # workers of a distributed run have other working directories
         if is_cohort_dir(path):
-            return cls("parquet", str(path.resolve()))
+            return cls("parquet", str(path))
         if path.is_dir() and (path / "exams.jsonl").is_file():
-            return cls("jsonl", str((path / "exams.jsonl").resolve()))
+            return cls("jsonl", str(path / "exams.jsonl"))
         if path.is_file():
-            return cls("jsonl", str(path.resolve()))
+            return cls("jsonl", str(path))
         raise InvalidInput(
             [
                 Problem(
@@ -156,57 +170,43 @@ def plan(source: Source, partition_size: int) -> list[Partition]:
 # Loading one partition
 
 
-def _id_of(obj: object) -> str | None:
-    if isinstance(obj, dict):
-        patient = obj.get("patient")
-        if isinstance(patient, dict) and isinstance(patient.get("id"), str):
-            return str(patient["id"])
-    return None
-
-
-def _error_rows(row: int, obj: object, problems: list[Problem]) -> list[dict[str, Any]]:
-    pid = _id_of(obj)
-    return [{"row": row, "patient_id": pid, "path": p.path, "message": p.message} for p in problems]
-
-
-def _documents(source: Source, part: Partition) -> Iterator[tuple[int, object | None, str | None]]:
-    """(row, decoded document or None, JSON error or None) for every exam of a partition."""
-    if source.kind == "parquet":
-        tables = read_cohort_rows(Path(source.path), part.lo, part.hi)
-        for row, doc in tables_to_documents(tables):
-            yield row, doc, None
-        return
+def _jsonl_lines(source: Source, part: Partition) -> Iterator[tuple[int, bytes]]:
     with open(source.path, "rb") as fh:
         fh.seek(part.offset)
         data = fh.read(part.end - part.offset)
-    for i, raw in enumerate(data.splitlines()):
-        if not raw.strip():
-            continue  # a blank line is not an exam
-        try:
-            yield part.lo + i, json.loads(raw), None
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            yield part.lo + i, None, f"not valid JSON: {err}"
+    # lines end at b"\n" only, as `plan` counts them (bytes.splitlines also splits at a
+    # stray b"\r", which would shift the rows after it)
+    lines = data.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    for i, raw in enumerate(lines):
+        yield part.lo + i, raw
 
 
 def _parsed(
     source: Source, part: Partition
 ) -> tuple[list[tuple[int, ExamDocument]], list[dict[str, Any]]]:
+    if source.kind == "jsonl":
+        return parse_lines(_jsonl_lines(source, part))
     exams: list[tuple[int, ExamDocument]] = []
     errors: list[dict[str, Any]] = []
-    for row, obj, bad_json in _documents(source, part):
-        if bad_json is not None:
-            errors += _error_rows(row, None, [Problem("", bad_json)])
-            continue
+    # documents of a cohort folder's rows (rows that fail validation give documents that
+    # fail the exam model in the same places)
+    tables = read_cohort_rows(Path(source.path), part.lo, part.hi)
+    for row, obj in tables_to_documents(tables):
         try:
-            exam = parse_exam_obj(obj)
+            exams.append((row, parse_exam_obj(obj)))
         except InvalidInput as err:
-            errors += _error_rows(row, obj, list(err.problems))
-            continue
-        if unsupported := unsupported_in_tables(exam):
-            errors += _error_rows(row, obj, unsupported)
-        else:
-            exams.append((row, exam))
+            errors += error_rows(row, obj, err.problems)
     return exams, errors
+
+
+def _rejected(source: Source, part: Partition) -> pl.DataFrame:
+    """Rows of the partition rejected when the cohort folder was converted (`convert.py`)."""
+    path = Path(source.path) / REJECTED
+    if source.kind != "parquet" or not path.exists():
+        return pl.DataFrame(schema=ERROR_SCHEMA)
+    return pl.scan_parquet(path).filter(pl.col("row").is_between(part.lo, part.hi - 1)).collect()
 
 
 @dataclass(frozen=True)
@@ -222,12 +222,17 @@ def compute_partition(source: Source, part: Partition, settings: Settings) -> Co
     """Results of one partition, in memory (the batch function without the files)."""
     cs = get_criteria(settings.criteria)
     options = settings.engine_options()
+    rejected = _rejected(source, part)
+    n_rejected = rejected.get_column("row").n_unique()
     if settings.engine == "vectorized" and source.kind == "parquet":
         tables = read_cohort_rows(Path(source.path), part.lo, part.hi)
         r = assess_cohort(tables, cs, options)
-        return Computed(r.legs, r.segments, r.errors, r.exams_in, r.exams_ok)
+        found = r.errors
+        if n_rejected:
+            found = pl.concat([rejected, r.errors]).sort("row", maintain_order=True)
+        return Computed(r.legs, r.segments, found, r.exams_in + n_rejected, r.exams_ok)
     exams, errors = _parsed(source, part)
-    pre = pl.DataFrame(errors, schema=ERROR_SCHEMA, orient="row")
+    pre = pl.concat([rejected, pl.DataFrame(errors, schema=ERROR_SCHEMA, orient="row")])
     n = len(exams) + pre.get_column("row").n_unique()
     if settings.engine == "vectorized":
         builder = TableBuilder()
@@ -243,7 +248,7 @@ def compute_partition(source: Source, part: Partition, settings: Settings) -> Co
         legs += lr
         segs += sr
     leg_df, seg_df = result_frames(legs, segs)
-    return Computed(leg_df, seg_df, pre, n, len(exams))
+    return Computed(leg_df, seg_df, pre.sort("row", maintain_order=True), n, len(exams))
 
 
 # ---------------------------------------------------------------------------------------
@@ -256,11 +261,31 @@ def _atomic_json(obj: object, path: Path) -> None:
     tmp.replace(path)
 
 
+def probe_name(token: str) -> str:
+    """The probe file a distributed run writes into OUT (`distributed.check_workers`)."""
+    return f".probe-{token}"
+
+
 def run_partition(
-    source: Source, part: Partition, out: str, settings: Settings
+    source: Source, part: Partition, out: str, settings: Settings, *, probe: str | None = None
 ) -> PartitionSummary:
-    """Compute one partition and write its files (skipped when already complete)."""
+    """Compute one partition and write its files (skipped when already complete).
+
+    `probe`: a distributed run's token; the partition is refused unless this process sees
+    the probe file the client wrote into `out` (so a worker on other storage fails loudly
+    instead of writing results nobody will find)."""
     folder = Path(out)
+    if probe is not None and not (folder / probe_name(probe)).is_file():
+        raise InvalidInput(
+            [
+                Problem(
+                    "output",
+                    f"worker on host {socket.gethostname()} does not see the run's probe file "
+                    f"in {folder}: it does not share the output folder with the client",
+                )
+            ],
+            what="output",
+        )
     done = folder / "_done" / f"{part.name}.json"
     if done.exists():
         info = json.loads(done.read_text(encoding="utf-8"))
@@ -285,74 +310,136 @@ def run_partition(
     return summary
 
 
-def _manifest(source: Source, settings: Settings, parts: list[Partition]) -> dict[str, Any]:
+def verify_partitions(out: Path, parts: list[Partition]) -> None:
+    """Every partition's files are in OUT as this process sees it (after a distributed run,
+    a worker that wrote elsewhere would leave gaps here)."""
+    missing = [
+        f"{sub}/{part.name}{ext}"
+        for part in parts
+        for sub, ext in (
+            ("legs", ".parquet"),
+            ("segments", ".parquet"),
+            ("errors", ".parquet"),
+            ("_done", ".json"),
+        )
+        if not (out / sub / f"{part.name}{ext}").is_file()
+    ]
+    if missing:
+        shown = ", ".join(missing[:6]) + (
+            f" and {len(missing) - 6} more" if len(missing) > 6 else ""
+        )
+        raise InvalidInput(
+            [
+                Problem(
+                    "output",
+                    f"the workers reported {len(parts)} partition(s) done but {len(missing)} "
+                    f"file(s) are missing in {out}: {shown}; were they written on other storage?",
+                )
+            ],
+            what="output",
+        )
+
+
+def absolute(path: Path) -> Path:
+    """`path` made absolute against this process's working directory; symlinks are kept (a
+    shared mount may be reached through a link that resolves differently on the client)."""
+    return Path(os.path.abspath(path))
+
+
+def _manifest(source: Source, settings: Settings, parts: list[Partition] | None) -> dict[str, Any]:
     cs = get_criteria(settings.criteria)
-    return {
+    manifest: dict[str, Any] = {
         "format": RESULTS_FORMAT,
-        "input": {"kind": source.kind, "path": source.path},
-        "partitions": len(parts),
+        "input": source.describe(),
+        "partitions": len(parts) if parts is not None else None,
         "partition_size": settings.partition_size,
         "criteria": {"id": cs.id, "version": cs.version},
         "options": settings.options,
         "engine": settings.engine,
     }
+    if parts is None:  # an early check: the partitions follow from the input and their size
+        del manifest["partitions"]
+    return manifest
+
+
+def check_output(
+    out: Path,
+    source: Source,
+    settings: Settings,
+    parts: list[Partition] | None = None,
+    *,
+    overwrite: bool,
+) -> None:
+    """Refuse an OUT that holds something else, or the results of another run (unless
+    `overwrite`). Cheap: callers run it before long preparations (a JSONL conversion)."""
+    if overwrite:
+        return
+    run_file = out / "run.json"
+    if out.exists() and not run_file.exists() and any(p.name != CACHE_DIR for p in out.iterdir()):
+        raise InvalidInput(
+            [Problem("output", f"{out} exists and is not a venalab cohort results folder")],
+            what="option",
+        )
+    if not run_file.exists():
+        return
+    manifest = _manifest(source, settings, parts)
+    previous = json.loads(run_file.read_text(encoding="utf-8"))
+    changed = sorted(k for k in manifest if previous.get(k) != manifest[k])
+    if changed:
+        raise InvalidInput(
+            [
+                Problem(
+                    "output",
+                    f"{out} holds results of a different run (differs in: "
+                    f"{', '.join(changed)}); use another folder or --overwrite",
+                )
+            ],
+            what="option",
+        )
 
 
 def prepare_output(
     out: Path, source: Source, settings: Settings, parts: list[Partition], *, overwrite: bool
 ) -> None:
     """Create OUT (or check that it belongs to the same run) and write run.json."""
-    manifest = _manifest(source, settings, parts)
     run_file = out / "run.json"
     if out.exists() and overwrite:
         for sub in ("legs", "segments", "errors", "_done"):
             shutil.rmtree(out / sub, ignore_errors=True)
         for name in ("run.json", "errors.jsonl", "summary.json"):
             (out / name).unlink(missing_ok=True)
-    elif out.exists() and not run_file.exists() and any(out.iterdir()):
-        raise InvalidInput(
-            [Problem("output", f"{out} exists and is not a venalab cohort results folder")],
-            what="option",
-        )
+    check_output(out, source, settings, parts, overwrite=False)
     if run_file.exists():
-        previous = json.loads(run_file.read_text(encoding="utf-8"))
-        stable = {k: v for k, v in previous.items() if k not in ("venalab", "started")}
-        if stable != manifest:
-            changed = sorted(k for k in manifest if previous.get(k) != manifest[k])
-            raise InvalidInput(
-                [
-                    Problem(
-                        "output",
-                        f"{out} holds results of a different run (differs in: "
-                        f"{', '.join(changed)}); use another folder or --overwrite",
-                    )
-                ],
-                what="option",
-            )
         return
     out.mkdir(parents=True, exist_ok=True)
     _atomic_json(
-        {**manifest, "venalab": __version__, "started": time.strftime("%Y-%m-%dT%H:%M:%S")},
+        {
+            **_manifest(source, settings, parts),
+            "venalab": __version__,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        },
         run_file,
     )
 
 
 def finish_output(out: Path, summaries: list[PartitionSummary]) -> dict[str, Any]:
-    """Merge the partition error files into errors.jsonl and write summary.json."""
+    """Merge the partition error files into errors.jsonl and write summary.json.
+
+    One partition file at a time (a cohort of broken exams has as many rows as exams); an
+    exam never spans partitions, so grouping per file groups per exam.
+    """
     errors_dir = out / "errors"
     files = sorted(errors_dir.glob("part-*.parquet")) if errors_dir.exists() else []
-    errors = (
-        pl.concat([pl.read_parquet(f) for f in files])
-        if files
-        else pl.DataFrame(schema=ERROR_SCHEMA)
-    )
     tmp = out / ".errors.jsonl.tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
-        grouped = errors.group_by("row", maintain_order=True).agg(
-            pl.col("patient_id").first(), pl.struct("path", "message").alias("problems")
-        )
-        for row, pid, problems in grouped.iter_rows():
-            fh.write(json.dumps({"row": row, "patient_id": pid, "problems": problems}) + "\n")
+        for f in files:
+            grouped = (
+                pl.read_parquet(f)
+                .group_by("row", maintain_order=True)
+                .agg(pl.col("patient_id").first(), pl.struct("path", "message").alias("problems"))
+            )
+            for row, pid, problems in grouped.iter_rows():
+                fh.write(json.dumps({"row": row, "patient_id": pid, "problems": problems}) + "\n")
     tmp.replace(out / "errors.jsonl")
     summary = {
         "exams": sum(s.exams for s in summaries),
@@ -380,6 +467,7 @@ def run_local(
     """Every partition in this process. Polars parallelises within a partition, but reading,
     encoding and the NumPy steps are partly serial, so `concurrent` partitions run at once
     in threads (Polars and NumPy release the GIL); 1 = one after the other."""
+    out = absolute(out)
     parts = parts if parts is not None else plan(source, settings.partition_size)
     prepare_output(out, source, settings, parts, overwrite=overwrite)
     summaries: list[PartitionSummary] = []
@@ -396,6 +484,7 @@ def run_local(
                 if progress:
                     progress(summaries[-1])
     summaries.sort(key=lambda s: s.index)
+    verify_partitions(out, parts)
     return finish_output(out, summaries)
 
 

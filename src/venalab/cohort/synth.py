@@ -17,10 +17,11 @@ model). Every generated exam is a valid `venous-exam/1` document (tested through
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args
@@ -982,15 +983,25 @@ MALFORMATIONS = (
 )
 
 
-def _malform(tables: CohortTables, k: int, seed: int) -> tuple[CohortTables, list[dict[str, Any]]]:
+def _malform_plan(n: int, k: int, seed: int) -> dict[int, str]:
+    """Row -> kind of malformation for `k` rows of an `n`-exam cohort (drawn once, up front,
+    so that a cohort written chunk by chunk is broken in the same rows as a whole one)."""
     rng = np.random.default_rng([seed, 999_983])
-    rows = tables.exams.get_column("row").to_numpy()
-    picked = rng.choice(rows.size, size=min(k, rows.size), replace=False)
+    picked = rng.choice(n, size=min(k, n), replace=False)
+    return {int(r): MALFORMATIONS[i % len(MALFORMATIONS)] for i, r in enumerate(sorted(picked))}
+
+
+def _malform(
+    tables: CohortTables, plan: dict[int, str]
+) -> tuple[CohortTables, list[dict[str, Any]]]:
+    """Break the rows of `plan` that are in `tables` (one chunk or a whole cohort)."""
     exams, legs, segs = tables.exams, tables.legs, tables.segments
+    present = set(exams.get_column("row").to_list())
     log: list[dict[str, Any]] = []
-    for i, pick in enumerate(sorted(picked)):
-        row = int(rows[pick])
-        kind = MALFORMATIONS[i % len(MALFORMATIONS)]
+    for row, planned in sorted(plan.items()):
+        if row not in present:
+            continue
+        kind = planned
         at_row = pl.col("row") == row
         first_seg = (
             at_row & (pl.col("seg") == 0) & (pl.col("side") == segs.filter(at_row)["side"].first())
@@ -1080,6 +1091,30 @@ class Synthetic:
     malformed: list[dict[str, Any]]
 
 
+def iter_synthetic(
+    n: int,
+    seed: int,
+    *,
+    model: dict[str, Any] | None = None,
+    malformed: int = 0,
+    boundary_rate: float | None = None,
+) -> Iterator[Synthetic]:
+    """The cohort of `synthesize`, one chunk of at most `CHUNK` exams at a time (rows in
+    order; at least one, possibly empty, chunk). Memory is that of one chunk."""
+    if n < 0:
+        raise InvalidInput([Problem("n", f"must be >= 0, got {n}")], what="option")
+    model = model or load_model()
+    if boundary_rate is not None:
+        model = {**model, "boundaries": {**model["boundaries"], "rate": boundary_rate}}
+    plan = _malform_plan(n, malformed, seed) if malformed else {}
+    for index, start in enumerate(range(0, max(n, 1), CHUNK)):
+        tables = _chunk(seed, index, start, min(CHUNK, n - start), model)
+        log: list[dict[str, Any]] = []
+        if plan:
+            tables, log = _malform(tables, plan)
+        yield Synthetic(tables, log)
+
+
 def synthesize(
     n: int,
     seed: int,
@@ -1089,28 +1124,22 @@ def synthesize(
     boundary_rate: float | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Synthetic:
-    """A synthetic cohort of `n` exams (rows 0..n-1), deterministic for (n, seed, model)."""
-    if n < 0:
-        raise InvalidInput([Problem("n", f"must be >= 0, got {n}")], what="option")
-    model = model or load_model()
-    if boundary_rate is not None:
-        model = {**model, "boundaries": {**model["boundaries"], "rate": boundary_rate}}
+    """A synthetic cohort of `n` exams (rows 0..n-1) in memory, deterministic for (n, seed,
+    model). For large cohorts use `write_synthetic`, which streams chunks to files."""
     parts: list[CohortTables] = []
-    for index, start in enumerate(range(0, n, CHUNK)):
-        m = min(CHUNK, n - start)
-        parts.append(_chunk(seed, index, start, m, model))
+    log: list[dict[str, Any]] = []
+    for chunk in iter_synthetic(
+        n, seed, model=model, malformed=malformed, boundary_rate=boundary_rate
+    ):
+        parts.append(chunk.tables)
+        log += chunk.malformed
         if progress:
-            progress(m)
-    if not parts:
-        parts.append(_chunk(seed, 0, 0, 0, model))
+            progress(len(chunk.tables))
     tables = CohortTables(
         exams=pl.concat([p.exams for p in parts]),
         legs=pl.concat([p.legs for p in parts]),
         segments=pl.concat([p.segments for p in parts]),
     )
-    log: list[dict[str, Any]] = []
-    if malformed:
-        tables, log = _malform(tables, malformed, seed)
     return Synthetic(tables, log)
 
 
@@ -1127,41 +1156,55 @@ def write_synthetic(
 ) -> dict[str, Any]:
     """Generate and write a cohort folder: exams.jsonl and/or the Parquet tables, cohort.json.
 
-    Every file is written under a temporary name and renamed when complete.
+    Streamed: each chunk is generated, appended to the files and dropped, so memory stays
+    that of one chunk whatever `n` is; the files equal those of the whole `synthesize`
+    cohort. Every file is written under a temporary name and renamed when complete.
     """
-    from venalab.cohort.table import COHORT_FORMAT, tables_to_documents, write_cohort
+    from venalab.cohort.table import COHORT_FORMAT, CohortWriter, tables_to_documents
 
     model = load_model()
-    syn = synthesize(n, seed, model=model, malformed=malformed, progress=on_generated)
     out.mkdir(parents=True, exist_ok=True)
     files: list[str] = []
-    if parquet:
-        write_cohort(syn.tables, out)
-        files += ["exams.parquet", "legs.parquet", "segments.parquet"]
-    if jsonl:
-        tmp = out / ".exams.jsonl.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            pending = 0
-            for _, doc in tables_to_documents(syn.tables):
-                fh.write(json.dumps(doc, separators=(",", ":")))
-                fh.write("\n")
-                pending += 1
-                if pending == 10_000 and on_written:
-                    on_written(pending)
-                    pending = 0
-            if pending and on_written:
-                on_written(pending)
-        tmp.replace(out / "exams.jsonl")
-        files.append("exams.jsonl")
+    legs = segments = 0
+    log: list[dict[str, Any]] = []
+    tmp = out / ".exams.jsonl.tmp"
+    with contextlib.ExitStack() as stack:
+        # a failed run leaves no temporary JSONL behind (the writer cleans up its own)
+        stack.callback(lambda: tmp.unlink(missing_ok=True))
+        writer = stack.enter_context(CohortWriter(out)) if parquet else None
+        fh = stack.enter_context(open(tmp, "w", encoding="utf-8")) if jsonl else None
+        for chunk in iter_synthetic(n, seed, model=model, malformed=malformed):
+            tables = chunk.tables
+            legs += tables.legs.height
+            segments += tables.segments.height
+            log += chunk.malformed
+            if on_generated:
+                on_generated(len(tables))
+            if writer is not None:
+                writer.write(tables)
+            if fh is not None:
+                fh.writelines(
+                    json.dumps(doc, separators=(",", ":")) + "\n"
+                    for _, doc in tables_to_documents(tables)
+                )
+                if on_written:
+                    on_written(len(tables))
+        if writer is not None:
+            writer.close()
+            files += ["exams.parquet", "legs.parquet", "segments.parquet"]
+        if fh is not None:
+            fh.close()
+            tmp.replace(out / "exams.jsonl")
+            files.append("exams.jsonl")
     info: dict[str, Any] = {
         "format": COHORT_FORMAT,
         "generator": "venalab synth",
         "model": {"schema": model["schema"], "version": model["version"]},
         "n": n,
         "seed": seed,
-        "legs": syn.tables.legs.height,
-        "segments": syn.tables.segments.height,
-        "malformed": syn.malformed,
+        "legs": legs,
+        "segments": segments,
+        "malformed": log,
         "files": files,
         "note": "Synthetic data for testing and benchmarking; not epidemiology (docs/cohorts.md).",
     }

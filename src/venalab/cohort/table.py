@@ -58,6 +58,9 @@ from venalab.rules.thrombosis import Classification
 
 COHORT_FORMAT = "venous-cohort/1"
 TABLES = ("exams", "legs", "segments")
+REJECTED = "rejected.parquet"
+"""Optional table of a cohort folder converted from JSONL: rows rejected at conversion
+(`ERROR_SCHEMA`), reported by every run as rejected exams (`convert.py`)."""
 
 # ---------------------------------------------------------------------------------------
 # Column types derived from the models
@@ -549,6 +552,82 @@ def atomic_write_parquet(
     tmp.replace(path)
 
 
+class CohortWriter:
+    """Append tables chunk by chunk to `<folder>/{exams,legs,segments}.parquet`.
+
+    Each chunk is conformed to the cohort schema and written as row groups of at most
+    `row_group_size` rows, so a cohort of any size is written with the memory of one chunk.
+    The files appear under their final names only on `close()` (temporary names until
+    then; removed if the writer is left through an exception).
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        row_group_size: int = 262_144,
+        extra: Mapping[str, Mapping[str, pl.DataType]] | None = None,
+    ) -> None:
+        import pyarrow.parquet as pq
+
+        folder.mkdir(parents=True, exist_ok=True)
+        self._pq = pq
+        self.row_group_size = row_group_size
+        self.schemas: dict[str, Mapping[str, pl.DataType]] = {
+            "exams": EXAM_SCHEMA,
+            "legs": LEG_SCHEMA,
+            "segments": SEGMENT_SCHEMA,
+            **(extra or {}),
+        }
+        self.paths = {name: folder / f"{name}.parquet" for name in self.schemas}
+        self._writers: dict[str, Any] = {}
+        self.closed = False
+
+    def _tmp(self, name: str) -> Path:
+        return self.paths[name].with_name(f".{self.paths[name].name}.tmp")
+
+    def write_frame(self, name: str, df: pl.DataFrame) -> None:
+        table = _conform(df, self.schemas[name]).to_arrow()
+        writer = self._writers.get(name)
+        if writer is None:
+            writer = self._pq.ParquetWriter(self._tmp(name), table.schema, compression="zstd")
+            self._writers[name] = writer
+        writer.write_table(table, row_group_size=self.row_group_size)
+
+    def write(self, tables: CohortTables) -> None:
+        for name in TABLES:
+            self.write_frame(name, getattr(tables, name))
+
+    def close(self) -> None:
+        """Finish every file (an empty one for a table never written) and rename them."""
+        if self.closed:
+            return
+        for name, schema in self.schemas.items():
+            if name not in self._writers:
+                self.write_frame(name, pl.DataFrame(schema=dict(schema)))
+        for writer in self._writers.values():
+            writer.close()
+        for name in self.schemas:
+            self._tmp(name).replace(self.paths[name])
+        self.closed = True
+
+    def discard(self) -> None:
+        for writer in self._writers.values():
+            writer.close()
+        for name in self.schemas:
+            self._tmp(name).unlink(missing_ok=True)
+        self.closed = True
+
+    def __enter__(self) -> CohortWriter:
+        return self
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.discard()
+
+
 def is_cohort_dir(path: Path) -> bool:
     return path.is_dir() and all((path / f"{t}.parquet").exists() for t in TABLES)
 
@@ -565,7 +644,8 @@ def read_cohort_rows(folder: Path, lo: int, hi: int) -> CohortTables:
 
 
 def cohort_row_count(folder: Path) -> tuple[int, int]:
-    """(number of exams, max row + 1) of a cohort directory."""
+    """(number of exams, max row + 1) of a cohort directory; rows rejected at conversion
+    (`REJECTED`) count too."""
     stats = (
         pl.scan_parquet(folder / "exams.parquet")
         .select(pl.len().alias("n"), pl.col("row").max().alias("max"))
@@ -573,4 +653,12 @@ def cohort_row_count(folder: Path) -> tuple[int, int]:
     )
     n = int(stats["n"][0])
     mx = stats["max"][0]
+    if (folder / REJECTED).exists():
+        rej = (
+            pl.scan_parquet(folder / REJECTED)
+            .select(pl.col("row").n_unique().alias("n"), pl.col("row").max().alias("max"))
+            .collect()
+        )
+        n += int(rej["n"][0]) if rej["max"][0] is not None else 0
+        mx = max((m for m in (mx, rej["max"][0]) if m is not None), default=None)
     return n, (int(mx) + 1 if mx is not None else 0)
