@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -189,3 +190,14 @@ def test_ehit_i_says_when_the_deep_vein_was_not_examined() -> None:
     assert "CFV was not examined: extension into it is not excluded" in (e.evidence.note or "")
     _, examined = _run(SFJ_CLOT, {"vein": "CFV", "compressibility": "full"})
     assert "not examined" not in (examined.ehit[0].evidence.note or "")
+
+
+def test_cohort_input_with_treated_segments_is_reported_not_half_assessed() -> None:
+    # The cohort tables carry no treatments: such a JSONL row becomes an error row.
+    from venalab.cohort.convert import parse_lines
+
+    treated = json.dumps(exam_dict(left=leg(ABLATED), exam=EXAM)).encode()
+    plain = json.dumps(exam_dict(left=leg({"vein": "GSVa", "reflux_ms": 700}))).encode()
+    exams, errors = parse_lines([(0, treated), (1, plain)])
+    assert [row for row, _ in exams] == [1]
+    assert [e["path"] for e in errors] == ["legs.left.segments[0].treatment"]
