@@ -69,6 +69,7 @@ from venalab.datafiles import read_toml
 from venalab.errors import InvalidInput, Problem, problems_from_validation
 from venalab.exam import PERFORATOR_VEINS, Side, VeinCode
 from venalab.result import LegResult, Result
+from venalab.rules.ehit import describe_treatment
 from venalab.rules.reflux import PerforatorResult, SegmentResult, boundary_phrase
 
 SVG_NS = "http://www.w3.org/2000/svg"
@@ -317,21 +318,11 @@ def _num(value: float) -> str:
     return f"{value:g}"
 
 
-_TREATED = {
-    "thermal-ablation": "treated by thermal ablation",
-    "non-thermal-ablation": "treated by non-thermal ablation",
-    "stripping": "stripped",
-    "sclerotherapy": "treated by sclerotherapy",
-}
-
-
 def _describe_segment(s: SegmentResult) -> str:
     parts: list[str] = []
     if s.treatment is not None:
         tr = s.treatment
-        when = f" on {tr.date.isoformat()}" if tr.date else ""
-        now = f", now {tr.status.replace('-', ' ')}" if tr.status else ""
-        parts.append(f"{_TREATED[tr.method]}{when}{now}")
+        parts.append("treated: " + describe_treatment(tr.method, tr.date, tr.status))
     if s.thrombus is not None:
         t = s.thrombus
         occl = {True: "occlusive ", False: "non-occlusive ", None: ""}[t.occlusive]

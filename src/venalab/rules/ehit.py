@@ -170,6 +170,13 @@ _STATUS = {
 }
 
 
+def describe_treatment(method: str, date: dt.date | None, status: str | None) -> str:
+    """'thermal ablation on 2025-01-10, occluded' (reports, map titles, findings)."""
+    when = f" on {date.isoformat()}" if date else ""
+    now = f", {_STATUS[status]}" if status else ", status not recorded"
+    return f"{_METHOD[method]}{when}{now}"
+
+
 def treatment_text(t: TreatedSegment) -> str:
     """'thermal ablation on 2025-01-10 (5 days before), occluded'."""
     when = f" on {t.date.isoformat()} ({t.days_since} days before)" if t.date else ""
