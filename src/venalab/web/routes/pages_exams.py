@@ -79,9 +79,10 @@ def patient_page(request: Request, local_id: str, s: Db, p: PagePrincipal) -> HT
                     "exam": e,
                     "side": side,
                     "date": e.exam_date,
-                    "ceap": leg.ceap.basic,
-                    "c": leg.ceap.c_basic,
+                    "ceap": leg.ceap.basic if leg.ceap else "not assessed",
+                    "c": leg.ceap.c_basic if leg.ceap else None,
                     "vcss": leg.vcss.total if leg.vcss else None,
+                    "vcss_upper": leg.vcss.upper_bound if leg.vcss else None,
                     "vcss_complete": leg.vcss.complete if leg.vcss else None,
                     "thrombosis": leg.thrombosis.classification,
                 }
