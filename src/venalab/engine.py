@@ -7,6 +7,7 @@ anything clinical: coded diagnoses (rules/diagnoses.py) and class labels are in 
 from __future__ import annotations
 
 from venalab.anatomy import VEINS
+from venalab.assembly import finish
 from venalab.criteria import CriteriaSet, get_criteria
 from venalab.errors import InvalidInput
 from venalab.evidence import Finding, Importance, Recommendation
@@ -455,7 +456,7 @@ def assess(
             )
         )
 
-    c_by_side = {side: leg.ceap.c_classes for side, leg in legs.items()}
+    c_by_side = {side: leg.ceap.c_classes for side, leg in legs.items() if leg.ceap}
     calcinosis = assess_calcinosis(exam, c_by_side)
     if calcinosis is not None:
         findings += calcinosis.findings()
@@ -466,14 +467,16 @@ def assess(
     diagnoses = [
         d
         for side in SIDES
-        if (leg_result := legs.get(side)) is not None and (exam_leg := exam.leg(side)) is not None
+        if (leg_result := legs.get(side)) is not None
+        and (exam_leg := exam.leg(side)) is not None
+        and (ceap := leg_result.ceap) is not None  # set until the assembly step (finish)
         for d in leg_diagnoses(
-            side, exam_leg, exam, leg_result.thrombosis, leg_result.ceap, leg_result.segments
+            side, exam_leg, exam, leg_result.thrombosis, ceap, leg_result.segments
         )
     ]
     subtype = next((f.text for f in findings if f.id == "calcinosis.subtype"), None)
     diagnoses += calcinosis_diagnoses(calcinosis, subtype)
-    return Result(
+    assembled = Result(
         criteria=CriteriaInfo(
             id=cs.id,
             version=cs.version,
@@ -494,3 +497,4 @@ def assess(
         critical=tuple(c for lr in legs.values() for c in lr.critical),
         diagnoses=tuple(diagnoses),
     )
+    return finish(exam, assembled)

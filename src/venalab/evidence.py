@@ -101,3 +101,7 @@ class Recommendation(Frozen):
     evidence: Evidence
     leg: Side | None = None
     strength: str | None = None
+    sides: tuple[Side, ...] = ()
+    """The legs it is about (result assembly, venalab.assembly): ("right",), or ("left",
+    "right") for one recommendation both legs gave (`leg` is then None); () for the patient
+    as a whole (laboratory work-up). `text` then starts with "Right leg: ", "Both legs: "."""

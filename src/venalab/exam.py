@@ -535,6 +535,54 @@ class Scores(_Model):
     villalta: VillaltaSides | None = None
 
 
+CONCLUSION_MAX_CHARS = 8000
+
+
+class Conclusion(_Model):
+    """venalab extension: the interpreting physician's conclusion, stored in the exam
+    document so that the version's hash, its signature, the audit chain and the history diff
+    cover it. `text` replaces the engine's proposed impression in the report, the FHIR
+    DiagnosticReport.conclusion, the DICOM SR and the HL7 v2 result
+    (interop.findings.report_conclusion); `proposal` is the engine's impression it was
+    written from, kept to show what the physician changed and to flag a conclusion the
+    measurements have since moved away from."""
+
+    text: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=CONCLUSION_MAX_CHARS,
+            description="venalab extension: the physician's conclusion (impression), plain "
+            "text; line breaks allowed.",
+        ),
+        FreeText,
+    ]
+    comment: (
+        Annotated[
+            str,
+            Field(
+                max_length=CONCLUSION_MAX_CHARS,
+                description="venalab extension: free text the physician adds (clinical "
+                "correlation, comparison, advice).",
+            ),
+            FreeText,
+        ]
+        | None
+    ) = None
+    proposal: (
+        Annotated[
+            str,
+            Field(
+                max_length=4 * CONCLUSION_MAX_CHARS,
+                description="venalab extension: the engine's proposed impression the text "
+                "was written from (impression.proposal_text).",
+            ),
+            FreeText,
+        ]
+        | None
+    ) = None
+
+
 class ExamDocument(_Model):
     """One patient's lower-limb venous examination (format `venous-exam/1`)."""
 
@@ -546,6 +594,10 @@ class ExamDocument(_Model):
     history: History | None = None
     imaging: Imaging | None = None
     scores: Scores | None = None
+    conclusion: Conclusion | None = Field(
+        default=None,
+        description="venalab extension: the interpreting physician's conclusion (Conclusion).",
+    )
 
     @model_validator(mode="after")
     def _consistency(self) -> Self:

@@ -3,6 +3,11 @@
 Stable paths (scripts rely on them): criteria.id; legs.<side>.segments[],
 .perforators[], .reflux_patterns, .thrombosis.classification (and its .label); findings[],
 recommendations[] and diagnoses[] (coded, ICD-10-CM), each with its evidence.
+
+Labelled by the last assembly step (venalab.assembly): recommendations[].sides and a text
+that starts with its side ("Right leg: ", "Both legs: "); legs.<side>.ceap is null where CEAP
+was not assessed (legs.<side>.ceap_not_assessed.reason says why); segments[].examined lists
+what each entry recorded (reflux, compression, thrombus, obstruction, diameter).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import datetime as dt
 from typing import Literal
 
 from venalab import __version__
-from venalab.evidence import Finding, Frozen, Recommendation
+from venalab.evidence import Evidence, Finding, Frozen, Recommendation
 from venalab.rules.calcinosis import CalcinosisResult
 from venalab.rules.ceap import CeapResult
 from venalab.rules.comparison import ComparisonResult
@@ -61,6 +66,13 @@ class ExamSummary(Frozen):
     purpose: str | None = None
 
 
+class NotAssessed(Frozen):
+    """Why a part of the result was not assessed, with the evidence of that decision."""
+
+    reason: str
+    evidence: Evidence
+
+
 class LegResult(Frozen):
     segments: tuple[SegmentResult, ...]
     perforators: tuple[PerforatorResult, ...]
@@ -68,7 +80,8 @@ class LegResult(Frozen):
     reflux_pattern_details: tuple[PatternResult, ...]
     thrombosis: ThrombosisResult
     pathway: PathwayResult
-    ceap: CeapResult
+    ceap: CeapResult | None
+    """None where CEAP was not assessed: `ceap_not_assessed` says why (venalab.assembly)."""
     vcss: VcssResult | None = None
     villalta: VillaltaResult | None = None
     imaging: ImagingResult | None = None
@@ -77,6 +90,7 @@ class LegResult(Frozen):
     ehit: tuple[EhitResult, ...] = ()
     """Per junction whose trunk was ablated: the AVF EHIT class (rules.ehit, KAB21)."""
     critical: tuple[CriticalFinding, ...] = ()
+    ceap_not_assessed: NotAssessed | None = None
 
     def pattern_labels(self) -> dict[str, str]:
         """Trunk -> pattern with its qualifier ("junctional, trunk not measured"), for text."""

@@ -155,7 +155,11 @@ def summary_renderable(result: Result, exam: ExamDocument) -> Group:
             parts.append(Text(f"After ablation: {e.label} at the {e.junction}", style="bold"))
         if leg.pathway.pathway != "none":
             parts.append(Text(f"Pathway: {leg.pathway.pathway} -> {leg.pathway.decision}"))
-        scores = [f"CEAP {leg.ceap.basic}  (advanced {leg.ceap.advanced})"]
+        scores = [
+            f"CEAP {leg.ceap.basic}  (advanced {leg.ceap.advanced})"
+            if leg.ceap
+            else "CEAP not assessed"
+        ]
         if leg.vcss is not None:
             v = leg.vcss
             scores.append(

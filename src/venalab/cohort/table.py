@@ -52,6 +52,7 @@ from venalab.exam import (
     VeinCode,
 )
 from venalab.result import Result
+from venalab.rules.ceap import clinical_classes, highest_class
 from venalab.rules.patterns import TRUNKS, Pattern
 from venalab.rules.reflux import Verdict
 from venalab.rules.thrombosis import Classification
@@ -145,8 +146,10 @@ SEGMENT_SCHEMA: dict[str, pl.DataType] = {
 
 
 def _check_coverage() -> None:
-    """Every field of the exam document has a column (or is `scores`, kept as JSON)."""
+    """Every field of the exam document has a column (or is `scores`, kept as JSON); the
+    physician's report text (`conclusion`) is not cohort data and has no column."""
     covered = {"format", "patient", "exam", "legs", "labs", "history", "imaging", "scores"}
+    covered.add("conclusion")
     missing = set(ExamDocument.model_fields) - covered
     if missing:
         raise RuntimeError(f"cohort tables do not map exam fields {sorted(missing)}")
@@ -491,8 +494,9 @@ def result_rows(
                 "symptomatic": leg.clinical.symptomatic,
                 "etiology": leg.clinical.etiology,
                 "calcification": img.calcification if img else None,
-                "c_classes": list(lr.ceap.c_classes),
-                "c_highest": lr.ceap.c_basic,
+                # the recorded signs' classes, also where CEAP was not assessed
+                "c_classes": list(classes := clinical_classes(leg.clinical)),
+                "c_highest": highest_class(classes),
                 **{f"pattern_{t}": lr.reflux_patterns.get(t) for t in TRUNKS},
                 "thrombosis": lr.thrombosis.classification,
             }

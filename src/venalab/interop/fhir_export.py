@@ -58,6 +58,9 @@ from venalab.rules.reflux import PerforatorResult, SegmentResult
 
 JSON = dict[str, Any]
 _SIDE_TITLE = {"left": "Left", "right": "Right"}
+_NOT_PERFORMED = Coding(
+    "http://terminology.hl7.org/CodeSystem/data-absent-reason", "not-performed", "Not Performed"
+)
 
 
 class ExportError(ValueError):
@@ -417,6 +420,15 @@ class _Builder:
         )
 
     def ceap(self, side: Side, lr: LegResult) -> None:
+        if lr.ceap is None:  # not assessed (venalab.assembly): no class is asserted
+            reason = lr.ceap_not_assessed.reason if lr.ceap_not_assessed else "not assessed"
+            self._observation(
+                f"{side}.ceap",
+                [fc.meas("ceap")],
+                body_site=self._limb_site(side),
+                value={"dataAbsentReason": {**concept(_NOT_PERFORMED), "text": reason}},
+            )
+            return
         self._observation(
             f"{side}.ceap",
             [fc.meas("ceap")],

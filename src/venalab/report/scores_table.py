@@ -22,15 +22,19 @@ def score_rows(result: Result) -> list[ScoreRow]:
         if leg is None:
             continue
         ceap = leg.ceap
-        rows.append(ScoreRow(measure="CEAP 2020 (basic)", leg=side, value=ceap.basic))
-        rows.append(
-            ScoreRow(
-                measure="CEAP 2020 (advanced)",
-                leg=side,
-                value=ceap.advanced,
-                note="; ".join(ceap.ambiguities),
+        if ceap is None:
+            why = leg.ceap_not_assessed.reason if leg.ceap_not_assessed else ""
+            rows.append(ScoreRow(measure="CEAP 2020", leg=side, value="not assessed", note=why))
+        else:
+            rows.append(ScoreRow(measure="CEAP 2020 (basic)", leg=side, value=ceap.basic))
+            rows.append(
+                ScoreRow(
+                    measure="CEAP 2020 (advanced)",
+                    leg=side,
+                    value=ceap.advanced,
+                    note="; ".join(ceap.ambiguities),
+                )
             )
-        )
         if leg.vcss is not None:
             v = leg.vcss
             value = f"{v.total}" if v.complete else f"{v.total}-{v.upper_bound} (incomplete)"

@@ -18,6 +18,7 @@ from venalab.evidence import Comparison, Evidence, Frozen, compare, evidence
 from venalab.exam import Segment, Thrombus, Treatment
 
 Verdict = Literal["present", "absent", "boundary", "not-assessed"]
+Examined = Literal["reflux", "compression", "thrombus", "obstruction", "diameter"]
 
 
 def boundary_decision(abnormal: bool | None) -> str:
@@ -54,6 +55,10 @@ class SegmentResult(Frozen):
     treatment: Treatment | None = None
     evidence: Evidence
     criteria_disagreement: tuple[CriteriaVerdict, ...] = ()
+    examined: tuple[Examined, ...] = ()
+    """What the entry recorded (set by the result assembly, venalab.assembly): a fully
+    compressible vein without `reflux` here was examined for thrombosis only, its reflux
+    verdict `not-assessed` reads "compressible, reflux not measured", not "not examined"."""
 
 
 def boundary_phrase(seg: SegmentResult) -> str:

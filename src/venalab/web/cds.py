@@ -359,17 +359,25 @@ def patient_cards(result: Result) -> list[dict[str, Any]]:
                     list(result.criteria.sources),
                 )
             )
+        ceap = leg.ceap
+        if ceap is None:  # not assessed (venalab.assembly): no class to show
+            na = leg.ceap_not_assessed
+            cards.append(
+                _card(
+                    f"{side.capitalize()} leg CEAP: not assessed",
+                    (na.reason if na else "CEAP was not assessed.") + ".",
+                    "info",
+                    list(na.evidence.sources) if na else [],
+                )
+            )
+            continue
         cards.append(
             _card(
-                f"{side.capitalize()} leg CEAP: {leg.ceap.basic}",
-                f"Advanced: {leg.ceap.advanced}."
-                + (
-                    f"\n\nNot derivable: {'; '.join(leg.ceap.ambiguities)}"
-                    if leg.ceap.ambiguities
-                    else ""
-                ),
+                f"{side.capitalize()} leg CEAP: {ceap.basic}",
+                f"Advanced: {ceap.advanced}."
+                + (f"\n\nNot derivable: {'; '.join(ceap.ambiguities)}" if ceap.ambiguities else ""),
                 "info",
-                list(leg.ceap.evidence.sources),
+                list(ceap.evidence.sources),
             )
         )
     for rec in result.recommendations[:3]:
