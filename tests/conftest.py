@@ -23,4 +23,3 @@ def seed001() -> ExamDocument:
 @pytest.fixture
 def calf_dvt() -> ExamDocument:
     return parse_exam_obj(load_example("calf-dvt.json"))
-

@@ -54,6 +54,7 @@ def load_example(name: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((EXAMPLES / name).read_text())
     return data
 
+
 def cohort_settings(engine: str = "vectorized", size: int = 700, tpt: str = "distal") -> Any:
     """`venalab.cohort.runner.Settings` of a cohort run under the default criteria set."""
     from venalab.cohort.runner import Settings

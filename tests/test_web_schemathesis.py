@@ -55,6 +55,8 @@ OPERATIONS = [
     ("GET", "/api/drafts/{key}"),
     ("PUT", "/api/drafts/{key}"),
     ("DELETE", "/api/drafts/{key}"),
+    ("GET", "/api/exams/{exam_id}/communications"),
+    ("POST", "/api/exams/{exam_id}/communications"),
     # CDS Hooks (web/cds.py): JWT-authenticated by CDS clients, so 401 for the bearer token
     # here; they must still never fail with a server error.
     ("GET", "/cds-services"),

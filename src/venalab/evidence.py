@@ -91,6 +91,8 @@ class Finding(Frozen):
     evidence: Evidence
     leg: Side | None = None
     importance: Importance = 3
+    critical: bool = False
+    """A critical result (Result.critical says which criterion and why)."""
 
 
 class Recommendation(Frozen):
@@ -99,3 +101,7 @@ class Recommendation(Frozen):
     evidence: Evidence
     leg: Side | None = None
     strength: str | None = None
+    sides: tuple[Side, ...] = ()
+    """The legs it is about (result assembly, venalab.assembly): ("right",), or ("left",
+    "right") for one recommendation both legs gave (`leg` is then None); () for the patient
+    as a whole (laboratory work-up). `text` then starts with "Right leg: ", "Both legs: "."""

@@ -3,6 +3,11 @@
 Stable paths (scripts rely on them): criteria.id; legs.<side>.segments[],
 .perforators[], .reflux_patterns, .thrombosis.classification (and its .label); findings[],
 recommendations[] and diagnoses[] (coded, ICD-10-CM), each with its evidence.
+
+Labelled by the last assembly step (venalab.assembly): recommendations[].sides and a text
+that starts with its side ("Right leg: ", "Both legs: "); legs.<side>.ceap is null where CEAP
+was not assessed (legs.<side>.ceap_not_assessed.reason says why); segments[].examined lists
+what each entry recorded (reflux, compression, thrombus, obstruction, diameter).
 """
 
 from __future__ import annotations
@@ -11,10 +16,13 @@ import datetime as dt
 from typing import Literal
 
 from venalab import __version__
-from venalab.evidence import Finding, Frozen, Recommendation
+from venalab.evidence import Evidence, Finding, Frozen, Recommendation
 from venalab.rules.calcinosis import CalcinosisResult
 from venalab.rules.ceap import CeapResult
+from venalab.rules.comparison import ComparisonResult
+from venalab.rules.critical import CriticalFinding
 from venalab.rules.diagnoses import Diagnosis
+from venalab.rules.ehit import EhitResult, TreatedSegment
 from venalab.rules.imaging import ImagingResult
 from venalab.rules.pathways import PathwayResult
 from venalab.rules.patterns import PatternResult
@@ -58,6 +66,13 @@ class ExamSummary(Frozen):
     purpose: str | None = None
 
 
+class NotAssessed(Frozen):
+    """Why a part of the result was not assessed, with the evidence of that decision."""
+
+    reason: str
+    evidence: Evidence
+
+
 class LegResult(Frozen):
     segments: tuple[SegmentResult, ...]
     perforators: tuple[PerforatorResult, ...]
@@ -65,10 +80,21 @@ class LegResult(Frozen):
     reflux_pattern_details: tuple[PatternResult, ...]
     thrombosis: ThrombosisResult
     pathway: PathwayResult
-    ceap: CeapResult
+    ceap: CeapResult | None
+    """None where CEAP was not assessed: `ceap_not_assessed` says why (venalab.assembly)."""
     vcss: VcssResult | None = None
     villalta: VillaltaResult | None = None
     imaging: ImagingResult | None = None
+    treated: tuple[TreatedSegment, ...] = ()
+    """Treated segments recorded at this exam (venalab extension `treatment`)."""
+    ehit: tuple[EhitResult, ...] = ()
+    """Per junction whose trunk was ablated: the AVF EHIT class (rules.ehit, KAB21)."""
+    critical: tuple[CriticalFinding, ...] = ()
+    ceap_not_assessed: NotAssessed | None = None
+
+    def pattern_labels(self) -> dict[str, str]:
+        """Trunk -> pattern with its qualifier ("junctional, trunk not measured"), for text."""
+        return {p.trunk: p.label for p in self.reflux_pattern_details}
 
 
 class Legs(Frozen):
@@ -87,6 +113,10 @@ class Result(Frozen):
     calcinosis: CalcinosisResult | None = None
     findings: tuple[Finding, ...]
     recommendations: tuple[Recommendation, ...] = ()
+    comparison: ComparisonResult | None = None
+    """Serial comparison with the prior exam, when one was given (rules.comparison)."""
+    critical: tuple[CriticalFinding, ...] = ()
+    """Critical findings of every leg, with the criterion and reason (rules.critical)."""
     diagnoses: tuple[Diagnosis, ...] = ()
 
     def leg(self, side: str) -> LegResult | None:

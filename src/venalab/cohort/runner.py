@@ -170,8 +170,6 @@ def plan(source: Source, partition_size: int) -> list[Partition]:
 # Loading one partition
 
 
-
-
 def _jsonl_lines(source: Source, part: Partition) -> Iterator[tuple[int, bytes]]:
     with open(source.path, "rb") as fh:
         fh.seek(part.offset)

@@ -36,6 +36,7 @@ from pydantic import BaseModel
 
 from venalab.anatomy import VEINS
 from venalab.criteria import Comparison
+from venalab.errors import Problem
 from venalab.exam import (
     SIDES,
     Clinical,
@@ -51,6 +52,7 @@ from venalab.exam import (
     VeinCode,
 )
 from venalab.result import Result
+from venalab.rules.ceap import clinical_classes, highest_class
 from venalab.rules.patterns import TRUNKS, Pattern
 from venalab.rules.reflux import Verdict
 from venalab.rules.thrombosis import Classification
@@ -106,7 +108,9 @@ LAB_ANALYTES: tuple[str, ...] = tuple(n for n in Labs.model_fields if n != "dial
 HISTORY_COLUMNS = _fields(History, "history_")
 IMAGING_FIELDS: tuple[str, ...] = tuple(LegImaging.model_fields)
 CLINICAL_COLUMNS = _fields(Clinical, "")
-SEGMENT_COLUMNS = _fields(Segment, "", skip=("thrombus",))
+# Treatments (post-procedure exams) are not part of the cohort tables; a document with one
+# cannot be flattened (tables_from_documents says so).
+SEGMENT_COLUMNS = _fields(Segment, "", skip=("thrombus", "treatment"))
 THROMBUS_COLUMNS = _fields(Thrombus, "thrombus_")
 
 KEY_SCHEMA: dict[str, pl.DataType] = {"row": pl.Int64()}
@@ -142,8 +146,10 @@ SEGMENT_SCHEMA: dict[str, pl.DataType] = {
 
 
 def _check_coverage() -> None:
-    """Every field of the exam document has a column (or is `scores`, kept as JSON)."""
+    """Every field of the exam document has a column (or is `scores`, kept as JSON); the
+    physician's report text (`conclusion`) is not cohort data and has no column."""
     covered = {"format", "patient", "exam", "legs", "labs", "history", "imaging", "scores"}
+    covered.add("conclusion")
     missing = set(ExamDocument.model_fields) - covered
     if missing:
         raise RuntimeError(f"cohort tables do not map exam fields {sorted(missing)}")
@@ -241,6 +247,20 @@ def _conform(df: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataFram
 
 def _value(v: Any) -> Any:
     return list(v) if isinstance(v, tuple) else v
+
+
+def unsupported_in_tables(exam: ExamDocument) -> list[Problem]:
+    """Fields the cohort tables do not carry: such an exam is reported, never half-assessed."""
+    return [
+        Problem(
+            f"legs.{side}.segments[{i}].treatment",
+            "treated segments (post-procedure exams) are not part of the cohort tables; "
+            "assess this exam with `venalab assess`",
+        )
+        for side, leg in exam.legs.items()
+        for i, seg in enumerate(leg.segments)
+        if seg.treatment is not None
+    ]
 
 
 def exam_rows(
@@ -474,8 +494,9 @@ def result_rows(
                 "symptomatic": leg.clinical.symptomatic,
                 "etiology": leg.clinical.etiology,
                 "calcification": img.calcification if img else None,
-                "c_classes": list(lr.ceap.c_classes),
-                "c_highest": lr.ceap.c_basic,
+                # the recorded signs' classes, also where CEAP was not assessed
+                "c_classes": list(classes := clinical_classes(leg.clinical)),
+                "c_highest": highest_class(classes),
                 **{f"pattern_{t}": lr.reflux_patterns.get(t) for t in TRUNKS},
                 "thrombosis": lr.thrombosis.classification,
             }

@@ -49,7 +49,7 @@ from typing import Any
 
 from venalab import __version__
 from venalab.anatomy import VEINS
-from venalab.exam import SIDES, ExamDocument, Segment, Side
+from venalab.exam import SIDES, ExamDocument, Segment, Side, Treatment
 from venalab.interop import fhir_codes as fc
 from venalab.interop.fhir_codes import Coding, FieldSpec, concept
 from venalab.interop.findings import report_conclusion
@@ -58,10 +58,37 @@ from venalab.rules.reflux import PerforatorResult, SegmentResult
 
 JSON = dict[str, Any]
 _SIDE_TITLE = {"left": "Left", "right": "Right"}
+_NOT_PERFORMED = Coding(
+    "http://terminology.hl7.org/CodeSystem/data-absent-reason", "not-performed", "Not Performed"
+)
 
 
 class ExportError(ValueError):
     """The result does not belong to the exam (different patient, date or segments)."""
+
+
+def _treatment_components(treatment: Treatment | None) -> list[JSON]:
+    """A treated segment (venalab extension) as local-code components (issue 18)."""
+    if treatment is None:
+        return []
+    out = [
+        _component(
+            fc.meas("treatment-method"),
+            {"valueCodeableConcept": concept(fc.meas(f"treatment-method:{treatment.method}"))},
+        )
+    ]
+    if treatment.date is not None:
+        out.append(
+            _component(fc.meas("treatment-date"), {"valueDateTime": treatment.date.isoformat()})
+        )
+    if treatment.status is not None:
+        out.append(
+            _component(
+                fc.meas("treatment-status"),
+                {"valueCodeableConcept": concept(fc.meas(f"treatment-status:{treatment.status}"))},
+            )
+        )
+    return out
 
 
 def _quantity(value: float, unit: str, ucum: str | None = None) -> JSON:
@@ -354,6 +381,14 @@ class _Builder:
                         {"valueQuantity": _quantity(t.distance_to_junction_cm, "cm")},
                     )
                 )
+            if t.lumen_percent is not None:
+                comps.append(
+                    _component(
+                        fc.meas("thrombus-lumen-percent"),
+                        {"valueQuantity": _quantity(t.lumen_percent, "%")},
+                    )
+                )
+        comps += _treatment_components(seg.treatment)
         if seg.position_cm is not None:
             comps.append(
                 _component(
@@ -385,6 +420,15 @@ class _Builder:
         )
 
     def ceap(self, side: Side, lr: LegResult) -> None:
+        if lr.ceap is None:  # not assessed (venalab.assembly): no class is asserted
+            reason = lr.ceap_not_assessed.reason if lr.ceap_not_assessed else "not assessed"
+            self._observation(
+                f"{side}.ceap",
+                [fc.meas("ceap")],
+                body_site=self._limb_site(side),
+                value={"dataAbsentReason": {**concept(_NOT_PERFORMED), "text": reason}},
+            )
+            return
         self._observation(
             f"{side}.ceap",
             [fc.meas("ceap")],

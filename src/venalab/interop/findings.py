@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from venalab.exam import SIDES, ExamDocument, Side
+from venalab.impression import proposal_text
 from venalab.interop import fhir_codes as fc
 from venalab.interop.fhir_codes import Coding
 from venalab.result import Result
@@ -20,10 +21,15 @@ NO_FINDING = "No abnormal finding recorded."
 
 
 def report_conclusion(exam: ExamDocument, result: Result) -> str:
-    """The report's conclusion: the engine's findings of importance 1-3 in the engine's
-    order (the same text in FHIR, SR and HL7 v2)."""
-    del exam  # part of the signature: a stored, physician-edited conclusion will need it
-    return " ".join(f.text for f in result.findings if f.importance <= 3) or NO_FINDING
+    """The report's conclusion (the same text in FHIR, SR and HL7 v2): the physician's
+    conclusion stored in the exam (`exam.conclusion`, with its comment), else the engine's
+    proposed impression per leg (impression.proposal_text)."""
+    c = exam.conclusion
+    if c is not None:
+        return c.text.strip() + (
+            f"\n\n{c.comment.strip()}" if c.comment and c.comment.strip() else ""
+        )
+    return proposal_text(result) or NO_FINDING
 
 
 @dataclass(frozen=True, slots=True)

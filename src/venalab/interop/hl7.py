@@ -538,7 +538,13 @@ def validate(text: str) -> None:
 
 
 def _lines(text: str, width: int = 190) -> list[str]:
-    """Text as TX repetitions of at most `width` characters (after escaping), split at spaces."""
+    """Text as TX repetitions of at most `width` characters (after escaping), split at
+    spaces; each line of the text starts a repetition (blank lines are left out)."""
+    lines = [line for source in text.splitlines() for line in _wrapped(source, width) if line]
+    return lines or [""]
+
+
+def _wrapped(text: str, width: int) -> list[str]:
     out: list[str] = []
     line = ""
     for word in text.split():

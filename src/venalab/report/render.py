@@ -23,6 +23,7 @@ from venalab.report.scores_table import score_rows
 from venalab.report.venous_map import map_summary, render_venous_map
 from venalab.report.view import LabInfo, SignOff, build_clinician_view
 from venalab.result import Result
+from venalab.rules.comparison import course_text
 from venalab.rules.reflux import SegmentResult, boundary_decision
 from venalab.rules.thrombosis import ThrombosisResult
 
@@ -46,6 +47,7 @@ def _env() -> jinja2.Environment:
         thrombus_text=_thrombus_text,
         thrombosis_text=_thrombosis_text,
         yesno=_yesno,
+        course_text=course_text,
     )
     return env
 
@@ -108,6 +110,10 @@ def _thrombosis_text(t: ThrombosisResult) -> str:
         label += f" ({', '.join(t.veins_involved)}; {', '.join(t.ages)})"
     if t.superficial:
         label += "; superficial vein thrombosis: " + ", ".join(s.vein for s in t.superficial)
+    if t.post_treatment:
+        label += "; thrombus after treatment (see Treated segments): " + ", ".join(
+            s.vein for s in t.post_treatment
+        )
     return label
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from venalab.evidence import Frozen
 from venalab.result import Result
+from venalab.rules.calcinosis import calcification_caveat
 
 
 class ScoreRow(Frozen):
@@ -21,15 +22,19 @@ def score_rows(result: Result) -> list[ScoreRow]:
         if leg is None:
             continue
         ceap = leg.ceap
-        rows.append(ScoreRow(measure="CEAP 2020 (basic)", leg=side, value=ceap.basic))
-        rows.append(
-            ScoreRow(
-                measure="CEAP 2020 (advanced)",
-                leg=side,
-                value=ceap.advanced,
-                note="; ".join(ceap.ambiguities),
+        if ceap is None:
+            why = leg.ceap_not_assessed.reason if leg.ceap_not_assessed else ""
+            rows.append(ScoreRow(measure="CEAP 2020", leg=side, value="not assessed", note=why))
+        else:
+            rows.append(ScoreRow(measure="CEAP 2020 (basic)", leg=side, value=ceap.basic))
+            rows.append(
+                ScoreRow(
+                    measure="CEAP 2020 (advanced)",
+                    leg=side,
+                    value=ceap.advanced,
+                    note="; ".join(ceap.ambiguities),
+                )
             )
-        )
         if leg.vcss is not None:
             v = leg.vcss
             value = f"{v.total}" if v.complete else f"{v.total}-{v.upper_bound} (incomplete)"
@@ -73,9 +78,13 @@ def score_rows(result: Result) -> list[ScoreRow]:
                     note=c.ca_x_p.status,
                 )
             )
+        caveat = calcification_caveat(c)
         rows.append(
             ScoreRow(
-                measure="Calcinosis subtype", leg="-", value=c.subtype, note=c.confirmation.text
+                measure="Calcinosis subtype",
+                leg="-",
+                value=c.subtype,
+                note=f"{c.confirmation.text}. {caveat}" if caveat else c.confirmation.text,
             )
         )
     return rows

@@ -18,6 +18,16 @@ from venalab.result import LegResult, Result
 ReportStatus = Literal["draft", "signed", "amended"]
 
 
+class Communication(Frozen):
+    """A documented communication of critical results (web app, issue 18)."""
+
+    recipient: str
+    method: str
+    communicated_at: dt.datetime
+    read_back: bool
+    documented_by: str
+
+
 class SignOff(Frozen):
     """Report status as the store knows it (draft until a physician signs)."""
 
@@ -26,6 +36,7 @@ class SignOff(Frozen):
     signed_at: dt.datetime | None = None
     version: int | None = None
     amendment_reason: str | None = None
+    communications: tuple[Communication, ...] = ()
 
 
 class LabInfo(Frozen):

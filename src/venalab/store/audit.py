@@ -48,6 +48,7 @@ ACTION_TOKEN_REVOKE: Final = "token-revoke"
 ACTION_DRAFT_CREATE: Final = "draft-create"
 ACTION_DRAFT_RESTORE: Final = "draft-restore"
 ACTION_DRAFT_DISCARD: Final = "draft-discard"
+ACTION_CRITICAL_COMMUNICATION: Final = "critical-communication"
 
 #: Every action the store and the web layer are known to record (for filter drop-downs).
 ACTIONS: Final[tuple[str, ...]] = (
@@ -66,6 +67,7 @@ ACTIONS: Final[tuple[str, ...]] = (
     ACTION_DRAFT_CREATE,
     ACTION_DRAFT_RESTORE,
     ACTION_DRAFT_DISCARD,
+    ACTION_CRITICAL_COMMUNICATION,
 )
 
 _MAX_CLIENT = 200

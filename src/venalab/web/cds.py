@@ -314,13 +314,19 @@ _INDICATOR = {1: "critical", 2: "warning", 3: "info", 4: "info"}
 
 
 def _indicator(result: Result, finding_id: str) -> str:
-    """The card indicator the engine's finding of that id calls for."""
+    """The card indicator the engine's finding of that id calls for: `critical` when the
+    engine marks it critical (Result.critical), else by its importance."""
     finding = next((f for f in result.findings if f.id == finding_id), None)
+    if finding is not None and finding.critical:
+        return "critical"
     return _INDICATOR[finding.importance] if finding is not None else "info"
 
 
 def patient_cards(result: Result) -> list[dict[str, Any]]:
-    cards: list[dict[str, Any]] = []
+    # Critical results first, each with the engine's criterion and reason (issue 18).
+    cards: list[dict[str, Any]] = [
+        _card(c.text, c.reason, "critical", list(c.evidence.sources)) for c in result.critical
+    ]
     for side in ("left", "right"):
         leg = result.leg(side)
         if leg is None:
@@ -336,7 +342,7 @@ def patient_cards(result: Result) -> list[dict[str, Any]]:
                 )
             )
         if leg.reflux_patterns:
-            patterns = ", ".join(f"{k} {v}" for k, v in leg.reflux_patterns.items())
+            patterns = ", ".join(f"{k} {v}" for k, v in leg.pattern_labels().items())
             abnormal = [
                 f"{s.vein} {s.measured_ms:g} ms ({s.comparison} {s.threshold_ms:g})"
                 for s in leg.segments
@@ -353,17 +359,25 @@ def patient_cards(result: Result) -> list[dict[str, Any]]:
                     list(result.criteria.sources),
                 )
             )
+        ceap = leg.ceap
+        if ceap is None:  # not assessed (venalab.assembly): no class to show
+            na = leg.ceap_not_assessed
+            cards.append(
+                _card(
+                    f"{side.capitalize()} leg CEAP: not assessed",
+                    (na.reason if na else "CEAP was not assessed.") + ".",
+                    "info",
+                    list(na.evidence.sources) if na else [],
+                )
+            )
+            continue
         cards.append(
             _card(
-                f"{side.capitalize()} leg CEAP: {leg.ceap.basic}",
-                f"Advanced: {leg.ceap.advanced}."
-                + (
-                    f"\n\nNot derivable: {'; '.join(leg.ceap.ambiguities)}"
-                    if leg.ceap.ambiguities
-                    else ""
-                ),
+                f"{side.capitalize()} leg CEAP: {ceap.basic}",
+                f"Advanced: {ceap.advanced}."
+                + (f"\n\nNot derivable: {'; '.join(ceap.ambiguities)}" if ceap.ambiguities else ""),
                 "info",
-                list(leg.ceap.evidence.sources),
+                list(ceap.evidence.sources),
             )
         )
     for rec in result.recommendations[:3]:

@@ -14,7 +14,7 @@ Presets (protocol rows, site presets, vein picker order) are lab workflow data i
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from typing import Any, Literal, get_args
 
@@ -446,6 +446,14 @@ def worksheet_form() -> WorksheetForm:
                     help="A thrombus seen in this segment, with its age if known.",
                 )
             )
+            continue
+        if schema.is_object(node):  # a nested record (treatment): one detail field per value
+            inner, _ = schema.unwrap(node)
+            sub_required = set(inner.get("required", []))
+            for sub, sub_node in inner["properties"].items():
+                f = schema.scalar(f"{name}.{sub}", sub, sub_node, sub in sub_required)
+                if f is not None:
+                    segment_fields.append(replace(f, label=f"{name.capitalize()} {f.label.lower()}"))
             continue
         f = schema.scalar(name, name, node, name in seg_required)
         if f is not None:

@@ -276,7 +276,8 @@
       for (const [k, v] of Object.entries(obj || {})) {
         const path = prefix ? `${prefix}.${k}` : k;
         if (covered.has(path)) continue;
-        if (path === "thrombus" && v && typeof v === "object") { walk(v, path); continue; }
+        const nested = path === "thrombus" || Array.from(covered).some((p) => p.startsWith(path + "."));
+        if (nested && v && typeof v === "object" && !Array.isArray(v)) { walk(v, path); continue; }
         if (path === "thrombus.age") continue;
         list.appendChild(el("li", {}, `${path}: ${JSON.stringify(v)} (kept)`));
       }
@@ -490,6 +491,10 @@
     } else if (detailsOfThrombus.some((c) => c.value !== "")) {
       issues.push({ row: tr, side: side, blocking: true, message: "thrombus details are filled but the Thrombus column says none: choose the thrombus age (or 'present'), or clear the details" });
     }
+    // a nested record (treatment) emptied here, or never there: not sent as {}
+    for (const [k, v] of Object.entries(seg)) {
+      if (k !== "thrombus" && v && typeof v === "object" && !Array.isArray(v) && !Object.keys(v).length && !(tr._base[k] && Object.keys(tr._base[k]).length === 0)) delete seg[k];
+    }
     if (!veinCtl.value) {
       if (!hasValue) return null; // an empty new row: nothing to keep or ask
       issues.push({ row: tr, side: side, blocking: true, control: veinCtl, message: "incomplete row: values without a vein; choose the vein (or remove the row)" });
@@ -595,7 +600,8 @@
           td.title = (seg.evidence.note || "") + ` [${seg.evidence.rule}; ${seg.evidence.sources.join(", ")}]`;
         });
         const patterns = Object.entries(leg.reflux_patterns).map(([k, v]) => `${k} ${v}`).join(", ") || "no reflux";
-        lines.push(`${side}: CEAP ${leg.ceap.basic}; ${patterns}; thrombosis ${leg.thrombosis.classification}`);
+        const ceap = leg.ceap ? `CEAP ${leg.ceap.basic}` : "CEAP not assessed";
+        lines.push(`${side}: ${ceap}; ${patterns}; thrombosis ${leg.thrombosis.classification}`);
       }
     }
     showProblems(read, answer.problems, null, answer.assumed);

@@ -1,7 +1,7 @@
 """Worksheet drafts: the unsaved state of a worksheet, per user and page (issue 16).
 
-Revision ID: 0005_worksheet_drafts
-Revises: 0004_sessions_tokens
+Revision ID: 0006_worksheet_drafts
+Revises: 0005_critical_results
 Create Date: 2025-07-20
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "0005_worksheet_drafts"
-down_revision: str | None = "0004_sessions_tokens"
+revision = "0006_worksheet_drafts"
+down_revision: str | None = "0005_critical_results"
 branch_labels: str | None = None
 depends_on: str | None = None
 

@@ -1,0 +1,221 @@
+"""The last step of `engine.assess`: the result says only what was examined, and every
+recommendation names its side.
+
+- Recommendations: each leg's recommendation text is prefixed with its side ("Right leg: ");
+  one that both legs give with the same text, strength and evidence is kept once, for "Both
+  legs" (`Recommendation.sides`). Patient-level items (the calcinosis laboratory work-up)
+  keep their text and `sides == ()`.
+- CEAP classifies chronic venous disease (CEAP20). In a thrombosis study, a leg with no
+  chronic venous sign recorded was not examined for it: its CEAP is `None` and
+  `LegResult.ceap_not_assessed` says why, instead of a "C0 Ad Po" (or a "C3" from the edema
+  an acute thrombosis causes) that would read as a classification. Edema counts as a chronic
+  sign only outside such a study: the same venalab convention as the rVCSS sign bounds
+  (engine.assess_leg). A thrombosis study is an exam whose purpose is `thrombosis`, or one
+  without a stated purpose in which the leg has an acute thrombus.
+- Each segment lists what its entry recorded (`SegmentResult.examined`), so "compressible,
+  reflux not measured" is told apart from "not examined" (`segment_reading`).
+
+No rule is decided here: the verdicts, classes and texts are the rules' own; this step only
+labels and merges them.
+"""
+
+from __future__ import annotations
+
+from venalab.evidence import Finding, Recommendation, evidence
+from venalab.exam import SIDES, ExamDocument, Side
+from venalab.result import LegResult, Legs, NotAssessed, Result
+from venalab.rules.reflux import Examined, SegmentResult
+
+SIDE_LABEL: dict[tuple[Side, ...], str] = {
+    ("left",): "Left leg",
+    ("right",): "Right leg",
+    ("left", "right"): "Both legs",
+}
+
+# Signs an acute thrombosis explains by itself (venalab convention, as for the rVCSS bounds).
+ACUTE_THROMBOSIS_SIGNS: frozenset[str] = frozenset({"edema"})
+
+
+# ---------------------------------------------------------------------------------------
+# Recommendations
+
+
+def _base_id(rec: Recommendation) -> str:
+    suffix = f".{rec.leg}"
+    return rec.id[: -len(suffix)] if rec.leg and rec.id.endswith(suffix) else rec.id
+
+
+def side_label(sides: tuple[Side, ...]) -> str | None:
+    """ "Left leg", "Right leg", "Both legs", or None for a patient-level item."""
+    return SIDE_LABEL.get(tuple(s for s in SIDES if s in sides))
+
+
+def sided_recommendations(recs: tuple[Recommendation, ...]) -> tuple[Recommendation, ...]:
+    """Every leg's recommendation with its side in `sides` and in its text; the same
+    recommendation for both legs once, as "Both legs", where the first of the two stood.
+    Idempotent: recommendations that already carry `sides` are kept as they are."""
+    groups: dict[tuple[object, ...], list[Recommendation]] = {}
+    order: list[tuple[object, ...] | int] = []
+    for i, rec in enumerate(recs):
+        if rec.leg is None or rec.sides:
+            order.append(i)
+            continue
+        key = (_base_id(rec), rec.text, rec.strength, rec.evidence)
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(rec)
+    out: list[Recommendation] = []
+    for item in order:
+        if isinstance(item, int):
+            out.append(recs[item])
+            continue
+        members = groups[item]
+        sides = tuple(s for s in SIDES if any(m.leg == s for m in members))
+        first = members[0]
+        label = side_label(sides)
+        out.append(
+            first.model_copy(
+                update={
+                    "id": f"{_base_id(first)}.{'both' if len(sides) == 2 else sides[0]}",
+                    "leg": sides[0] if len(sides) == 1 else None,
+                    "sides": sides,
+                    "text": f"{label}: {first.text}",
+                }
+            )
+        )
+    return tuple(out)
+
+
+def unsided_text(rec: Recommendation) -> str:
+    """The recommendation's text without its side prefix (for views that show the side
+    apart, e.g. grouped under a leg heading)."""
+    label = side_label(rec.sides)
+    prefix = f"{label}: " if label else ""
+    return rec.text[len(prefix) :] if prefix and rec.text.startswith(prefix) else rec.text
+
+
+# ---------------------------------------------------------------------------------------
+# CEAP: only where chronic venous disease was examined
+
+
+def ceap_not_assessed(exam: ExamDocument, side: Side, acute_thrombus: bool) -> NotAssessed | None:
+    """Why CEAP does not apply to this leg of this exam, or None when it does."""
+    leg = exam.leg(side)
+    if leg is None:
+        return None
+    purpose = exam.exam.purpose
+    study = purpose == "thrombosis" or (purpose in (None, "other") and acute_thrombus)
+    chronic = [s for s in leg.clinical.signs if s not in ACUTE_THROMBOSIS_SIGNS]
+    if not study or chronic or leg.clinical.recurrent or leg.clinical.etiology is not None:
+        return None
+    edema = " (edema is attributed to the thrombosis)" if leg.clinical.signs else ""
+    reason = (
+        f"a thrombosis study with no chronic venous sign recorded{edema}; CEAP classifies "
+        "chronic venous disease"
+    )
+    return NotAssessed(
+        reason=reason,
+        evidence=evidence(
+            "ceap.not-assessed",
+            ["VENALAB", "CEAP20"],
+            level="D",
+            note="CEAP describes chronic venous disease; it is given only where the exam "
+            "recorded the leg's chronic venous signs (venalab convention).",
+        ),
+    )
+
+
+def _ceap_findings(findings: tuple[Finding, ...], side: Side, na: NotAssessed) -> list[Finding]:
+    """The leg's CEAP findings replaced by one saying it was not assessed."""
+    out: list[Finding] = []
+    for f in findings:
+        if f.id == f"ceap.{side}":
+            out.append(
+                f.model_copy(
+                    update={
+                        "text": f"{SIDE_LABEL[(side,)]} CEAP not assessed: {na.reason}.",
+                        "evidence": na.evidence,
+                    }
+                )
+            )
+        elif f.id != f"ceap.ambiguity.{side}":
+            out.append(f)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Segments: what each entry recorded
+
+
+def examined(s: SegmentResult) -> tuple[Examined, ...]:
+    found: list[Examined] = []
+    if s.measured_ms is not None:
+        found.append("reflux")
+    if s.compressibility is not None:
+        found.append("compression")
+    if s.thrombus is not None:
+        found.append("thrombus")
+    if s.obstruction is not None:
+        found.append("obstruction")
+    if s.diameter_mm is not None:
+        found.append("diameter")
+    return tuple(found)
+
+
+_COMPRESSION = {
+    "full": "compressible",
+    "partial": "partially compressible",
+    "none": "non-compressible",
+}
+
+
+def segment_reading(s: SegmentResult) -> str:
+    """The entry's reflux state in words: "reflux", "no reflux", "at cut-off, ...",
+    "no cut-off for this vein", or what was recorded instead ("compressible, reflux not
+    measured", "reflux not measured", "recorded, not assessed")."""
+    if s.reflux == "present":
+        return "reflux"
+    if s.reflux == "absent":
+        return "no reflux"
+    if s.reflux == "boundary":
+        counted = "counted" if s.abnormal else "not counted"
+        return f"at cut-off, {counted} as reflux"
+    if s.measured_ms is not None:
+        return "no cut-off for this vein"
+    if s.compressibility is not None:
+        return f"{_COMPRESSION[s.compressibility]}, reflux not measured"
+    if s.thrombus is not None or s.obstruction is not None or s.diameter_mm is not None:
+        return "reflux not measured"
+    return "recorded, not assessed"
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def finish(exam: ExamDocument, result: Result) -> Result:
+    """The assembled result, labelled: sides on recommendations, CEAP only where assessed,
+    what each segment examined."""
+    findings = result.findings
+    legs: dict[str, LegResult] = {}
+    for side in SIDES:
+        lr = result.leg(side)
+        if lr is None:
+            continue
+        t = lr.thrombosis
+        acute = (t.classification != "none" and not t.chronic_only) or bool(t.superficial)
+        na = ceap_not_assessed(exam, side, acute)
+        update: dict[str, object] = {
+            "segments": tuple(s.model_copy(update={"examined": examined(s)}) for s in lr.segments)
+        }
+        if na is not None:
+            update |= {"ceap": None, "ceap_not_assessed": na}
+            findings = tuple(_ceap_findings(findings, side, na))
+        legs[side] = lr.model_copy(update=update)
+    return result.model_copy(
+        update={
+            "legs": Legs(**legs),
+            "findings": findings,
+            "recommendations": sided_recommendations(result.recommendations),
+        }
+    )
