@@ -583,3 +583,108 @@ def test_alt_n_adds_the_row_to_the_leg_being_worked_on(lab: Lab, page: Page) -> 
     row(page, "left", "CFV").locator('[data-field="reflux_ms"]').click()
     page.keyboard.press("Alt+n")
     expect(rows(page, "left")).to_have_count(before[0] + 1)
+
+
+# ----------------------------------------------------------------------------- layout, a11y
+
+
+def _no_sideways_scroll(page: Page) -> None:
+    width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], f"page scrolls sideways: {width[0]} px content in {width[1]} px"
+
+
+def _insufficiency_exam() -> dict[str, Any]:
+    from worksheet_entry import EXPECTED
+
+    doc: dict[str, Any] = json.loads(json.dumps(EXPECTED))
+    doc["exam"]["date"] = "2024-03-05"
+    return doc
+
+
+@pytest.mark.parametrize("width", [1440, 1024])
+def test_the_verdict_column_is_visible_without_scrolling_sideways(lab: Lab, width: int) -> None:
+    ctx = lab.context(width=width, height=900)
+    page = ctx.new_page()
+    exam_id = create_exam(lab, _insufficiency_exam())
+    page.goto(f"{lab.base}/exams/{exam_id}/edit")
+    ready(page)
+    gsva = row(page, "left", "GSVa", "proximal")
+    verdict = gsva.locator("td.verdict")
+    expect(verdict).to_have_text("reflux (> 500 ms)")
+    _no_sideways_scroll(page)
+    box = verdict.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, box
+    # the reflux cell and its verdict are on screen together
+    cell = gsva.locator('[data-field="reflux_ms"]').bounding_box()
+    assert cell is not None and cell["x"] + cell["width"] <= box["x"] + 1
+    page.screenshot(path=str(lab.shots / f"worksheet-{width}.png"), full_page=True)
+    ctx.close()
+
+
+def test_at_390_px_an_exam_can_be_read_and_signed(lab: Lab) -> None:
+    exam_id = create_exam(lab, _insufficiency_exam())
+    ctx = lab.context(width=390, height=844, user="doc")
+    page = ctx.new_page()
+    page.goto(f"{lab.base}/exams/{exam_id}")
+    expect(page.locator("main h1")).to_be_visible()
+    _no_sideways_scroll(page)
+    expect(page.locator("main")).to_contain_text("Left")
+    page.screenshot(path=str(lab.shots / "exam-390.png"), full_page=True)
+    sign = page.locator("#sign-button")
+    sign.scroll_into_view_if_needed()
+    box = sign.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+    sign.click()
+    expect(page.locator("main")).to_contain_text("signed")
+    expect(page.locator("#sign-button")).to_have_count(0)
+    # the worksheet reads at 390 px too: one column, no sideways scrolling of the page
+    page.goto(f"{lab.base}/exams/{exam_id}/edit")
+    ready(page)
+    _no_sideways_scroll(page)
+    expect(row(page, "left", "GSVa", "proximal").locator("td.verdict")).to_have_text(
+        "reflux (> 500 ms)"
+    )
+    page.screenshot(path=str(lab.shots / "worksheet-390.png"), full_page=True)
+    ctx.close()
+
+
+def test_labels_skip_link_visible_focus_and_one_stop_dates(lab: Lab, page: Page) -> None:
+    new_worksheet(lab, page)
+    page.click('button.add-protocol[data-side="left"][data-protocol="reflux"]')
+    # every grid control has a label a screen reader reads: side, vein, site, field, unit
+    reflux = page.get_by_label("left GSVa proximal reflux ms", exact=True)
+    expect(reflux).to_have_count(1)
+    expect(reflux).to_have_attribute("data-field", "reflux_ms")
+    unnamed = page.evaluate(
+        """() => Array.from(document.querySelectorAll(
+             'table.segments input, table.segments select, table.segments button')).filter((c) => !(c.getAttribute('aria-label') || '').trim()
+             && !(c.labels && c.labels.length)).map((c) => c.outerHTML.slice(0, 80))"""
+    )
+    assert unnamed == []
+    # a renamed row renames its labels
+    rows(page, "left").first.locator('[data-field="vein"]').select_option("EIV")
+    expect(page.get_by_label("left EIV reflux ms", exact=True)).to_have_count(1)
+    # the skip link: first Tab stop, and it moves focus past the navigation
+    page.goto(f"{lab.base}/worksheet")
+    ready(page)
+    page.keyboard.press("Tab")
+    skip = page.locator("a.skip-link")
+    expect(skip).to_be_focused()
+    box = skip.bounding_box()
+    assert box is not None and box["y"] >= 0  # shown on screen while focused
+    page.keyboard.press("Enter")
+    expect(page.locator("main#main")).to_be_focused()
+    # visible focus: a 3 px outline on the focused field
+    pid = page.locator('[data-path="patient.id"]')
+    pid.focus()
+    outline = pid.evaluate("(e) => [getComputedStyle(e).outlineStyle, getComputedStyle(e).outlineWidth]")
+    assert outline[0] != "none" and float(outline[1].removesuffix("px")) >= 2, outline
+    # a date is one field: typed whole, one Tab leaves it
+    date = page.locator('[data-path="exam.date"]')
+    date.focus()
+    page.keyboard.press("Control+a")  # today's date is filled in: typed over
+    page.keyboard.type("2024-03-05")
+    page.keyboard.press("Tab")
+    expect(date).not_to_be_focused()
+    assert page.evaluate("() => document.activeElement.dataset.path") != "exam.date"
+    assert doc_now(page)["exam"]["date"] == "2024-03-05"
