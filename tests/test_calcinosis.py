@@ -473,6 +473,32 @@ def test_vitamin_d_bands_beside_status() -> None:
         assert lab.band_evidence is not None and lab.band_evidence.level == "U"
 
 
+@pytest.mark.parametrize(
+    ("value", "band", "threshold", "comparison"),
+    [
+        (15, "deficiency", 20.0, "<"),
+        (20, "insufficiency", 30.0, "<"),
+        (29.9, "insufficiency", 30.0, "<"),
+        (30, "sufficiency", 30.0, ">="),  # issue 18 defect 3: the band a number decided
+        (35, "sufficiency", 30.0, ">="),
+    ],
+)
+def test_v18_d3_vitamin_d_band_evidence_has_threshold_and_comparison(
+    value: float, band: str, threshold: float, comparison: str
+) -> None:
+    labs = {"vitamin_d_25oh": {"value": value, "unit": "ng/mL"}}
+    lab = run(make_exam(left=leg(), labs=labs)).labs["vitamin_d_25oh"]
+    ev = lab.band_evidence
+    assert lab.band == band and ev is not None
+    assert (ev.threshold, ev.comparison, ev.measured, ev.unit) == (
+        threshold,
+        comparison,
+        value,
+        "ng/mL",
+    )
+    assert band in (ev.note or "")
+
+
 def test_ca_x_p_target_boundary() -> None:
     at = ca_x_p_product(Calcium(value=10.0, unit="mg/dL"), Phosphate(value=5.5, unit="mg/dL"))
     assert (at.value, at.status, at.boundary) == (55.0, "above-target", True)
@@ -694,3 +720,23 @@ def test_subtype_is_always_one_of_six(exam: ExamDocument) -> None:
     assert res.reasoning[0].id == "calcification"
     decided = [s for s in res.reasoning[1:] if s.answer == "yes"]
     assert len(decided) <= 1
+
+
+def test_v18_a2_subtype_without_calcification_says_nothing_calcified_was_seen() -> None:
+    # Issue 18: a subtype suggested from labs alone must not read as a finding.
+    labs = {
+        "calcium": {"value": 9.6, "unit": "mg/dL"},
+        "phosphate": {"value": 3.5, "unit": "mg/dL"},
+    }
+    no_imaging = run(make_exam(left=leg(), labs=labs))
+    text = next(f.text for f in no_imaging.findings() if f.id == "calcinosis.subtype")
+    assert "Nothing calcified was seen (no imaging of calcification is recorded)" in text
+    assert "Nothing calcified" in (no_imaging.evidence.note or "") or "imaging" in (
+        no_imaging.evidence.note or ""
+    )
+    none_seen = run(make_exam(left=leg(), labs=labs, imaging={"left": {"calcification": "none"}}))
+    text = next(f.text for f in none_seen.findings() if f.id == "calcinosis.subtype")
+    assert "imaging records no soft-tissue calcification" in text
+    seen = run(make_exam(left=leg(), labs=labs, imaging={"left": {"calcification": "reticular"}}))
+    text = next(f.text for f in seen.findings() if f.id == "calcinosis.subtype")
+    assert "Nothing calcified" not in text

@@ -19,7 +19,7 @@ import pytest
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from helpers import EXAMPLES
+from helpers import EXAMPLES, leg, make_exam
 from venalab.engine import assess
 from venalab.exam import load_exam
 from venalab.interop.fhir_export import export_bundle
@@ -387,6 +387,29 @@ def test_thrombosis_card_indicator_follows_the_finding_importance() -> None:
     card = next(c for c in patient_cards(result) if t.label in c["summary"].lower())
     assert card["indicator"] == {1: "critical", 2: "warning"}.get(finding.importance, "info")
     assert card["summary"].startswith(f"{leg_side.capitalize()} leg: Isolated distal deep vein")
+
+
+def test_critical_results_give_critical_cards_first() -> None:
+    # Issue 18: the card indicator of a critical result is `critical`, from the engine's mark.
+    from venalab.web.cds import patient_cards
+
+    svt = {
+        "vein": "GSVa",
+        "compressibility": "none",
+        "thrombus": {"age": "acute", "length_cm": 8, "distance_to_junction_cm": 2.0},
+    }
+    fv = {"vein": "FV", "compressibility": "none", "thrombus": {"age": "acute"}}
+    result = assess(make_exam(left=leg(svt), right=leg(fv)))
+    assert [c.criterion for c in result.critical] == ["svt-near-junction", "proximal-dvt"]
+    cards = patient_cards(result)
+    assert [c["indicator"] for c in cards[:2]] == ["critical", "critical"]
+    assert "superficial vein thrombosis" in cards[0]["summary"] and cards[0]["detail"]
+    dvt = next(c for c in cards[2:] if "Proximal" in c["summary"] or "proximal" in c["summary"])
+    assert dvt["indicator"] == "critical"
+    assert all(
+        c["indicator"] != "critical"
+        for c in patient_cards(assess(load_exam(EXAMPLES / "calf-dvt.json")))
+    )
 
 
 # --------------------------------------------------------------------------- security (issue 13)

@@ -670,3 +670,15 @@ def test_derived_strings_parse_back(
         assert advanced.normalised() == r.advanced
     assert parse_ceap(r.legacy_advanced).normalised("2004") == r.legacy_advanced
     assert parse_ceap(r.legacy_basic).basic("2004") == r.legacy_basic
+
+
+def test_v18_d1_recurrent_healed_ulcer_is_c5_and_the_evidence_says_why() -> None:
+    # Issue 18 defect 1: CEAP 2020 has no C5r; a healed ulcer that was a recurrence is C5.
+    exam = make_exam(left=leg(signs=["varicose", "ulcer-healed"], recurrent=["ulcer"]))
+    r = ceap_of(exam)
+    assert r.c_classes == ("C2", "C5") and r.c_basic == "C5"
+    assert "no C5r" in (r.part_evidence["C"].note or "")
+    assert any("no C5r" in a for a in r.ambiguities)
+    # with an active recurrent ulcer beside it, the recurrence is the active one's: C6r
+    both = ceap_of(make_exam(left=leg(signs=["ulcer-healed", "ulcer-active"], recurrent=["ulcer"])))
+    assert both.c_classes == ("C5", "C6r") and not any("no C5r" in a for a in both.ambiguities)

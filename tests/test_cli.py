@@ -107,3 +107,30 @@ def test_console_script_exit_status_is_real() -> None:
     )
     assert proc.returncode == 2
     assert "patient: required field is missing" in proc.stderr
+
+
+def test_assess_prior_adds_the_comparison(tmp_path: Path) -> None:
+    # Issue 18: `venalab assess EXAM --prior PRIOR`.
+    prior = json.loads((EXAMPLES / "calf-dvt.json").read_text())
+    prior["exam"]["date"] = "2025-02-03"
+    prior["legs"]["right"]["segments"] = [
+        {"vein": "POPV", "compressibility": "full"},
+        {"vein": "PRV", "compressibility": "none", "thrombus": {"age": "acute", "length_cm": 4}},
+    ]
+    path = tmp_path / "prior.json"
+    path.write_text(json.dumps(prior))
+    res = runner.invoke(app, ["assess", str(EXAMPLES / "calf-dvt.json"), "--prior", str(path)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    leg = doc["comparison"]["legs"]["right"]
+    assert (leg["course"], leg["serial_result"]) == ("extended-distal", "distal-extension")
+    text = runner.invoke(
+        app, ["assess", str(EXAMPLES / "calf-dvt.json"), "--prior", str(path), "-f", "text"]
+    )
+    assert "Compared with 2025-02-03 (7 days earlier)" in text.stdout
+    # the prior must be earlier and of the same patient: exit 2, the problem named
+    swapped = runner.invoke(app, ["assess", str(path), "--prior", str(EXAMPLES / "calf-dvt.json")])
+    assert swapped.exit_code == 2
+    assert "prior.exam.date" in swapped.output and "not earlier" in swapped.output
+    missing = runner.invoke(app, ["assess", str(path), "--prior", str(tmp_path / "none.json")])
+    assert missing.exit_code == 2

@@ -77,8 +77,12 @@ def test_differential_10k_default_criteria(cohort10k: CohortTables) -> None:
     assert verdicts == {"present", "absent", "boundary", "not-assessed"}
     boundary = segs.filter(pl.col("reflux") == "boundary")
     assert {500.0, 1000.0} <= set(boundary.get_column("threshold_ms").unique().to_list())
-    assert boundary.filter(pl.col("abnormal")).height > 0  # perforator ">=" at 500 ms
-    assert boundary.filter(~pl.col("abnormal")).height > 0  # trunk ">" at 500/1000 ms
+    # every reflux rule of the default set is ">" (perforators too, SVS22 1.1.a): a value at the
+    # cut-off is never reflux, but a perforator at 500 ms meets the pathologic ">=" criterion
+    assert boundary.filter(~pl.col("abnormal")).height > 0
+    assert boundary.filter(pl.col("abnormal")).height == 0
+    at_cutoff = boundary.filter(pl.col("perforator_pathologic").is_not_null())
+    assert at_cutoff.filter(~pl.col("perforator_incompetent")).height > 0
     for trunk in ("GSV", "SSV"):
         patterns = set(legs.get_column(f"pattern_{trunk}").drop_nulls().cast(pl.String).to_list())
         assert patterns == {"axial", "junctional", "segmental"}, trunk
@@ -222,7 +226,8 @@ def test_tv10_pathologic_perforators_vectorized() -> None:
     ]
     _, segs = _vectorized(*docs)
     assert segs.get_column("perforator_pathologic").to_list() == [True, False, True, False, True]
-    assert segs.get_column("perforator_incompetent").to_list() == [True, True, True, True, True]
+    # exactly 500 ms meets the pathologic ">=" criterion but is not reflux ("> 500 ms", SVS22 1.1.a)
+    assert segs.get_column("perforator_incompetent").to_list() == [True, True, True, True, False]
 
 
 def test_tv11_patterns_vectorized() -> None:

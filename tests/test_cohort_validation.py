@@ -76,6 +76,17 @@ CORRUPTIONS: dict[str, tuple[Corruption, str]] = {
     "beneath_ulcer on a trunk": (_set("segments", "beneath_ulcer", True, TRUNK), ".beneath_ulcer"),
     "thrombus age": (_set("segments", "thrombus_age", "old", CLOT), "thrombus.age"),
     "thrombus length": (_set("segments", "thrombus_length_cm", 0.0, CLOT), "thrombus.length_cm"),
+    "thrombus lumen over 100": (
+        _set("segments", "thrombus_lumen_percent", 101.0, CLOT),
+        "thrombus.lumen_percent",
+    ),
+    "thrombus occlusive with lumen below 100": (
+        _both(
+            _set("segments", "thrombus_occlusive", True, CLOT),
+            _set("segments", "thrombus_lumen_percent", 60.0, CLOT),
+        ),
+        "thrombus",
+    ),
     "long label": (_set("segments", "label", "x" * 201, PERF), ".label"),
     "position": (_set("segments", "position_cm", 121.0), ".position_cm"),
     "velocity": (_set("segments", "peak_reflux_velocity_cm_s", 501.0), ".peak_reflux_velocity"),
@@ -270,3 +281,14 @@ def test_clean_cohort_has_no_errors(base: CohortTables) -> None:
     assert checked.errors.is_empty()
     assert checked.tables.exams.height == base.exams.height
     assert not _rejected_by_model(base)
+
+
+def test_recurrent_healed_ulcer_is_accepted_by_both(base: CohortTables) -> None:
+    # Issue 18 defect 1: the model and the vectorized validator read one table of recurrences.
+    row = base.legs.get_column("row")[0]
+    tables = _both(
+        _set("legs", "signs", pl.lit(["ulcer-healed"])),
+        _set("legs", "recurrent", pl.lit(["ulcer"])),
+    )(base, row)
+    assert row not in _rejected_by_model(tables)
+    assert validate(tables).errors.filter(pl.col("row") == row).is_empty()

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from helpers import EXAMPLES, SHARED_EXAMPLES, exam_dict, leg, load_example
@@ -81,7 +84,53 @@ def test_leg_and_perforator_rules() -> None:
     probs = _problems(exam_dict(left=leg({"vein": "GSVa", "beneath_ulcer": True})))
     assert "only for perforator" in probs["legs.left.segments[0]"]
     probs = _problems(exam_dict(left=leg(recurrent=["ulcer"], signs=["varicose"])))
-    assert "ulcer-active" in probs["legs.left.clinical"]
+    assert "'ulcer-active' or 'ulcer-healed'" in probs["legs.left.clinical"]
+
+
+def test_v18_d1_recurrent_healed_ulcer_is_accepted() -> None:
+    # Issue 18 defect 1: `recurrent` says which signs are recurrences; a healed ulcer can be one.
+    exam = parse_exam_obj(exam_dict(left=leg(recurrent=["ulcer"], signs=["ulcer-healed"])))
+    assert exam.legs.left is not None and exam.legs.left.clinical.recurrent == ("ulcer",)
+
+
+def test_v18_d5_birth_date_after_exam_date_is_listed_with_other_errors() -> None:
+    # Issue 18 defect 5: a cross-field problem is listed whatever else is wrong.
+    doc = exam_dict(left=leg({"vein": "GSV"}, {"vein": "CPV", "reflux_ms": "x"}))
+    del doc["patient"]["age_years"]
+    doc["patient"]["birth_date"] = "2030-01-01"
+    doc["patient"]["sex"] = "m"
+    probs = _problems(doc)
+    assert "after" in probs[""]
+    assert {"patient.sex", "legs.left.segments[0].vein", "legs.left.segments[1].reflux_ms"} <= set(
+        probs
+    )
+
+
+def test_every_cross_field_problem_is_listed_with_field_errors() -> None:
+    doc = exam_dict(
+        left=leg(
+            {"vein": "GSVa", "beneath_ulcer": True, "reflux_ms": -1},
+            recurrent=["varicose"],
+            signs=["edema"],
+            symptomatic="yes",
+        )
+    )
+    doc["patient"]["birth_date"] = "1950-01-01"  # both age and birth date
+    doc["patient"]["bmi"] = 3
+    probs = _problems(doc)
+    assert "only for perforator" in probs["legs.left.segments[0]"]
+    assert "greater than or equal to 0" in probs["legs.left.segments[0].reflux_ms"]
+    assert "'varicose'" in probs["legs.left.clinical"]
+    assert "valid boolean" in probs["legs.left.clinical.symptomatic"]
+    assert "exactly one" in probs["patient"] and "patient.bmi" in probs
+
+
+def test_a_check_that_would_read_an_invalid_value_is_skipped() -> None:
+    doc = exam_dict()
+    del doc["patient"]["age_years"]
+    doc["patient"]["birth_date"] = "not a date"
+    probs = _problems(doc)
+    assert set(probs) == {"patient.birth_date"}  # no "exactly one", no "after"
 
 
 def test_yaml_input_equals_json(tmp_path: Path) -> None:
@@ -118,3 +167,43 @@ def test_exam_models_are_frozen() -> None:
     with pytest.raises(ValidationError, match="frozen"):
         exam.legs.left = None  # type: ignore[misc]
     assert exam.patient.id == "T-1"
+
+
+CORRUPTIONS: list[tuple[str, Any]] = [
+    ("patient.sex", "m"),
+    ("patient.bmi", 500),
+    ("exam.purpose", "screening"),
+    ("exam.position", 3),
+    ("legs.left.segments.0.vein", "GSV"),
+    ("legs.left.segments.0.reflux_ms", -5),
+    ("legs.left.segments.0.colour", "red"),
+    ("legs.left.clinical.signs", ["ulcerx"]),
+    ("labs", {"calcium": {"value": 90, "unit": "mg/dL"}}),
+    ("scores", {"vcss": {"left": {"pain": 9}}}),
+]
+
+
+def _put(doc: dict[str, Any], path: str, value: Any) -> None:
+    *parts, last = path.split(".")
+    node: Any = doc
+    for part in parts:
+        node = node[int(part)] if part.isdigit() else node.setdefault(part, {})
+    if last.isdigit():
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+@given(st.lists(st.sampled_from(CORRUPTIONS), min_size=0, max_size=4, unique_by=lambda c: c[0]))
+@settings(max_examples=60, deadline=None)
+def test_v18_d5_birth_date_problem_is_listed_whatever_else_is_wrong(
+    corruptions: list[tuple[str, Any]],
+) -> None:
+    doc = exam_dict(left=leg({"vein": "GSVa", "reflux_ms": 700}))
+    del doc["patient"]["age_years"]
+    doc["patient"]["birth_date"] = "2031-05-05"
+    for path, value in corruptions:
+        _put(doc, path, value)
+    probs = _problems(doc)
+    assert "`patient.birth_date` is after `exam.date`" in probs.get("", "")
+    assert len(probs) >= 1 + bool(corruptions)

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from helpers import EXAMPLES, exam_dict, load_example, make_exam
+from helpers import EXAMPLES, exam_dict, leg, load_example, make_exam
 from test_fhir_schema import assert_valid_r4, schema_errors
 from venalab.engine import assess
-from venalab.impression import proposal_text
 from venalab.exam import ExamDocument, parse_exam_obj
+from venalab.impression import proposal_text
 from venalab.interop import fhir_codes as fc
 from venalab.interop.fhir_export import ExportError, export_bundle
 
@@ -487,3 +487,30 @@ def test_labs_carry_loinc_beside_the_local_code() -> None:
             c for c in res["code"]["coding"] if c["system"] == fc.LOINC
         ] or res["code"]["coding"]
     assert import_bundle(bundle).exam.labs == exam.labs
+
+
+def test_treated_segments_and_lumen_share_round_trip() -> None:
+    # Issue 18: the post-treatment extension survives export and import, and stays valid R4.
+    from venalab.interop.fhir_import import import_bundle
+
+    exam = make_exam(
+        left=leg(
+            {
+                "vein": "GSVa",
+                "compressibility": "none",
+                "treatment": {
+                    "method": "thermal-ablation",
+                    "date": "2025-01-10",
+                    "status": "occluded",
+                },
+            },
+            {"vein": "SFJ", "thrombus": {"age": "acute"}},
+            {"vein": "CFV", "thrombus": {"age": "acute", "occlusive": False, "lumen_percent": 70}},
+            {"vein": "SSV", "treatment": {"method": "stripping", "status": "absent"}},
+        ),
+        exam={"date": "2025-01-15", "purpose": "follow-up"},
+    )
+    bundle = export_bundle(exam, assess(exam))
+    assert_valid_r4(bundle)
+    imported = import_bundle(bundle)
+    assert imported.exam == exam and not imported.unmapped

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from helpers import leg, make_exam
 from venalab.engine import assess
+from venalab.rules.patterns import PatternResult
 
 
 def _patterns(*segments: dict[str, object]) -> dict[str, str]:
@@ -85,3 +86,64 @@ def test_deep_axial_is_a_documented_derivation() -> None:
 def test_seed001_gsv_axial(seed001) -> None:  # type: ignore[no-untyped-def]
     r = assess(seed001)
     assert r.legs.left is not None and r.legs.left.reflux_patterns == {"GSV": "axial"}
+
+
+def _details(*segments: dict[str, object]) -> dict[str, PatternResult]:
+    r = assess(make_exam(left=leg(*segments, signs=["varicose"])))
+    assert r.legs.left is not None
+    return {p.trunk: p for p in r.legs.left.reflux_pattern_details}
+
+
+def test_v18_d4_tv11_accessory_pattern_evidence_has_threshold_spacing_and_comparison() -> None:
+    # Issue 18 defect 4: the 5 cm spacing decided it, so the evidence carries the numbers.
+    for a, b, pattern in ((2, 8, "axial"), (2, 7, "axial"), (2, 6, "segmental")):
+        d = _details(
+            {"vein": "AASV", "reflux_ms": 700, "position_cm": a},
+            {"vein": "AASV", "reflux_ms": 800, "position_cm": b},
+        )["AASV"]
+        ev = d.evidence
+        assert d.pattern == pattern
+        assert (ev.threshold, ev.measured, ev.comparison, ev.unit) == (5.0, b - a, ">=", "cm")
+
+
+def test_accessory_single_point_and_unlocated_points() -> None:
+    single = _details({"vein": "PAGSV", "reflux_ms": 700, "position_cm": 3})["PAGSV"]
+    assert single.pattern == "segmental" and single.qualifier is None
+    assert single.evidence.threshold == 5.0 and single.evidence.measured is None
+    two = _details({"vein": "AASV", "reflux_ms": 700}, {"vein": "AASV", "reflux_ms": 800})["AASV"]
+    assert two.label == "segmental, spacing not measured"
+
+
+def test_v18_a1_sfj_reflux_with_trunk_never_measured_is_qualified() -> None:
+    # Issue 18: "junctional" alone would claim the trunk is competent.
+    d = _details({"vein": "SFJ", "reflux_ms": 900})["GSV"]
+    assert d.pattern == "junctional"
+    assert d.label == "junctional, trunk not measured"
+    assert "GSVa proximal" in d.not_measured
+    r = assess(make_exam(left=leg({"vein": "SFJ", "reflux_ms": 900}, signs=["varicose"])))
+    assert r.legs.left is not None and r.legs.left.reflux_patterns == {"GSV": "junctional"}
+    text = next(f.text for f in r.findings if f.id == "reflux.pattern.left.GSV")
+    assert "junctional reflux, trunk not measured" in text
+    ssv = _details({"vein": "SPJ", "reflux_ms": 900})["SSV"]
+    assert ssv.label == "junctional, trunk not measured"
+
+
+def test_junctional_with_competent_trunk_is_unqualified() -> None:
+    d = _details({"vein": "SFJ", "reflux_ms": 900}, {"vein": "GSVa", "reflux_ms": 200})["GSV"]
+    assert d.label == "junctional" and d.qualifier is None
+    far = _details(
+        {"vein": "SFJ", "reflux_ms": 900}, {"vein": "GSVa", "site": "distal", "reflux_ms": 200}
+    )["GSV"]
+    assert far.label == "junctional, trunk next to the junction not measured"
+
+
+def test_segmental_with_an_unmeasured_end_says_so() -> None:
+    d = _details({"vein": "SFJ", "reflux_ms": 900}, {"vein": "GSVa", "reflux_ms": 800})["GSV"]
+    assert d.label == "segmental, extent not measured"
+    assert d.not_measured == ("GSVb proximal",)
+    closed = _details(
+        {"vein": "SFJ", "reflux_ms": 900},
+        {"vein": "GSVa", "reflux_ms": 800},
+        {"vein": "GSVb", "site": "proximal", "reflux_ms": 100},
+    )["GSV"]
+    assert closed.label == "segmental"

@@ -108,8 +108,36 @@ def test_perforator_exact_boundaries_are_inclusive() -> None:
     assert r.legs.left is not None
     perf = r.legs.left.perforators[0]
     assert perf.pathologic is True  # >= 500 ms and >= 3.5 mm as written in SVS11/SVS22
+    # ... but perforator reflux is "> 500 ms" (SVS22 1.1.a): exactly 500 ms is not reflux,
+    # in the segment verdict and in `incompetent` alike.
     seg = r.legs.left.segments[0]
-    assert seg.reflux == "boundary" and seg.abnormal is True
+    assert seg.reflux == "boundary" and seg.abnormal is False
+    assert perf.incompetent is False
+
+
+def test_v18_d2_perforator_at_500_ms_and_3_mm_is_not_counted_by_ceap() -> None:
+    # Issue 18 defect 2: boundary and not pathologic in its own result -> no Pr from it.
+    r = _assess({"vein": "CPV", "reflux_ms": 500, "diameter_mm": 3.0})
+    assert r.legs.left is not None
+    perf, seg = r.legs.left.perforators[0], r.legs.left.segments[0]
+    assert (seg.reflux, seg.abnormal, perf.incompetent, perf.pathologic) == (
+        "boundary",
+        False,
+        False,
+        False,
+    )
+    ceap = r.legs.left.ceap
+    assert "r" not in ceap.p_types and "p" not in ceap.a_groups
+    assert ceap.a == "An" and ceap.p == "Pn"
+    assert "not counted as reflux" in " ".join(ceap.ambiguities)
+    assert "exactly at the 500 ms cut-off" in (perf.evidence.note or "")
+
+
+def test_v18_d2b_pathologic_perforator_at_500_ms_is_counted_by_ceap() -> None:
+    r = _assess({"vein": "CPV", "reflux_ms": 500, "diameter_mm": 4.0})
+    assert r.legs.left is not None
+    assert r.legs.left.perforators[0].pathologic is True
+    assert r.legs.left.ceap.a == "Ap" and r.legs.left.ceap.p == "Pr"
 
 
 def test_just_over_and_under_the_boundary() -> None:

@@ -219,3 +219,76 @@ def test_cli_report_writes_pdf_and_html(tmp_path: Path) -> None:
     bad.write_text('{"format": "venous-exam/1"}')
     res = runner.invoke(app, ["report", str(bad), "-o", str(tmp_path / "x.html")])
     assert res.exit_code == 2 and not (tmp_path / "x.html").exists()
+
+
+# --- issue 18: comparison, treated segments, critical results -------------------------------
+
+ABLATED = {
+    "vein": "GSVa",
+    "compressibility": "none",
+    "treatment": {"method": "thermal-ablation", "date": "2025-03-05", "status": "occluded"},
+}
+
+
+def _followup_pair() -> tuple[ExamDocument, ExamDocument]:
+    prior = make_exam(
+        left=leg({"vein": "GSVa", "reflux_ms": 1200}),
+        right=leg(
+            {"vein": "POPV", "compressibility": "full"},
+            {"vein": "PRV", "thrombus": {"age": "acute", "length_cm": 3}},
+        ),
+        exam={"date": "2025-03-03", "purpose": "thrombosis"},
+    )
+    now = make_exam(
+        left=leg(
+            ABLATED,
+            {"vein": "SFJ", "thrombus": {"age": "acute"}},
+            {"vein": "CFV", "thrombus": {"age": "acute", "occlusive": False, "lumen_percent": 70}},
+        ),
+        right=leg(
+            {"vein": "POPV", "thrombus": {"age": "acute"}},
+            {"vein": "PRV", "thrombus": {"age": "acute", "length_cm": 3}},
+        ),
+        exam={"date": "2025-03-10", "purpose": "follow-up"},
+    )
+    return prior, now
+
+
+def test_clinician_report_shows_critical_treatment_and_comparison(tmp_path: Path) -> None:
+    from venalab.report.view import Communication
+
+    prior, now = _followup_pair()
+    result = assess(now, prior=prior)
+    html = render_clinician_html(now, result)
+    assert 'class="critical-banner"' in html and "Communication not yet documented" in html
+    assert "EHIT III" in html and "Treated segments" in html and "thermal ablation" in html
+    assert "Comparison with the exam of 2025-03-03" in html
+    assert "extended into the popliteal vein or above" in html and "proximal-extension" in html
+    assert 'data-status="treated-occluded"' in html  # the map draws the treated vein
+    import datetime as dt
+
+    record = Communication(
+        recipient="Dr Ward",
+        method="telephone",
+        communicated_at=dt.datetime(2025, 3, 10, 9, 30),
+        read_back=True,
+        documented_by="sono",
+    )
+    signed = SignOff(status="signed", signer="doc", communications=(record,))
+    pdf = render_report(now, result, "clinician", "pdf", signoff=signed)
+    text = _pdf_text(pdf, tmp_path)
+    assert "Critical results" in text and "Communicated to Dr Ward by telephone" in text
+    assert "read-back confirmed" in text
+
+
+def test_patient_letter_shows_the_comparison_plainly() -> None:
+    prior, now = _followup_pair()
+    letter = patient_letter(now, assess(now, prior=prior))
+    compared = next(s for s in letter.sections if s.key == "compared")
+    text = " ".join(compared.paragraphs)
+    assert "03 March 2025" in text and "reaches the knee or above" in text
+    assert "treated in your left leg is closed" in letter.text
+    assert "grown into a deep vein" in letter.text
+    assert letter.flesch_kincaid_grade <= READABILITY_MAX_GRADE, letter.text
+    same = patient_letter(prior, assess(prior, prior=None))
+    assert all(s.key != "compared" for s in same.sections)

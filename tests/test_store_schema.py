@@ -47,6 +47,7 @@ TABLES = {
     "incoming_srs",
     "result_messages",
     "user_sessions",
+    "critical_communications",
 }
 
 

@@ -87,3 +87,18 @@ def test_chronic_only() -> None:
     assert r.legs.left is not None
     t = r.legs.left.thrombosis
     assert t.classification == "proximal" and t.chronic_only and not t.acute
+
+
+def test_none_without_any_deep_vein_examined_does_not_exclude_dvt() -> None:
+    # Issue 18 (sibling of "trunk not measured"): nothing recorded is not nothing found.
+    from helpers import leg, make_exam
+    from venalab.rules.thrombosis import classify_thrombosis
+
+    exam = make_exam(left=leg({"vein": "GSVa", "reflux_ms": 900}))
+    assert exam.legs.left is not None
+    t = classify_thrombosis(exam.legs.left)
+    assert t.classification == "none" and "DVT not excluded" in (t.evidence.note or "")
+    examined = make_exam(left=leg({"vein": "CFV", "compressibility": "full"}))
+    assert examined.legs.left is not None
+    assert "examined" in (classify_thrombosis(examined.legs.left).evidence.note or "")
+    assert "not excluded" not in (classify_thrombosis(examined.legs.left).evidence.note or "")

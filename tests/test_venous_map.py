@@ -513,3 +513,40 @@ def test_property_any_result_gives_valid_map(
         n_perf = sum(1 for s in segs if s["vein"] in PERFORATOR_VEINS)
         n_markers = len([e for e in drawn(root, side=side) if e.tag == f"{SVG}circle"])
         assert n_markers == n_perf
+
+
+@pytest.mark.parametrize(
+    ("treatment", "reflux_ms", "status"),
+    [
+        ({"method": "thermal-ablation", "status": "occluded"}, None, "treated-occluded"),
+        (
+            {"method": "sclerotherapy", "status": "partially-recanalised"},
+            300,
+            "treated-recanalised",
+        ),
+        ({"method": "thermal-ablation", "status": "fully-recanalised"}, 900, "reflux"),
+        ({"method": "stripping", "status": "absent"}, None, "treated-removed"),
+    ],
+)
+def test_treated_segments_are_drawn_distinctly(
+    treatment: dict[str, Any], reflux_ms: float | None, status: str
+) -> None:
+    # Issue 18: treated segments have their own statuses (and legend entries).
+    segment: dict[str, Any] = {"vein": "GSVa", "treatment": {"date": "2025-01-02", **treatment}}
+    if reflux_ms is not None:
+        segment["reflux_ms"] = reflux_ms
+    el = one(segment)
+    assert el.get("data-status") == status
+    assert "on 2025-01-02" in title_of(el)
+    assert status in SEGMENT_STATUSES and LINE_STYLES[status].legend  # type: ignore[index]
+
+
+def test_thrombus_on_a_treated_segment_is_its_occlusion() -> None:
+    el = one(
+        {
+            "vein": "GSVa",
+            "treatment": {"method": "thermal-ablation"},
+            "thrombus": {"age": "acute"},
+        }
+    )
+    assert el.get("data-status") == "treated-occluded"

@@ -49,6 +49,8 @@ OPERATIONS = [
     ("POST", "/api/exams/{exam_id}/sign"),
     ("GET", "/api/exams/{exam_id}/diff"),
     ("GET", "/api/exams/{exam_id}/report"),
+    ("GET", "/api/exams/{exam_id}/communications"),
+    ("POST", "/api/exams/{exam_id}/communications"),
     # CDS Hooks (web/cds.py): JWT-authenticated by CDS clients, so 401 for the bearer token
     # here; they must still never fail with a server error.
     ("GET", "/cds-services"),

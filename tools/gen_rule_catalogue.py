@@ -23,6 +23,9 @@ from venalab.anatomy import GROUP_LABEL, TRUNKS, VEINS
 from venalab.citations import CITATIONS
 from venalab.criteria import CRITERIA
 from venalab.rules.ceap import CEAP
+from venalab.rules.comparison import COMPARISON
+from venalab.rules.critical import CRITICAL
+from venalab.rules.ehit import EHIT
 from venalab.rules.imaging import IMAGING_PATTERNS
 from venalab.rules.labs import DEFAULT_RANGES
 from venalab.rules.pathways import PATHWAYS
@@ -201,6 +204,63 @@ def _pathways() -> list[str]:
     return out + _table(["recommendation", "text", "strength", "level", "sources"], rows)
 
 
+def _post_treatment() -> list[str]:
+    out = ["## Exams after treatment: EHIT", ""]
+    p = EHIT.params
+    out += [
+        "File `src/venalab/data/ehit.toml` (rules/ehit.py; rule ids `ehit.class`, "
+        f"`ehit.management.<key>`). Methods: {', '.join(p.methods)}; lumen split "
+        f"{p.lumen_split_percent:g}% (exactly at it: {p.at_split}, flagged); window "
+        f"{p.window_days} days after the ablation.",
+        "",
+    ]
+    out += _table(
+        ["junction", "deep vein", "trunks"],
+        ([j, s.deep_vein, ", ".join(s.trunks)] for j, s in EHIT.junctions.items()),
+    )
+    out += _table(
+        ["class", "definition", "level", "sources"],
+        ([c.label, c.definition, c.level, _src(c.sources)] for c in EHIT.classes.values()),
+    )
+    return out + _table(
+        ["management", "decision", "text", "strength", "level", "sources"],
+        (
+            [k, m.decision, m.text, m.strength or "", m.level, _src(m.sources)]
+            for k, m in EHIT.management.items()
+        ),
+    )
+
+
+def _critical_results() -> list[str]:
+    out = ["## Critical results", ""]
+    out += [
+        "File `src/venalab/data/critical.toml` (rules/critical.py; rule ids "
+        "`critical.<criterion>`). The communication documented before sign-off: "
+        f"{', '.join(CRITICAL.communication.fields)} ({_src(CRITICAL.communication.sources)}).",
+        "",
+    ]
+    return out + _table(
+        ["criterion", "label", "reason", "level", "sources"],
+        ([k, c.label, c.reason, c.level, _src(c.sources)] for k, c in CRITICAL.criteria.items()),
+    )
+
+
+def _comparison() -> list[str]:
+    c = COMPARISON
+    return [
+        "## Serial comparison",
+        "",
+        "File `src/venalab/data/comparison.toml` (rules/comparison.py; rule ids "
+        f"`comparison.*`). Diameter change {c.diameter.comparison} {c.diameter.change_mm:g} mm "
+        f"({c.diameter.level}; {_src(c.diameter.sources)}); thrombus length change "
+        f"{c.thrombus_length.comparison} {c.thrombus_length.change_cm:g} cm "
+        f"({c.thrombus_length.level}; {_src(c.thrombus_length.sources)}); a prior exam within "
+        f"{c.serial_imaging.max_days} days is a serial-imaging scan "
+        f"({c.serial_imaging.level}; {_src(c.serial_imaging.sources)}).",
+        "",
+    ]
+
+
 def _labs() -> list[str]:
     rr = DEFAULT_RANGES
     out = ["## Laboratory reference ranges", ""]
@@ -257,6 +317,9 @@ def _data() -> list[tuple[str, Any]]:
         ("pathways", PATHWAYS),
         ("reference_ranges", DEFAULT_RANGES),
         ("imaging_patterns", IMAGING_PATTERNS),
+        ("ehit", EHIT),
+        ("critical", CRITICAL),
+        ("comparison", COMPARISON),
     ]
 
 
@@ -304,7 +367,19 @@ def render() -> str:
         "Evidence levels: " + "; ".join(f"**{k}** {v}" for k, v in LEVELS.items()) + ".",
         "",
     ]
-    for part in (_criteria, _trunks, _ceap, _scores, _pathways, _labs, _sources):
+    parts = (
+        _criteria,
+        _trunks,
+        _ceap,
+        _scores,
+        _pathways,
+        _post_treatment,
+        _critical_results,
+        _comparison,
+        _labs,
+        _sources,
+    )
+    for part in parts:
         lines += part()
     return "\n".join(lines).rstrip() + "\n"
 

@@ -45,8 +45,14 @@ class GroupRule(_Strict):
 
 
 class PerforatorRule(_Strict):
+    """Perforator rules of a set. `duration_comparison` is the duration criterion of the
+    pathologic-perforator definition (SVS22 1.1.c, SVS11 2.5: ">= 500 ms");
+    `reflux_comparison` decides whether outward flow is reflux at all, i.e. an incompetent
+    perforator (SVS22 1.1.a: "> 500 ms"); absent = the same as `duration_comparison`."""
+
     duration_ms: Annotated[float, Field(gt=0, le=10000)]
     duration_comparison: Comparison
+    reflux_comparison: Comparison | None = None
     diameter_mm: Annotated[float, Field(gt=0, le=20)] | None = None
     diameter_comparison: Comparison | None = None
     ulcer_location_required_in: tuple[Literal["C5", "C6"], ...] = ()
@@ -101,13 +107,13 @@ class CriteriaSet(_Strict):
     _duration_rules: dict[str, GroupRule] = PrivateAttr(default_factory=dict)
 
     def model_post_init(self, context: object, /) -> None:
-        # The perforator duration rule in the shape of a group rule, so verdicts share one path.
+        # The perforator reflux rule in the shape of a group rule, so verdicts share one path.
         p = self.perforator
         self._duration_rules = {
             **self.groups,
             "perforator": GroupRule(
                 threshold_ms=p.duration_ms,
-                comparison=p.duration_comparison,
+                comparison=p.reflux_comparison or p.duration_comparison,
                 sources=p.sources,
                 evidence=p.evidence,
             ),
@@ -139,6 +145,11 @@ class CriteriaSet(_Strict):
             perforator += (
                 f", beneath a healed or open ulcer in {'/'.join(p.ulcer_location_required_in)}"
                 " limbs"
+            )
+        if p.reflux_comparison and p.reflux_comparison != p.duration_comparison:
+            perforator += (
+                f"; an incompetent perforator has outward flow {p.reflux_comparison} "
+                f"{p.duration_ms:g} ms"
             )
         accessory = (
             f"accessory saphenous axial reflux: points >= {self.patterns.accessory_axial_min_cm:g}"

@@ -9,11 +9,18 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from venalab.crossfield import cross_field_problems, merge_problems
 from venalab.errors import InvalidInput, Problem, problems_from_validation
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class StrictData(BaseModel):
+    """Base of data-file models: frozen, unknown keys refused, no type coercion."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
 def data_path(*parts: str) -> Traversable:
@@ -48,8 +55,16 @@ def validate_document(
     try:
         doc = model.model_validate_json(json.dumps(raw))
     except ValidationError as err:
-        raise InvalidInput(problems_from_validation(err), what=what) from None
+        problems = merge_problems(problems_from_validation(err), cross_field_problems(model, raw))
+        raise InvalidInput(problems, what=what) from None
     problems = checks(doc) if checks else []
     if problems:
         raise InvalidInput(problems, what=what)
     return doc
+
+
+def load_data_file(
+    name: str, model: type[M], checks: Callable[[M], list[Problem]] | None = None
+) -> M:
+    """Read and validate the shipped data file `data/<name>` (TOML)."""
+    return validate_document(read_toml(data_path(name)), model, f"data file {name}", checks)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from venalab.anatomy import VEINS
 from venalab.assembly import finish
 from venalab.criteria import CriteriaSet, get_criteria
+from venalab.errors import InvalidInput
 from venalab.evidence import Finding, Importance, Recommendation
 from venalab.exam import SIDES, ExamDocument, Leg, Side, VillaltaItems
 from venalab.result import (
@@ -21,9 +22,30 @@ from venalab.result import (
 )
 from venalab.rules.calcinosis import assess_calcinosis
 from venalab.rules.ceap import ceap_findings, clinical_classes, derive_ceap
+from venalab.rules.comparison import (
+    ComparisonResult,
+    compare_exams,
+    comparison_findings,
+    prior_problems,
+)
+from venalab.rules.critical import critical_findings
 from venalab.rules.diagnoses import calcinosis_diagnoses, leg_diagnoses
+from venalab.rules.ehit import (
+    EhitResult,
+    TreatedSegment,
+    classify_ehit,
+    post_treatment_indices,
+    treated_segments,
+    treatment_evidence,
+    treatment_text,
+)
 from venalab.rules.imaging import interpret_imaging
-from venalab.rules.pathways import PathwayParams, pathway_params, thrombosis_pathway
+from venalab.rules.pathways import (
+    DerivedFollowup,
+    PathwayParams,
+    pathway_params,
+    thrombosis_pathway,
+)
 from venalab.rules.pathways.cvi import cvi_recommendations
 from venalab.rules.patterns import reflux_patterns
 from venalab.rules.reflux import (
@@ -210,8 +232,43 @@ def _villalta_items(exam: ExamDocument, side: Side, leg: Leg) -> VillaltaItems |
     return items
 
 
+def _treatment_findings(
+    side: Side, treated: tuple[TreatedSegment, ...], ehit: tuple[EhitResult, ...]
+) -> list[Finding]:
+    out = [
+        Finding(
+            id=f"treatment.{side}.{t.vein}.{t.index}",
+            leg=side,
+            importance=3 if t.status in ("partially-recanalised", "fully-recanalised") else 4,
+            evidence=treatment_evidence(t),
+            text=f"{_SIDE[side]} {t.vein}{f' {t.site}' if t.site else ''}: {treatment_text(t)}.",
+        )
+        for t in treated
+    ]
+    for e in ehit:
+        if e.ehit_class is None and e.decision != "undetermined":
+            continue
+        importance: Importance = {"I": 4, "II": 2, "III": 1, "IV": 1}.get(e.ehit_class or "", 2)  # type: ignore[assignment]
+        out.append(
+            Finding(
+                id=f"ehit.{side}.{e.junction}",
+                leg=side,
+                importance=importance,
+                evidence=e.evidence,
+                text=f"{_SIDE[side]} leg: {e.label} at the {e.junction} after ablation "
+                f"({e.evidence.note})",
+            )
+        )
+    return out
+
+
 def assess_leg(
-    side: Side, leg: Leg, exam: ExamDocument, cs: CriteriaSet, options: EngineOptions
+    side: Side,
+    leg: Leg,
+    exam: ExamDocument,
+    cs: CriteriaSet,
+    options: EngineOptions,
+    derived: DerivedFollowup | None = None,
 ) -> tuple[LegResult, list[Finding], list[Recommendation]]:
     c_classes = clinical_classes(leg.clinical)
     segments = tuple(assess_segment(s, VEINS[s.vein], cs) for s in leg.segments)
@@ -221,7 +278,11 @@ def assess_leg(
     patterns = reflux_patterns(
         ((r, s.position_cm) for r, s in zip(segments, leg.segments, strict=True)), cs
     )
-    thrombosis = classify_thrombosis(leg, options.tibioperoneal_trunk)
+    treated = treated_segments(leg, exam.exam.date)
+    ehit = classify_ehit(side, leg, exam.exam.date)
+    thrombosis = classify_thrombosis(
+        leg, options.tibioperoneal_trunk, post_treatment_indices(leg, exam.exam.date, ehit)
+    )
     findings = _segment_findings(side, segments) + _perforator_findings(side, perforators)
     for p in patterns:
         findings.append(
@@ -230,10 +291,12 @@ def assess_leg(
                 leg=side,
                 importance=3 if p.pattern == "axial" else 4,
                 evidence=p.evidence,
-                text=f"{_SIDE[side]} {p.trunk}: {p.pattern} reflux ({', '.join(p.segments)}).",
+                text=f"{_SIDE[side]} {p.trunk}: {p.pattern} reflux"
+                f"{f', {p.qualifier}' if p.qualifier else ''} ({', '.join(p.segments)}).",
             )
         )
     findings += _thrombosis_findings(side, thrombosis)
+    findings += _treatment_findings(side, treated, ehit)
 
     ceap = derive_ceap(
         leg.clinical,
@@ -287,7 +350,9 @@ def assess_leg(
             )
         )
 
-    pathway = thrombosis_pathway(side, thrombosis, exam, _pathway_params(options))
+    pathway = thrombosis_pathway(
+        side, thrombosis, exam, _pathway_params(options), ehit=ehit, derived=derived
+    )
     recommendations = list(pathway.recommendations)
     recommendations += cvi_recommendations(
         side,
@@ -318,6 +383,9 @@ def assess_leg(
         vcss=vcss,
         villalta=villalta,
         imaging=imaging,
+        treated=treated,
+        ehit=ehit,
+        critical=critical_findings(side, thrombosis, pathway, ehit),
     )
     return result, findings, recommendations
 
@@ -326,20 +394,55 @@ def _pathway_params(options: EngineOptions) -> PathwayParams | None:
     return pathway_params(options.pathways) if options.pathways else None
 
 
+def _derived_followup(comparison: ComparisonResult | None, side: Side) -> DerivedFollowup | None:
+    lc = comparison.leg(side) if comparison else None
+    if comparison is None or lc is None or lc.serial_result is None:
+        return None
+    return DerivedFollowup(
+        result=lc.serial_result,
+        prior_date=comparison.prior_date,
+        interval_days=comparison.interval_days,
+        evidence=lc.evidence,
+    )
+
+
+def _mark_critical(findings: list[Finding], legs: dict[str, LegResult]) -> list[Finding]:
+    """Findings a critical mark is about carry `critical: true`."""
+    marked = {fid for lr in legs.values() for c in lr.critical for fid in c.finding_ids}
+    return [f.model_copy(update={"critical": True}) if f.id in marked else f for f in findings]
+
+
 def assess(
-    exam: ExamDocument, criteria: CriteriaSet | None = None, options: EngineOptions | None = None
+    exam: ExamDocument,
+    criteria: CriteriaSet | None = None,
+    options: EngineOptions | None = None,
+    prior: ExamDocument | None = None,
 ) -> Result:
-    """Interpret one exam under a criteria set (the default set when None)."""
+    """Interpret one exam under a criteria set (the default set when None).
+
+    `prior`: an earlier exam of the same patient; the result then carries the serial
+    comparison (rules.comparison), and the distal DVT pathway reads its follow-up result from
+    it. A prior of another patient, or not earlier, raises InvalidInput naming `prior.*`.
+    """
     options = options or EngineOptions()
     cs = criteria or get_criteria(options.criteria)
     options = options.model_copy(update={"criteria": cs.id})
+    comparison = None
+    if prior is not None:
+        if problems := prior_problems(exam, prior):
+            raise InvalidInput(problems, what="prior exam")
+        comparison = compare_exams(prior, exam, cs, options.tibioperoneal_trunk)
     legs: dict[str, LegResult] = {}
     findings: list[Finding] = []
     recommendations: list[Recommendation] = []
     for side, leg in exam.legs.items():
-        legs[side], leg_findings, leg_recs = assess_leg(side, leg, exam, cs, options)
+        legs[side], leg_findings, leg_recs = assess_leg(
+            side, leg, exam, cs, options, _derived_followup(comparison, side)
+        )
         findings += leg_findings
         recommendations += leg_recs
+    if comparison is not None:
+        findings += comparison_findings(comparison)
 
     wells_items = exam.scores.wells_dvt if exam.scores else None
     wells = score_wells(wells_items, version=options.wells_version) if wells_items else None
@@ -359,7 +462,8 @@ def assess(
         findings += calcinosis.findings()
         recommendations += calcinosis.recommendations()
 
-    findings.sort(key=lambda f: f.importance)
+    findings = _mark_critical(findings, legs)
+    findings.sort(key=lambda f: (f.importance, not f.critical))
     diagnoses = [
         d
         for side in SIDES
@@ -389,6 +493,8 @@ def assess(
         calcinosis=calcinosis,
         findings=tuple(findings),
         recommendations=tuple(recommendations),
+        comparison=comparison,
+        critical=tuple(c for lr in legs.values() for c in lr.critical),
         diagnoses=tuple(diagnoses),
     )
     return finish(exam, assembled)

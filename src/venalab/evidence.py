@@ -91,6 +91,8 @@ class Finding(Frozen):
     evidence: Evidence
     leg: Side | None = None
     importance: Importance = 3
+    critical: bool = False
+    """A critical result (Result.critical says which criterion and why)."""
 
 
 class Recommendation(Frozen):

@@ -25,6 +25,7 @@ from venalab.bounded import (
     read_stream,
     utf8,
 )
+from venalab.crossfield import cross_field_problems, merge_problems
 from venalab.errors import InvalidInput, Problem, problems_from_validation
 from venalab.limits import LIMITS
 from venalab.text_rules import check_identifier, multi_line, single_line
@@ -149,6 +150,19 @@ class ExamInfo(_Model):
     operator: Annotated[str, Field(max_length=200), OneLine] | None = None
 
 
+# Which signs a `recurrent` entry may qualify (read by the model and the cohort validator). A
+# healed ulcer can itself be a recurrence: CEAP 2020 has no C5r, so it stays C5.
+RECURRENCE_SIGNS: dict[str, tuple[Sign, ...]] = {
+    "varicose": ("varicose",),
+    "ulcer": ("ulcer-active", "ulcer-healed"),
+}
+
+
+def recurrence_problem(recurrence: str) -> str:
+    signs = " or ".join(f"'{s}'" for s in RECURRENCE_SIGNS[recurrence])
+    return f"`recurrent` lists '{recurrence}' but `signs` has no {signs}"
+
+
 class Clinical(_Model):
     signs: Annotated[tuple[Sign, ...], Field(max_length=32)] = ()
     symptomatic: bool | None = None
@@ -157,10 +171,9 @@ class Clinical(_Model):
 
     @model_validator(mode="after")
     def _recurrence_needs_sign(self) -> Self:
-        if "varicose" in self.recurrent and "varicose" not in self.signs:
-            raise ValueError("`recurrent` lists 'varicose' but `signs` has no 'varicose'")
-        if "ulcer" in self.recurrent and "ulcer-active" not in self.signs:
-            raise ValueError("`recurrent` lists 'ulcer' but `signs` has no 'ulcer-active'")
+        for recurrence, signs in RECURRENCE_SIGNS.items():
+            if recurrence in self.recurrent and not set(signs) & set(self.signs):
+                raise ValueError(recurrence_problem(recurrence))
         return self
 
 
@@ -173,6 +186,45 @@ class Thrombus(_Model):
         description="venalab extension: distance from the thrombus head to the saphenous "
         "junction (SFJ/SPJ), cm; used by the superficial vein thrombosis pathway.",
     )
+    lumen_percent: Annotated[float, Field(ge=0, le=100)] | None = Field(
+        default=None,
+        description="venalab extension: share of the vein's lumen the thrombus occupies, %; "
+        "grades thrombus extending into a deep vein after ablation (EHIT classes II/III).",
+    )
+
+    @model_validator(mode="after")
+    def _occlusion_fits_lumen(self) -> Self:
+        if self.occlusive is True and self.lumen_percent is not None and self.lumen_percent < 100:
+            raise ValueError("`occlusive` true but `lumen_percent` is below 100")
+        if self.occlusive is False and self.lumen_percent == 100:
+            raise ValueError("`occlusive` false but `lumen_percent` is 100")
+        return self
+
+
+TreatmentMethod = Literal["thermal-ablation", "non-thermal-ablation", "stripping", "sclerotherapy"]
+TreatmentStatus = Literal["occluded", "partially-recanalised", "fully-recanalised", "absent"]
+ABLATION_METHODS: frozenset[str] = frozenset({"thermal-ablation", "non-thermal-ablation"})
+
+
+class Treatment(_Model):
+    """venalab extension: a treated segment as seen at this exam (issue 18)."""
+
+    method: TreatmentMethod = Field(
+        description="thermal-ablation (laser, radiofrequency), non-thermal-ablation "
+        "(cyanoacrylate, mechanochemical), stripping, sclerotherapy (liquid or foam)."
+    )
+    date: dt.date | None = Field(default=None, description="Date of the treatment.")
+    status: TreatmentStatus | None = Field(
+        default=None,
+        description="What this exam shows: occluded, partially-recanalised, "
+        "fully-recanalised; 'absent' only after stripping (vein removed).",
+    )
+
+    @model_validator(mode="after")
+    def _status_fits_method(self) -> Self:
+        if self.status == "absent" and self.method != "stripping":
+            raise ValueError("`status` 'absent' (vein removed) is only for `method` 'stripping'")
+        return self
 
 
 class Segment(_Model):
@@ -190,6 +242,10 @@ class Segment(_Model):
         default=None,
         description="venalab extension: distance of this measuring point from the vein's "
         "junction, cm; lets accessory saphenous reflux be called axial (>= 5 cm, SVS23 1.3.2).",
+    )
+    treatment: Treatment | None = Field(
+        default=None,
+        description="venalab extension: this segment was treated (method, date, status now).",
     )
 
     @model_validator(mode="after")
@@ -549,6 +605,20 @@ class ExamDocument(_Model):
             raise ValueError("`patient.birth_date` is after `exam.date`")
         return self
 
+    @model_validator(mode="after")
+    def _treatment_dates(self) -> Self:
+        late = [
+            f"legs.{side}.segments[{i}].treatment.date"
+            for side, leg in self.legs.items()
+            for i, seg in enumerate(leg.segments)
+            if seg.treatment is not None
+            and seg.treatment.date is not None
+            and seg.treatment.date > self.exam.date
+        ]
+        if late:
+            raise ValueError(f"`{'`, `'.join(late)}` after `exam.date` (treatment in the future)")
+        return self
+
     def leg(self, side: Side) -> Leg | None:
         return self.legs.left if side == "left" else self.legs.right
 
@@ -594,7 +664,8 @@ def parse_exam_obj(obj: object) -> ExamDocument:
 def parse_exam_json(text: str | bytes) -> ExamDocument:
     """Validate JSON text (the fast path: pydantic's own parser). A document that parser
     refuses as such (too deep, a number out of range) is decoded again within the limits so
-    that the problem names its path."""
+    that the problem names its path. InvalidInput lists every problem, cross-field checks
+    (such as a birth date after the exam date) included whatever else is wrong."""
     if len(text) > LIMITS.body_bytes:
         decode_json(text, _WHAT)  # raises TooLarge
     try:
@@ -608,7 +679,9 @@ def parse_exam_json(text: str | bytes) -> ExamDocument:
             if breach is not None:
                 raise InvalidInput([breach]) from None
             raise InvalidInput([Problem("", f"not valid JSON: {err.errors()[0]['msg']}")]) from None
-        raise InvalidInput(problems_from_validation(err)) from None
+        problems = problems_from_validation(err)
+    more = cross_field_problems(ExamDocument, json.loads(text))
+    raise InvalidInput(merge_problems(problems, more))
 
 
 def parse_exam_text(text: str, *, name: str = "<input>") -> ExamDocument:

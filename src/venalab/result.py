@@ -19,7 +19,10 @@ from venalab import __version__
 from venalab.evidence import Evidence, Finding, Frozen, Recommendation
 from venalab.rules.calcinosis import CalcinosisResult
 from venalab.rules.ceap import CeapResult
+from venalab.rules.comparison import ComparisonResult
+from venalab.rules.critical import CriticalFinding
 from venalab.rules.diagnoses import Diagnosis
+from venalab.rules.ehit import EhitResult, TreatedSegment
 from venalab.rules.imaging import ImagingResult
 from venalab.rules.pathways import PathwayResult
 from venalab.rules.patterns import PatternResult
@@ -82,7 +85,16 @@ class LegResult(Frozen):
     vcss: VcssResult | None = None
     villalta: VillaltaResult | None = None
     imaging: ImagingResult | None = None
+    treated: tuple[TreatedSegment, ...] = ()
+    """Treated segments recorded at this exam (venalab extension `treatment`)."""
+    ehit: tuple[EhitResult, ...] = ()
+    """Per junction whose trunk was ablated: the AVF EHIT class (rules.ehit, KAB21)."""
+    critical: tuple[CriticalFinding, ...] = ()
     ceap_not_assessed: NotAssessed | None = None
+
+    def pattern_labels(self) -> dict[str, str]:
+        """Trunk -> pattern with its qualifier ("junctional, trunk not measured"), for text."""
+        return {p.trunk: p.label for p in self.reflux_pattern_details}
 
 
 class Legs(Frozen):
@@ -101,6 +113,10 @@ class Result(Frozen):
     calcinosis: CalcinosisResult | None = None
     findings: tuple[Finding, ...]
     recommendations: tuple[Recommendation, ...] = ()
+    comparison: ComparisonResult | None = None
+    """Serial comparison with the prior exam, when one was given (rules.comparison)."""
+    critical: tuple[CriticalFinding, ...] = ()
+    """Critical findings of every leg, with the criterion and reason (rules.critical)."""
     diagnoses: tuple[Diagnosis, ...] = ()
 
     def leg(self, side: str) -> LegResult | None:

@@ -12,6 +12,8 @@ from rich.text import Text
 
 from venalab.exam import ExamDocument
 from venalab.result import LegResult, Result
+from venalab.rules.calcinosis import calcification_caveat
+from venalab.rules.comparison import course_text
 from venalab.rules.reflux import boundary_decision
 
 _VERDICT_STYLE = {
@@ -93,6 +95,30 @@ def _perforator_table(leg: LegResult) -> Table:
     return table
 
 
+def _critical_panel(result: Result) -> list[Panel]:
+    if not result.critical:
+        return []
+    critical = Text()
+    for c in result.critical:
+        critical.append(f"{c.text}", style="bold red")
+        critical.append(f"  ({c.label}; {c.evidence.rule})\n", style="dim")
+    return [Panel(critical, title="CRITICAL RESULTS: communicate", title_align="left")]
+
+
+def _comparison_text(result: Result) -> list[Text]:
+    cmp = result.comparison
+    if cmp is None:
+        return []
+    lines = [f"\nCompared with {cmp.prior_date} ({cmp.interval_days} days earlier):"]
+    for side, lc in cmp.legs.items():
+        serial = f"; serial imaging result {lc.serial_result}" if lc.serial_result else ""
+        lines.append(f"  {side}: {course_text(lc.course)}{serial}")
+        lines += [f"    {c.text}" for c in lc.changes if c.changed]
+    if cmp.unchanged:
+        lines.append("  no change")
+    return [Text("\n".join(lines))]
+
+
 def summary_renderable(result: Result, exam: ExamDocument) -> Group:
     pt, ex = exam.patient, exam.exam
     age = f"{pt.age_years} y" if pt.age_years is not None else f"born {pt.birth_date}"
@@ -105,7 +131,7 @@ def summary_renderable(result: Result, exam: ExamDocument) -> Group:
         ("Criteria ", "bold"),
         f"{result.criteria.id} v{result.criteria.version} ({', '.join(result.criteria.sources)})",
     )
-    parts: list[Table | Text | Panel] = [header]
+    parts: list[Table | Text | Panel] = [header, *_critical_panel(result)]
     for side in ("left", "right"):
         leg = result.leg(side)
         if leg is None:
@@ -115,7 +141,7 @@ def summary_renderable(result: Result, exam: ExamDocument) -> Group:
             parts.append(_segments_table(leg))
         if leg.perforators:
             parts.append(_perforator_table(leg))
-        patterns = ", ".join(f"{k} {v}" for k, v in leg.reflux_patterns.items()) or "no reflux"
+        patterns = ", ".join(f"{k} {v}" for k, v in leg.pattern_labels().items()) or "no reflux"
         parts.append(Text(f"Reflux patterns: {patterns}"))
         t = leg.thrombosis
         parts.append(
@@ -125,6 +151,8 @@ def summary_renderable(result: Result, exam: ExamDocument) -> Group:
                 style="bold red" if t.classification != "none" else "",
             )
         )
+        for e in leg.ehit:
+            parts.append(Text(f"After ablation: {e.label} at the {e.junction}", style="bold"))
         if leg.pathway.pathway != "none":
             parts.append(Text(f"Pathway: {leg.pathway.pathway} -> {leg.pathway.decision}"))
         scores = [
@@ -143,10 +171,17 @@ def summary_renderable(result: Result, exam: ExamDocument) -> Group:
     if result.wells_dvt is not None:
         w = result.wells_dvt
         parts.append(Text(f"\nWells DVT ({w.version}): {w.statement}"))
+    parts += _comparison_text(result)
     if result.calcinosis is not None:
         c = result.calcinosis
         product = f"Ca x P {c.ca_x_p.value:g} mg²/dL²; " if c.ca_x_p is not None else ""
-        parts.append(Text(f"\nCalcinosis workup: {product}subtype {c.subtype}"))
+        caveat = calcification_caveat(c)
+        parts.append(
+            Text(
+                f"\nCalcinosis workup: {product}subtype {c.subtype}"
+                + (f" ({caveat})" if caveat else "")
+            )
+        )
     findings = Text()
     for i, f in enumerate(result.findings, 1):
         ev = f.evidence

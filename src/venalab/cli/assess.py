@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from venalab.cli._errors import fail_invalid, print_invalid
-from venalab.criteria import CRITERIA, DEFAULT_CRITERIA_ID, get_criteria
+from venalab.criteria import CRITERIA, DEFAULT_CRITERIA_ID, CriteriaSet, get_criteria
 from venalab.engine import assess
 from venalab.errors import InvalidInput
 from venalab.exam import ExamDocument, load_exam, load_exam_stdin
@@ -70,6 +70,19 @@ def _read_exams(files: list[str]) -> list[tuple[str, ExamDocument]]:
     return exams
 
 
+def _assess_with_prior(
+    name: str,
+    exam: ExamDocument,
+    cs: CriteriaSet,
+    options: EngineOptions,
+    prior: ExamDocument | None,
+) -> Result:
+    try:
+        return assess(exam, cs, options, prior=prior)
+    except InvalidInput as e:  # the prior is of another patient, or not earlier
+        fail_invalid(name, e)
+
+
 def assess_cmd(
     files: Annotated[
         list[str], typer.Argument(help="Exam documents (.json/.yaml); '-' reads stdin.")
@@ -89,6 +102,15 @@ def assess_cmd(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
     ] = None,
+    prior: Annotated[
+        str | None,
+        typer.Option(
+            "--prior",
+            metavar="PRIOR",
+            help="An earlier exam of the same patient: the result adds the serial comparison "
+            "(thrombus course, reflux and diameter changes) and the distal DVT follow-up.",
+        ),
+    ] = None,
 ) -> None:
     """Interpret exam documents: reflux verdicts, patterns, perforators, thrombosis, with evidence."""
     try:
@@ -96,8 +118,9 @@ def assess_cmd(
     except InvalidInput as e:
         fail_invalid("--criteria", e)
     exams = _read_exams(files)
+    before = _read_exams([prior])[0][1] if prior is not None else None
     options = EngineOptions(criteria=cs.id, tibioperoneal_trunk=tibioperoneal_trunk.value)
-    results: list[tuple[ExamDocument, Result]] = [(ex, assess(ex, cs, options)) for _, ex in exams]
+    results = [(ex, _assess_with_prior(name, ex, cs, options, before)) for name, ex in exams]
     if fmt is OutputFormat.json:
         docs = [json.loads(r.to_json()) for _, r in results]
         text = json.dumps(docs[0] if len(docs) == 1 else docs, indent=2, ensure_ascii=False) + "\n"
@@ -145,6 +168,12 @@ def report_cmd(
     lab_name: Annotated[
         str, typer.Option(help="Laboratory name in the report header.")
     ] = "Vascular Laboratory",
+    prior: Annotated[
+        str | None,
+        typer.Option(
+            "--prior", metavar="PRIOR", help="An earlier exam of the same patient to compare with."
+        ),
+    ] = None,
 ) -> None:
     """Write the clinician report (with venous map) or the plain-language patient letter."""
     from venalab.report.render import render_report
@@ -154,8 +183,9 @@ def report_cmd(
         cs = get_criteria(criteria)
     except InvalidInput as e:
         fail_invalid("--criteria", e)
-    ((_, exam),) = _read_exams([exam_file])
-    result = assess(exam, cs, EngineOptions(criteria=cs.id))
+    ((name, exam),) = _read_exams([exam_file])
+    before = _read_exams([prior])[0][1] if prior is not None else None
+    result = _assess_with_prior(name, exam, cs, EngineOptions(criteria=cs.id), before)
     data = render_report(exam, result, audience.value, fmt.value, lab=LabInfo(name=lab_name))
     write_private(output, data)
     err.print(f"wrote {output} ({fmt.value}, {audience.value}, {len(data):,} bytes)")

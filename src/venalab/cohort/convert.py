@@ -39,6 +39,7 @@ from venalab.cohort.table import (
     CohortWriter,
     TableBuilder,
     is_cohort_dir,
+    unsupported_in_tables,
 )
 from venalab.errors import InvalidInput, Problem
 from venalab.exam import ExamDocument, parse_exam_obj
@@ -81,9 +82,14 @@ def parse_lines(
             errors += error_rows(row, None, [Problem("", f"not valid JSON: {err}")])
             continue
         try:
-            exams.append((row, parse_exam_obj(obj)))
+            exam = parse_exam_obj(obj)
         except InvalidInput as err:
             errors += error_rows(row, obj, err.problems)
+            continue
+        if unsupported := unsupported_in_tables(exam):  # treated segments (issue 18)
+            errors += error_rows(row, obj, unsupported)
+        else:
+            exams.append((row, exam))
     return exams, errors
 
 

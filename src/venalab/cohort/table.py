@@ -36,6 +36,7 @@ from pydantic import BaseModel
 
 from venalab.anatomy import VEINS
 from venalab.criteria import Comparison
+from venalab.errors import Problem
 from venalab.exam import (
     SIDES,
     Clinical,
@@ -107,7 +108,9 @@ LAB_ANALYTES: tuple[str, ...] = tuple(n for n in Labs.model_fields if n != "dial
 HISTORY_COLUMNS = _fields(History, "history_")
 IMAGING_FIELDS: tuple[str, ...] = tuple(LegImaging.model_fields)
 CLINICAL_COLUMNS = _fields(Clinical, "")
-SEGMENT_COLUMNS = _fields(Segment, "", skip=("thrombus",))
+# Treatments (post-procedure exams) are not part of the cohort tables; a document with one
+# cannot be flattened (tables_from_documents says so).
+SEGMENT_COLUMNS = _fields(Segment, "", skip=("thrombus", "treatment"))
 THROMBUS_COLUMNS = _fields(Thrombus, "thrombus_")
 
 KEY_SCHEMA: dict[str, pl.DataType] = {"row": pl.Int64()}
@@ -244,6 +247,20 @@ def _conform(df: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataFram
 
 def _value(v: Any) -> Any:
     return list(v) if isinstance(v, tuple) else v
+
+
+def unsupported_in_tables(exam: ExamDocument) -> list[Problem]:
+    """Fields the cohort tables do not carry: such an exam is reported, never half-assessed."""
+    return [
+        Problem(
+            f"legs.{side}.segments[{i}].treatment",
+            "treated segments (post-procedure exams) are not part of the cohort tables; "
+            "assess this exam with `venalab assess`",
+        )
+        for side, leg in exam.legs.items()
+        for i, seg in enumerate(leg.segments)
+        if seg.treatment is not None
+    ]
 
 
 def exam_rows(

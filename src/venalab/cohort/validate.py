@@ -39,6 +39,7 @@ from venalab.cohort.table import (
 from venalab.errors import problems_from_validation
 from venalab.exam import (
     PERFORATOR_VEINS,
+    RECURRENCE_SIGNS,
     SIDES,
     Clinical,
     ExamInfo,
@@ -50,6 +51,7 @@ from venalab.exam import (
     Segment,
     Thrombus,
     VeinCode,
+    recurrence_problem,
 )
 from venalab.units import LAB_UNITS
 
@@ -240,6 +242,20 @@ def _segment_checks() -> list[_Check]:
             pl.lit(f"`beneath_ulcer` is only for perforator veins ({', '.join(perforators)})"),
         )
     )
+    # Thrombus._occlusion_fits_lumen (venalab.exam)
+    lumen, occlusive = pl.col("thrombus_lumen_percent"), pl.col("thrombus_occlusive")
+    checks += [
+        _Check(
+            (occlusive.fill_null(False) & (lumen < 100).fill_null(False)),
+            _seg_path("thrombus"),
+            pl.lit("`occlusive` true but `lumen_percent` is below 100"),
+        ),
+        _Check(
+            ((occlusive == False) & (lumen == 100)).fill_null(False),  # noqa: E712
+            _seg_path("thrombus"),
+            pl.lit("`occlusive` false but `lumen_percent` is 100"),
+        ),
+    ]
     stray = pl.any_horizontal([pl.col(c).is_not_null() for c in THROMBUS_COLUMNS.values()])
     checks.append(
         _Check(
@@ -254,13 +270,15 @@ def _segment_checks() -> list[_Check]:
 def _leg_checks() -> list[_Check]:
     checks = _model_checks(Clinical, CLINICAL_COLUMNS, _leg_path)
     # Clinical._recurrence_needs_sign (venalab.exam)
-    for recurrent, sign in (("varicose", "varicose"), ("ulcer", "ulcer-active")):
+    for recurrent, signs in RECURRENCE_SIGNS.items():
         checks.append(
             _Check(
                 pl.col("recurrent").list.contains(recurrent).fill_null(False)
-                & ~pl.col("signs").list.contains(sign).fill_null(False),
+                & ~pl.any_horizontal(
+                    [pl.col("signs").list.contains(sign).fill_null(False) for sign in signs]
+                ),
                 pl.format("legs.{}.clinical", pl.col("side")),
-                pl.lit(f"`recurrent` lists '{recurrent}' but `signs` has no '{sign}'"),
+                pl.lit(recurrence_problem(recurrent)),
             )
         )
     return checks

@@ -224,6 +224,10 @@ def _perforators(verdicts: pl.DataFrame, classes: pl.DataFrame, cs: CriteriaSet)
         classes.select("_leg", "ulcer_limb"), on="_leg", how="left", maintain_order="left"
     )
     duration = _compare_lit(pl.col("measured_ms"), p.duration_comparison, p.duration_ms)
+    # rules.reflux.perforator_incompetent: the set's perforator reflux rule
+    reflux = _compare_lit(
+        pl.col("measured_ms"), p.reflux_comparison or p.duration_comparison, p.duration_ms
+    )
     met = [duration]
     if p.diameter_mm is not None and p.diameter_comparison is not None:
         met.append(_compare_lit(pl.col("diameter_mm"), p.diameter_comparison, p.diameter_mm))
@@ -231,7 +235,7 @@ def _perforators(verdicts: pl.DataFrame, classes: pl.DataFrame, cs: CriteriaSet)
     met.append(pl.when(pl.col("ulcer_limb")).then(pl.col("beneath_ulcer")).otherwise(True))
     pathologic = pl.all_horizontal([x.fill_null(False) for x in met])
     return perf.select(
-        duration.alias("perforator_incompetent"), pathologic.alias("perforator_pathologic")
+        reflux.alias("perforator_incompetent"), pathologic.alias("perforator_pathologic")
     )
 
 

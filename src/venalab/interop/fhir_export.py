@@ -49,7 +49,7 @@ from typing import Any
 
 from venalab import __version__
 from venalab.anatomy import VEINS
-from venalab.exam import SIDES, ExamDocument, Segment, Side
+from venalab.exam import SIDES, ExamDocument, Segment, Side, Treatment
 from venalab.interop import fhir_codes as fc
 from venalab.interop.fhir_codes import Coding, FieldSpec, concept
 from venalab.interop.findings import report_conclusion
@@ -65,6 +65,30 @@ _NOT_PERFORMED = Coding(
 
 class ExportError(ValueError):
     """The result does not belong to the exam (different patient, date or segments)."""
+
+
+def _treatment_components(treatment: Treatment | None) -> list[JSON]:
+    """A treated segment (venalab extension) as local-code components (issue 18)."""
+    if treatment is None:
+        return []
+    out = [
+        _component(
+            fc.meas("treatment-method"),
+            {"valueCodeableConcept": concept(fc.meas(f"treatment-method:{treatment.method}"))},
+        )
+    ]
+    if treatment.date is not None:
+        out.append(
+            _component(fc.meas("treatment-date"), {"valueDateTime": treatment.date.isoformat()})
+        )
+    if treatment.status is not None:
+        out.append(
+            _component(
+                fc.meas("treatment-status"),
+                {"valueCodeableConcept": concept(fc.meas(f"treatment-status:{treatment.status}"))},
+            )
+        )
+    return out
 
 
 def _quantity(value: float, unit: str, ucum: str | None = None) -> JSON:
@@ -357,6 +381,14 @@ class _Builder:
                         {"valueQuantity": _quantity(t.distance_to_junction_cm, "cm")},
                     )
                 )
+            if t.lumen_percent is not None:
+                comps.append(
+                    _component(
+                        fc.meas("thrombus-lumen-percent"),
+                        {"valueQuantity": _quantity(t.lumen_percent, "%")},
+                    )
+                )
+        comps += _treatment_components(seg.treatment)
         if seg.position_cm is not None:
             comps.append(
                 _component(

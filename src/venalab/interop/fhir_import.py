@@ -134,8 +134,9 @@ def _describe(cc: Any) -> str:
 
 
 def _has(seg: JSON, name: str) -> bool:
-    if name.startswith("thrombus."):
-        return name.split(".", 1)[1] in seg.get("thrombus", {})
+    if name.startswith(("thrombus.", "treatment.")):
+        group, key = name.split(".", 1)
+        return key in seg.get(group, {})
     return name in seg
 
 
@@ -630,6 +631,10 @@ class _Reader:
             (fc.VENOUS_MEASUREMENTS, "thrombus-distance-to-junction"): (
                 "thrombus.distance_to_junction_cm"
             ),
+            (fc.VENOUS_MEASUREMENTS, "thrombus-lumen-percent"): "thrombus.lumen_percent",
+            (fc.VENOUS_MEASUREMENTS, "treatment-method"): "treatment.method",
+            (fc.VENOUS_MEASUREMENTS, "treatment-date"): "treatment.date",
+            (fc.VENOUS_MEASUREMENTS, "treatment-status"): "treatment.status",
             (fc.VENOUS_MEASUREMENTS, "distance-from-junction"): "position_cm",
             (fc.VENOUS_MEASUREMENTS, "beneath-ulcer"): "beneath_ulcer",
             (fc.VENOUS_MEASUREMENTS, "segment-label"): "label",
@@ -649,6 +654,16 @@ class _Reader:
             return name, self._quantity(
                 item.get("valueQuantity"), fc.LENGTH_TO_CM, "length (mm, cm, m)", path
             )
+        if name == "thrombus.lumen_percent":
+            q = item.get("valueQuantity")
+            if not isinstance(q, dict) or q.get("code", q.get("unit")) != "%":
+                raise self.skip(path, "expected valueQuantity in %")
+            return name, q.get("value")
+        if name == "treatment.date":
+            v = item.get("valueDateTime")
+            if not isinstance(v, str):
+                raise self.skip(path, "expected valueDateTime")
+            return name, v[:10]
         if name in ("obstruction", "beneath_ulcer", "thrombus.occlusive"):
             v = item.get("valueBoolean")
             if not isinstance(v, bool):
@@ -665,8 +680,14 @@ class _Reader:
                 if k in self.site_by_code:
                     return name, self.site_by_code[k]
             raise self.skip(path, "topographical modifier not proximal/middle/distal")
-        if name in ("compressibility", "thrombus.age"):
-            prefix = "compressibility:" if name == "compressibility" else "thrombus-age:"
+        prefixes = {
+            "compressibility": "compressibility:",
+            "thrombus.age": "thrombus-age:",
+            "treatment.method": "treatment-method:",
+            "treatment.status": "treatment-status:",
+        }
+        if name in prefixes:
+            prefix = prefixes[name]
             for system, code in keys:
                 if system == fc.VENOUS_MEASUREMENTS and code.startswith(prefix):
                     return name, code[len(prefix) :]
@@ -698,9 +719,9 @@ class _Reader:
             return
         target = seg
         key = name
-        if name.startswith("thrombus."):
-            target = seg.setdefault("thrombus", {})
-            key = name.split(".", 1)[1]
+        if name.startswith(("thrombus.", "treatment.")):
+            group, key = name.split(".", 1)
+            target = seg.setdefault(group, {})
         if key in target:
             raise self.skip(path, f"{name} given twice for one segment")
         target[key] = value

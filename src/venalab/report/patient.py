@@ -24,6 +24,9 @@ READABILITY_MAX_GRADE = 8.0
 # Recommendation ids (rules/pathways) -> the "what usually comes next" phrase they map to.
 # Order matters: the first matching fragment wins.
 _NEXT_BY_RECOMMENDATION: tuple[tuple[str, str], ...] = (
+    ("ehit.III", "anticoagulation"),
+    ("ehit.IV", "anticoagulation"),
+    ("ehit.II.", "serial_imaging"),
     ("serial-imaging", "serial_imaging"),
     ("surveillance", "serial_imaging"),
     ("svt", "svt"),
@@ -80,6 +83,7 @@ def _side_findings(side: str, leg: LegResult) -> list[str]:
         out.append(p["boundary"].format(side=side))
     if t.non_compressible_without_thrombus:
         out.append(p["unclear"].format(side=side))
+    out += _treated_findings(side, leg)
     if leg.imaging is not None:
         if leg.imaging.soft_tissue_calcification:
             out.append(p["calcification"].format(side=side))
@@ -88,6 +92,47 @@ def _side_findings(side: str, leg: LegResult) -> list[str]:
     if not out:
         out.append(p["nothing"].format(side=side))
     return out
+
+
+def _treated_findings(side: str, leg: LegResult) -> list[str]:
+    p = phrases()["found"]
+    statuses = {t.status for t in leg.treated}
+    out = []
+    if "occluded" in statuses:
+        out.append(p["treated"].format(side=side))
+    if statuses & {"partially-recanalised", "fully-recanalised"}:
+        out.append(p["treated_open"].format(side=side))
+    if "absent" in statuses:
+        out.append(p["treated_removed"].format(side=side))
+    graded = [e for e in leg.ehit if e.ehit_class is not None or e.decision == "undetermined"]
+    if graded:
+        deep = any(e.ehit_class != "I" for e in graded)
+        out.append(p["ehit_deep" if deep else "ehit"].format(side=side))
+    return out
+
+
+def _compared(result: Result) -> Section | None:
+    """Plain words for the serial comparison (the engine's course and changes)."""
+    cmp = result.comparison
+    if cmp is None:
+        return None
+    ph = phrases()["compared"]
+    out = [ph["intro"].format(date=cmp.prior_date.strftime("%d %B %Y"))]
+    for side, lc in cmp.legs.items():
+        if lc.course not in ("none",):
+            key = lc.course.replace("-", "_")
+            out.append(ph[key].format(side=side))
+        statuses = {(c.kind, c.status) for c in lc.changes}
+        for kind, status, key in (
+            ("reflux", "new", "reflux_new"),
+            ("reflux", "resolved", "reflux_resolved"),
+            ("treatment", "recanalised", "treated_open"),
+        ):
+            if (kind, status) in statuses:
+                out.append(ph[key].format(side=side))
+    if cmp.unchanged:
+        out.append(ph["unchanged"])
+    return Section(key="compared", heading=ph["heading"], paragraphs=tuple(out))
 
 
 def patient_letter(exam: ExamDocument, result: Result) -> PatientLetter:
@@ -115,9 +160,14 @@ def patient_letter(exam: ExamDocument, result: Result) -> PatientLetter:
         ),
     ]
 
+    compared = _compared(result)
+    if compared is not None:
+        sections.append(compared)
+
     any_reflux = any(leg.reflux_patterns for _, leg in legs)
     any_dvt = any(
-        leg.thrombosis.classification != "none" and not leg.thrombosis.chronic_only
+        (leg.thrombosis.classification != "none" and not leg.thrombosis.chronic_only)
+        or any(e.ehit_class in ("II", "III", "IV") for e in leg.ehit)
         for _, leg in legs
     )
     any_svt = any(leg.thrombosis.superficial for _, leg in legs)

@@ -23,6 +23,7 @@ from venalab.report.scores_table import score_rows
 from venalab.report.venous_map import map_summary, render_venous_map
 from venalab.report.view import LabInfo, SignOff, build_clinician_view
 from venalab.result import Result
+from venalab.rules.comparison import course_text
 from venalab.rules.thrombosis import ThrombosisResult
 
 Audience = Literal["clinician", "patient"]
@@ -38,7 +39,7 @@ def _env() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals.update(fmt=_fmt, thrombosis_text=_thrombosis_text)
+    env.globals.update(fmt=_fmt, thrombosis_text=_thrombosis_text, course_text=course_text)
     return env
 
 
@@ -57,6 +58,10 @@ def _thrombosis_text(t: ThrombosisResult) -> str:
         label += f" ({', '.join(t.veins_involved)}; {', '.join(t.ages)})"
     if t.superficial:
         label += "; superficial vein thrombosis: " + ", ".join(s.vein for s in t.superficial)
+    if t.post_treatment:
+        label += "; thrombus after treatment (see Treated segments): " + ", ".join(
+            s.vein for s in t.post_treatment
+        )
     return label
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from venalab.evidence import Frozen
 from venalab.result import Result
+from venalab.rules.calcinosis import calcification_caveat
 
 
 class ScoreRow(Frozen):
@@ -77,9 +78,13 @@ def score_rows(result: Result) -> list[ScoreRow]:
                     note=c.ca_x_p.status,
                 )
             )
+        caveat = calcification_caveat(c)
         rows.append(
             ScoreRow(
-                measure="Calcinosis subtype", leg="-", value=c.subtype, note=c.confirmation.text
+                measure="Calcinosis subtype",
+                leg="-",
+                value=c.subtype,
+                note=f"{c.confirmation.text}. {caveat}" if caveat else c.confirmation.text,
             )
         )
     return rows

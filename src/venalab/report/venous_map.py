@@ -25,6 +25,10 @@ Segment statuses (`SegmentStatus`), first match wins for one segment entry:
 - `reflux`: reflux `present`, or `boundary` with `abnormal` true;
 - `boundary`: reflux `boundary` with `abnormal` false (at the cut-off, not counted);
 - `normal`: reflux `absent`, or no reflux verdict and fully compressible;
+- `treated-recanalised`, `treated-occluded`, `treated-removed`: a treated segment (exam
+  extension `treatment`) drawn by its status now - before the rules above, except that a
+  recanalised treated segment with reflux is drawn as `reflux`; a thrombus on a treated
+  segment is its occlusion (rules/ehit.py);
 - `not-assessed`: in the exam, but none of the above can be said (e.g. reflux not measured
   and compressibility not recorded, or no cut-off for the vein in the criteria set);
 - `not-examined`: the vein (or the whole leg) is not in the exam.
@@ -65,6 +69,7 @@ from venalab.datafiles import read_toml
 from venalab.errors import InvalidInput, Problem, problems_from_validation
 from venalab.exam import PERFORATOR_VEINS, Side, VeinCode
 from venalab.result import LegResult, Result
+from venalab.rules.ehit import describe_treatment
 from venalab.rules.reflux import PerforatorResult, SegmentResult, boundary_phrase
 
 SVG_NS = "http://www.w3.org/2000/svg"
@@ -76,6 +81,9 @@ SegmentStatus = Literal[
     "non-compressible",
     "reflux",
     "boundary",
+    "treated-recanalised",
+    "treated-occluded",
+    "treated-removed",
     "normal",
     "not-assessed",
     "not-examined",
@@ -126,6 +134,11 @@ LINE_STYLES: dict[SegmentStatus, LineStyle] = {
     "non-compressible": LineStyle(
         "#ad1457", 4.0, "10 3 2 3", "butt", "Non-compressible, no thrombus"
     ),
+    "treated-recanalised": LineStyle(
+        "#0277bd", 4.0, "8 2 2 2", "butt", "Treated, recanalised (no reflux measured)"
+    ),
+    "treated-occluded": LineStyle("#263238", 4.5, "2 2", "butt", "Treated, occluded"),
+    "treated-removed": LineStyle("#90a4ae", 1.5, "1 3", "round", "Treated, removed (stripped)"),
     "not-assessed": LineStyle("#757575", 2.0, "0.1 4.5", "round", "In the exam, not assessed"),
     "not-examined": LineStyle("#c4c4c4", 1.5, "4 3", "butt", "Not examined"),
 }
@@ -242,8 +255,25 @@ VEIN_VIEWS: dict[str, View] = {
 # Status, read from the result
 
 
+def _treated_status(segment: SegmentResult) -> SegmentStatus | None:
+    """A treated segment is drawn as treated, unless recanalised with reflux (then reflux)."""
+    t = segment.treatment
+    if t is None:
+        return None
+    if t.status == "absent":
+        return "treated-removed"
+    if t.status in ("partially-recanalised", "fully-recanalised"):
+        return "reflux" if segment.abnormal else "treated-recanalised"
+    if t.status == "occluded" or segment.thrombus is not None:
+        return "treated-occluded"
+    return None  # status not recorded: drawn from its measurements
+
+
 def segment_status(segment: SegmentResult, leg: LegResult) -> SegmentStatus:
     """The drawing status of one segment entry (see the module docstring for the order)."""
+    treated = _treated_status(segment)
+    if treated is not None:
+        return treated
     if segment.thrombus is not None:
         return "chronic-thrombus" if segment.thrombus.age == "chronic" else "acute-thrombus"
     if segment.obstruction is True:
@@ -290,6 +320,9 @@ def _num(value: float) -> str:
 
 def _describe_segment(s: SegmentResult) -> str:
     parts: list[str] = []
+    if s.treatment is not None:
+        tr = s.treatment
+        parts.append("treated: " + describe_treatment(tr.method, tr.date, tr.status))
     if s.thrombus is not None:
         t = s.thrombus
         occl = {True: "occlusive ", False: "non-occlusive ", None: ""}[t.occlusive]

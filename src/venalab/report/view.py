@@ -27,6 +27,16 @@ REPORT_SIDES: tuple[Side, Side] = ("right", "left")
 __all__ = ["LabInfo", "ReportStatus", "SignOff", "build_clinician_view", "missing_data"]
 
 
+class Communication(Frozen):
+    """A documented communication of critical results (web app, issue 18)."""
+
+    recipient: str
+    method: str
+    communicated_at: dt.datetime
+    read_back: bool
+    documented_by: str
+
+
 class SignOff(Frozen):
     """Report status as the store knows it (draft until a physician signs). `signer` is
     the name printed as the signer ("Jane Doe, MD, RPVI": display name and credentials at
@@ -37,6 +47,7 @@ class SignOff(Frozen):
     signed_at: dt.datetime | None = None
     version: int | None = None
     amendment_reason: str | None = None
+    communications: tuple[Communication, ...] = ()
 
 
 class Reference(Frozen):
@@ -168,8 +179,9 @@ def _recommendation_groups(
 # --- measurements: both legs side by side -------------------------------------------------
 
 _SUPERFICIAL_ORDER = ("SFJ", "GSVa", "GSVb", "AASV", "PAGSV", "SPJ", "SSV", "NSV")
-_DEEP_ORDER = (
-    "IVC CIV EIV IIV PELV CFV DFV FV POPV TPT PTV ATV PRV GAV SOV".split()  # proximal to distal
+_DEEP_ORDER = (  # proximal to distal
+    *("IVC", "CIV", "EIV", "IIV", "PELV", "CFV", "DFV", "FV", "POPV"),
+    *("TPT", "PTV", "ATV", "PRV", "GAV", "SOV"),
 )
 _ROW_ORDER = {v: i for i, v in enumerate((*_DEEP_ORDER, *_SUPERFICIAL_ORDER, "TPV", "CPV"))}
 _SITE_ORDER = {None: 0, "proximal": 1, "mid": 2, "distal": 3}
@@ -179,7 +191,7 @@ def _thrombus_text(s: SegmentResult) -> str:
     t = s.thrombus
     if t is None:
         return "chronic obstruction" if s.obstruction else ""
-    parts = [t.age or "age not stated"]
+    parts: list[str] = [t.age or "age not stated"]
     if t.occlusive is not None:
         parts.append("occlusive" if t.occlusive else "non-occlusive")
     if t.length_cm is not None:

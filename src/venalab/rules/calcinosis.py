@@ -189,7 +189,30 @@ _SUBTYPE_IMPORTANCE: dict[Subtype, Literal[1, 2, 3, 4]] = {
 }
 
 
+def calcification_caveat(res: CalcinosisResult) -> str:
+    """What the subtype rests on when nothing calcified was seen ("" when calcification is
+    documented): a subtype from labs and history alone must not read as a finding."""
+    step = res.step("calcification")
+    if step is None or step.answer == "yes":
+        return ""
+    seen = (
+        "imaging records no soft-tissue calcification"
+        if step.answer == "no"
+        else "no imaging of calcification is recorded"
+    )
+    return (
+        f"Nothing calcified was seen ({seen}): the subtype says what the workup points to "
+        "only if calcinosis is confirmed clinically."
+    )
+
+
 def _subtype_text(res: CalcinosisResult) -> str:
+    caveat = calcification_caveat(res)
+    text = _subtype_sentence(res)
+    return f"{text} {caveat}" if caveat else text
+
+
+def _subtype_sentence(res: CalcinosisResult) -> str:
     if res.subtype == "undetermined":
         prov = (
             f"; if the missing facts are negative the path leads to {res.provisional_subtype}"
@@ -660,13 +683,15 @@ def assess_calcinosis(
     missing = tuple(m for s in unknown for m in s.missing)
     subtype: Subtype = "undetermined" if unknown else reached
     provisional: Subtype | None = reached if unknown else None
+    seen = path[0].conclusion if path[0].answer != "yes" else ""
     result_ev = evidence(
         "calcinosis.subtype",
         [*_LOGIC, "PAC22"],
         level="D",
         note=f"{_LOGIC_NOTE} Path: "
         + " -> ".join(f"{s.id}={s.answer}" for s in path[1:])
-        + (f". Missing: {', '.join(missing)}." if missing else "."),
+        + (f". Missing: {', '.join(missing)}." if missing else ".")
+        + (f" {seen}" if seen else ""),
     )
     return CalcinosisResult(
         subtype=subtype,

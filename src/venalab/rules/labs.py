@@ -331,11 +331,42 @@ def range_text(r: RangeUsed) -> str:
 # Laboratory values
 
 
-def _band(value: float, spec_bands: tuple[Band, ...]) -> Band | None:
+def _band(value: float, spec_bands: tuple[Band, ...]) -> tuple[Band, float | None] | None:
+    """The band holding `value` and its lower bound (the previous band's `below`)."""
+    lower: float | None = None
     for b in spec_bands:
         if b.below is None or value < b.below:
-            return b
+            return b, lower
+        lower = b.below
     return None
+
+
+def band_evidence(
+    analyte: str, value: float, unit: str, band: Band, lower: float | None
+) -> Evidence:
+    """Evidence of a band: the limit that decided it, with its comparison (issue 18: the last
+    band, e.g. vitamin D sufficiency, is decided by the previous band's limit, `>=`). A band
+    with both limits names its upper one (`<`) and states the whole interval in the note."""
+    threshold: float | None = band.below if band.below is not None else lower
+    comparison: Comparison = "<" if band.below is not None else ">="
+    if lower is not None and band.below is not None:
+        interval = f"{lower:g} <= value < {band.below:g} {unit}"
+    elif band.below is not None:
+        interval = f"value < {band.below:g} {unit}"
+    elif lower is not None:
+        interval = f"value >= {lower:g} {unit}"
+    else:
+        interval = "the only band"
+    return evidence(
+        f"calcinosis.lab.{analyte}.band",
+        band.sources,
+        level=band.evidence,
+        threshold=threshold,
+        measured=value,
+        comparison=comparison if threshold is not None else None,
+        unit=unit,
+        note=f"{value:g} {unit}: {band.label} ({interval}).",
+    )
 
 
 def assess_lab(
@@ -400,18 +431,10 @@ def assess_lab(
         )
     band = band_ev = None
     if rng_spec is not None and rng_spec.bands:
-        b = _band(conventional, rng_spec.bands)
-        if b is not None:
-            band = b.label
-            band_ev = evidence(
-                f"calcinosis.lab.{analyte}.band",
-                b.sources,
-                level=b.evidence,
-                threshold=b.below,
-                measured=conventional,
-                comparison="<" if b.below is not None else None,
-                unit=spec.conventional,
-            )
+        found = _band(conventional, rng_spec.bands)
+        if found is not None:
+            band = found[0].label
+            band_ev = band_evidence(analyte, conventional, spec.conventional, *found)
     return LabResult(
         analyte=analyte,
         label=spec.label,

@@ -14,19 +14,22 @@ SFJ or proximal thigh GSV, and the proximal below-knee GSV; SSV: SPJ or proximal
 distal SSV; deep: CFV or FV, and the proximal popliteal vein) and somewhere in the segment
 between them (thigh GSV, SSV, FV); points not measured between refluxing points do not
 interrupt it, a measured competent point does. An end not measured leaves the pattern
-segmental: the span is not shown. Deep axial reflux (femoral through popliteal vein) is a
+segmental: the span is not shown, and the pattern says so ("segmental, extent not measured").
+Reflux at a junction whose trunk was not measured is "junctional, trunk not measured": the
+pattern does not claim the trunk is competent (issue 18). Deep axial reflux (femoral through popliteal vein) is a
 venalab derivation from the CEAP04 example ("axial FV and POPV reflux") [D].
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Literal
 
+from venalab.anatomy import SITE_ORDER, VEINS, TrunkLayout
 from venalab.anatomy import TRUNKS as LAYOUTS
-from venalab.anatomy import VEINS, TrunkLayout
 from venalab.criteria import CriteriaSet
-from venalab.evidence import Evidence, Frozen, evidence
+from venalab.evidence import Comparison, Evidence, Frozen, compare, evidence
 from venalab.rules.reflux import SegmentResult
 
 Pattern = Literal["axial", "junctional", "segmental"]
@@ -39,10 +42,83 @@ class PatternResult(Frozen):
     trunk: str
     pattern: Pattern
     segments: tuple[str, ...]
+    qualifier: str | None = None
+    """What the measurements leave open, e.g. "trunk not measured" for SFJ reflux whose trunk
+    was never measured (the pattern then does not claim the trunk is competent)."""
+    label: str
+    """`pattern`, with its qualifier when there is one: "junctional, trunk not measured"."""
+    not_measured: tuple[str, ...] = ()
+    """Measuring points (vein and site) that would settle the qualifier."""
     evidence: Evidence
 
 
-def _linear_pattern(layout: TrunkLayout, segs: list[SegmentResult]) -> tuple[Pattern, str] | None:
+@dataclass(frozen=True)
+class _Decided:
+    pattern: Pattern
+    why: str
+    qualifier: str | None = None
+    not_measured: tuple[str, ...] = ()
+    threshold: float | None = None
+    measured: float | None = None
+    comparison: Comparison | None = None
+    unit: str | None = None
+
+
+def _point_name(layout: TrunkLayout, point: int) -> str:
+    """'SFJ' for point 0, else '<vein> <site>' (anatomy.TrunkLayout.points in reverse)."""
+    if point == 0:
+        return layout.axis[0]
+    vein, site = divmod(point - 1, 3)
+    return f"{layout.axis[1 + vein]} {SITE_ORDER[site]}"
+
+
+def _names(layout: TrunkLayout, points: set[int]) -> tuple[str, ...]:
+    return tuple(_point_name(layout, p) for p in sorted(points))
+
+
+def _could_be_axial(layout: TrunkLayout, abnormal: set[int], normal: set[int]) -> set[int]:
+    """Unmeasured points whose reflux would make the trunk axial; empty when none would."""
+    span = layout.span
+    assert span is not None
+    start, through, end = set(span.start), set(span.through), span.end
+    unmeasured = set(range(end + 1)) - abnormal - normal
+    candidates = abnormal | unmeasured
+    if not (start & candidates and through & candidates and end in candidates):
+        return set()
+    lo = min(start & candidates)
+    if any(lo < p < end for p in normal):
+        return set()
+    needed = {end} if end in unmeasured else set()
+    if not start & abnormal:
+        needed |= start & unmeasured
+    if not through & abnormal:
+        needed |= through & unmeasured
+    return needed
+
+
+def _junctional(layout: TrunkLayout, normal: set[int]) -> _Decided:
+    junction = layout.junction
+    trunk_points = set(range(1, layout.n_points))
+    if not trunk_points & normal:
+        return _Decided(
+            "junctional",
+            f"reflux at the {junction}; the trunk was not measured, so the reflux is not "
+            "shown to be confined to the junction",
+            qualifier="trunk not measured",
+            not_measured=_names(layout, {1}),
+        )
+    if 1 not in normal:
+        return _Decided(
+            "junctional",
+            f"reflux at the {junction} and a competent trunk further down; the trunk next to "
+            "the junction was not measured",
+            qualifier="trunk next to the junction not measured",
+            not_measured=_names(layout, {1}),
+        )
+    return _Decided("junctional", f"reflux confined to the {junction}")
+
+
+def _linear_pattern(layout: TrunkLayout, segs: list[SegmentResult]) -> _Decided | None:
     abnormal: set[int] = set()
     normal: set[int] = set()
     for s in segs:
@@ -53,7 +129,7 @@ def _linear_pattern(layout: TrunkLayout, segs: list[SegmentResult]) -> tuple[Pat
         return None
     normal -= abnormal
     if abnormal == {0} and layout.junction:
-        return "junctional", f"reflux confined to the {layout.junction}"
+        return _junctional(layout, normal)
     span = layout.span
     assert span is not None  # a linear trunk has one (anatomy.toml is checked at import)
     start, through, end = set(span.start) & abnormal, set(span.through) & abnormal, span.end
@@ -61,34 +137,100 @@ def _linear_pattern(layout: TrunkLayout, segs: list[SegmentResult]) -> tuple[Pat
         lo = min(start)
         interrupted = sorted(p for p in normal if lo < p < end)
         if not interrupted:
-            return "axial", f"uninterrupted reflux {span.label}"
-        return "segmental", f"reflux {span.label} interrupted by a competent measuring point"
-    return "segmental", "reflux in a portion of the trunk"
+            return _Decided("axial", f"uninterrupted reflux {span.label}")
+        return _Decided(
+            "segmental", f"reflux {span.label} interrupted by a competent measuring point"
+        )
+    needed = _could_be_axial(layout, abnormal, normal)
+    if needed:
+        names = _names(layout, needed)
+        return _Decided(
+            "segmental",
+            f"reflux in a portion of the trunk; {', '.join(names)} not measured, so axial "
+            f"reflux ({span.label}) is neither shown nor excluded",
+            qualifier="extent not measured",
+            not_measured=names,
+        )
+    return _Decided("segmental", "reflux in a portion of the trunk")
 
 
 def _accessory_pattern(
     segs: list[SegmentResult], positions: dict[int, float | None], min_cm: float
-) -> tuple[Pattern, str] | None:
+) -> _Decided | None:
     abnormal = [i for i, s in enumerate(segs) if s.abnormal]
     if not abnormal:
         return None
-    located = [positions[i] for i in abnormal if positions[i] is not None]
+    rule = _Decided("segmental", "", threshold=min_cm, comparison=">=", unit="cm")
+    located = [p for i in abnormal if (p := positions[i]) is not None]
     if len(located) >= 2:
-        lo, hi = min(p for p in located if p is not None), max(p for p in located if p is not None)
+        lo, hi = min(located), max(located)
+        spacing = round(hi - lo, 6)
         competent_between = [
             i
             for i, s in enumerate(segs)
             if s.abnormal is False and (pos := positions[i]) is not None and lo < pos < hi
         ]
-        if hi - lo >= min_cm and not competent_between:
-            return (
-                "axial",
-                f"reflux between measuring points {hi - lo:g} cm apart (>= {min_cm:g} cm)",
-            )
         if competent_between:
-            return "segmental", "reflux interrupted by a competent measuring point"
-        return "segmental", f"refluxing points only {hi - lo:g} cm apart (< {min_cm:g} cm)"
-    return "segmental", "a single refluxing point (axial reflux needs two points with position_cm)"
+            return replace(
+                rule,
+                why=f"refluxing points {spacing:g} cm apart, interrupted by a competent "
+                "measuring point",
+                measured=spacing,
+            )
+        if compare(spacing, ">=", min_cm):
+            return replace(
+                rule,
+                pattern="axial",
+                why=f"reflux between measuring points {spacing:g} cm apart (>= {min_cm:g} cm)",
+                measured=spacing,
+            )
+        return replace(
+            rule,
+            why=f"refluxing points only {spacing:g} cm apart (< {min_cm:g} cm)",
+            measured=spacing,
+        )
+    unlocated = len(abnormal) - len(located) if len(abnormal) > 1 else 0
+    why = (
+        f"{unlocated} refluxing point(s) without position_cm, so their spacing is unknown"
+        if unlocated
+        else "a single refluxing point"
+    )
+    return replace(
+        rule,
+        why=f"{why}; axial reflux needs two refluxing points with position_cm at least "
+        f"{min_cm:g} cm apart",
+        qualifier="spacing not measured" if unlocated else None,
+        not_measured=("position_cm",) if unlocated else (),
+    )
+
+
+def _pattern_result(
+    trunk: str, d: _Decided, segs: list[SegmentResult], cs: CriteriaSet
+) -> PatternResult:
+    refluxing = tuple(
+        dict.fromkeys(s.vein + (f" ({s.site})" if s.site else "") for s in segs if s.abnormal)
+    )
+    derived = trunk == "deep" and d.pattern == "axial"
+    label = f"{d.pattern}, {d.qualifier}" if d.qualifier else d.pattern
+    return PatternResult(
+        trunk=trunk,
+        pattern=d.pattern,
+        segments=refluxing,
+        qualifier=d.qualifier,
+        label=label,
+        not_measured=d.not_measured,
+        evidence=evidence(
+            f"reflux.pattern.{d.pattern}",
+            ["CEAP04", "VENALAB"] if derived else ["SVS23", "SVS22"],
+            level="D" if derived else "V",
+            criteria=cs.label,
+            threshold=d.threshold,
+            measured=d.measured,
+            comparison=d.comparison,
+            unit=d.unit,
+            note=f"{trunk}: {label}: {d.why}; refluxing: {', '.join(refluxing)}.",
+        ),
+    )
 
 
 def reflux_patterns(
@@ -112,27 +254,7 @@ def reflux_patterns(
             decided = _linear_pattern(layout, segs)
             if decided is None and any(s.abnormal for s in segs):
                 axis = ", ".join(layout.axis)
-                decided = ("segmental", f"reflux in {trunk} veins outside the {axis} axis")
-        if decided is None:
-            continue
-        pattern, why = decided
-        refluxing = tuple(
-            dict.fromkeys(s.vein + (f" ({s.site})" if s.site else "") for s in segs if s.abnormal)
-        )
-        derived = trunk == "deep" and pattern == "axial"
-        out.append(
-            PatternResult(
-                trunk=trunk,
-                pattern=pattern,
-                segments=refluxing,
-                evidence=evidence(
-                    f"reflux.pattern.{pattern}",
-                    ["CEAP04", "VENALAB"] if derived else ["SVS23", "SVS22"],
-                    level="D" if derived else "V",
-                    criteria=cs.label,
-                    measured=None,
-                    note=f"{trunk}: {why}; refluxing: {', '.join(refluxing)}.",
-                ),
-            )
-        )
+                decided = _Decided("segmental", f"reflux in {trunk} veins outside the {axis} axis")
+        if decided is not None:
+            out.append(_pattern_result(trunk, decided, segs, cs))
     return tuple(out)

@@ -15,7 +15,7 @@ from typing import Literal
 from venalab.anatomy import VEINS, Vein
 from venalab.criteria import CRITERIA, CriteriaSet, GroupRule
 from venalab.evidence import Comparison, Evidence, Frozen, compare, evidence
-from venalab.exam import Segment, Thrombus
+from venalab.exam import Segment, Thrombus, Treatment
 
 Verdict = Literal["present", "absent", "boundary", "not-assessed"]
 Examined = Literal["reflux", "compression", "thrombus", "obstruction", "diameter"]
@@ -52,6 +52,7 @@ class SegmentResult(Frozen):
     compressibility: str | None = None
     obstruction: bool | None = None
     thrombus: Thrombus | None = None
+    treatment: Treatment | None = None
     evidence: Evidence
     criteria_disagreement: tuple[CriteriaVerdict, ...] = ()
     examined: tuple[Examined, ...] = ()
@@ -200,6 +201,7 @@ def assess_segment(seg: Segment, vein: Vein, cs: CriteriaSet) -> SegmentResult:
         compressibility=seg.compressibility,
         obstruction=seg.obstruction,
         thrombus=seg.thrombus,
+        treatment=seg.treatment,
         evidence=ev,
         criteria_disagreement=_disagreement(seg.reflux_ms, vein),
     )
@@ -271,13 +273,22 @@ def _pathologic(checks: tuple[PerforatorCheck, ...]) -> bool:
     return all(c.met is True for c in checks)
 
 
+def perforator_incompetent(reflux_ms: float | None, cs: CriteriaSet) -> bool | None:
+    """Outward flow is reflux under the set's perforator reflux rule (SVS22 1.1.a: > 500 ms);
+    the same verdict as the perforator's entry in `segments[]`. None when not measured."""
+    rule = cs.duration_rule("perforator")
+    if reflux_ms is None or rule is None:
+        return None
+    return compare(reflux_ms, rule.comparison, rule.threshold_ms)
+
+
 def assess_perforator(
     seg: Segment, cs: CriteriaSet, c_classes: tuple[str, ...]
 ) -> PerforatorResult:
     """Pathologic-perforator decision with each criterion's evidence."""
     checks = _perforator_checks(seg, cs, c_classes)
     pathologic = _pathologic(checks)
-    duration = checks[0]
+    incompetent = perforator_incompetent(seg.reflux_ms, cs)
     missing = [c.criterion for c in checks if c.met is None]
     failed = [c.criterion for c in checks if c.met is False]
     if pathologic:
@@ -286,9 +297,17 @@ def assess_perforator(
         note = f"Not pathologic: {', '.join(failed)} criterion not met."
     else:
         note = f"Cannot be called pathologic: {', '.join(missing)} not recorded."
-    if duration.met and not pathologic:
-        note += " Outward flow is beyond the duration cut-off (incompetent perforator)."
     p = cs.perforator
+    reflux = _duration_rule(VEINS[seg.vein], cs)
+    if incompetent and not pathologic:
+        note += " Outward flow is beyond the duration cut-off (incompetent perforator)."
+    elif checks[0].met and not incompetent and reflux is not None:
+        note += (
+            f" Outward flow {seg.reflux_ms:g} ms is exactly at the {p.duration_ms:g} ms cut-off: "
+            f"it meets the '{p.duration_comparison}' duration criterion of the pathologic "
+            f"definition but is not reflux under '{reflux.comparison}' (not an incompetent "
+            "perforator)."
+        )
     ev = evidence(
         "perforator.pathologic",
         list(p.sources),
@@ -323,7 +342,7 @@ def assess_perforator(
         measured_ms=seg.reflux_ms,
         diameter_mm=seg.diameter_mm,
         beneath_ulcer=seg.beneath_ulcer,
-        incompetent=duration.met,
+        incompetent=incompetent,
         pathologic=pathologic,
         checks=checks,
         evidence=ev,

@@ -10,6 +10,9 @@ The tibioperoneal trunk is axial/distal for UTT16 but was excluded from CACTUS's
 definition: `tibioperoneal_trunk` option, "distal" (default) or "proximal".
 Thrombus in superficial veins is superficial vein thrombosis and thrombus in a perforator is
 listed as perforator thrombosis; both are listed apart and do not make a DVT class.
+After treatment, the entries the post-treatment rules (rules/ehit.py) account for - the treated
+vein's own occlusion, thrombus at its junction, and thrombus reaching into the deep vein short
+of an occlusive DVT (EHIT I-III, KAB21) - are listed in `post_treatment` and make no class.
 """
 
 from __future__ import annotations
@@ -39,7 +42,11 @@ class ThrombosedSegment(Frozen):
     vein: str
     name: str
     site: str | None = None
-    level: Literal["proximal", "distal-axial", "distal-muscular", "superficial", "perforator"]
+    index: int | None = None
+    """Position of the entry in `legs.<side>.segments` (None when built elsewhere)."""
+    level: Literal[
+        "proximal", "distal-axial", "distal-muscular", "superficial", "perforator", "post-treatment"
+    ]
     age: str | None = None
     occlusive: bool | None = None
     length_cm: float | None = None
@@ -55,6 +62,7 @@ class ThrombosisResult(Frozen):
     deep: tuple[ThrombosedSegment, ...] = ()
     superficial: tuple[ThrombosedSegment, ...] = ()
     perforator: tuple[ThrombosedSegment, ...] = ()
+    post_treatment: tuple[ThrombosedSegment, ...] = ()
     veins_involved: tuple[str, ...] = ()
     multiple_veins: bool = False
     muscular_involved: bool = False
@@ -88,13 +96,22 @@ def dvt_level(vein: str, tibioperoneal_trunk: TptPolicy = "distal") -> DvtLevel 
     return VEINS[vein].dvt_level
 
 
-def classify_thrombosis(leg: Leg, tibioperoneal_trunk: TptPolicy = "distal") -> ThrombosisResult:
-    """Classify the deep venous thrombosis of one leg and carry age, occlusion and extent."""
+def classify_thrombosis(
+    leg: Leg,
+    tibioperoneal_trunk: TptPolicy = "distal",
+    post_treatment: frozenset[int] = frozenset(),
+) -> ThrombosisResult:
+    """Classify the deep venous thrombosis of one leg and carry age, occlusion and extent.
+
+    `post_treatment`: indices of segment entries whose thrombus the post-treatment rules
+    account for (rules.ehit.post_treatment_indices); they are listed apart.
+    """
     deep: list[ThrombosedSegment] = []
     superficial: list[ThrombosedSegment] = []
     perforator: list[ThrombosedSegment] = []
+    treated: list[ThrombosedSegment] = []
     suspicious: list[str] = []
-    for seg in leg.segments:
+    for index, seg in enumerate(leg.segments):
         v = VEINS[seg.vein]
         if seg.thrombus is None:
             if seg.compressibility in ("none", "partial") and v.system == "deep":
@@ -102,18 +119,25 @@ def classify_thrombosis(leg: Leg, tibioperoneal_trunk: TptPolicy = "distal") -> 
             continue
         level = dvt_level(seg.vein, tibioperoneal_trunk)
         t = seg.thrombus
+        if index in post_treatment:
+            level = None
         item = ThrombosedSegment(
             vein=seg.vein,
             name=v.name,
+            index=index,
             site=seg.site,
-            level=level or ("perforator" if v.is_perforator else "superficial"),
+            level="post-treatment"
+            if index in post_treatment
+            else level or ("perforator" if v.is_perforator else "superficial"),
             age=t.age,
             occlusive=t.occlusive,
             length_cm=t.length_cm,
             diameter_mm=seg.diameter_mm,
             distance_to_junction_cm=t.distance_to_junction_cm,
         )
-        if level is not None:
+        if index in post_treatment:
+            treated.append(item)
+        elif level is not None:
             deep.append(item)
         elif v.is_perforator:
             perforator.append(item)
@@ -133,6 +157,14 @@ def classify_thrombosis(leg: Leg, tibioperoneal_trunk: TptPolicy = "distal") -> 
         "distal-axial": f"{sentence(CLASSIFICATION_LABEL['distal-axial'])} ({names}).",
         "distal-muscular": f"{sentence(CLASSIFICATION_LABEL['distal-muscular'])} ({names}).",
     }[classification]
+    if classification == "none" and not any(VEINS[s.vein].system == "deep" for s in leg.segments):
+        # Nothing recorded is not the same as nothing found (issue 18: say what was not examined).
+        note = "No deep vein of this leg was examined: no thrombus recorded, DVT not excluded."
+    if treated:
+        note += (
+            " Accounted for by the post-treatment rules (not a DVT or SVT class): "
+            f"{', '.join(t.vein for t in treated)}."
+        )
     if "TPT" in veins:
         note += (
             f" Tibioperoneal trunk counted as {tibioperoneal_trunk} (option; UTT16 counts "
@@ -149,6 +181,7 @@ def classify_thrombosis(leg: Leg, tibioperoneal_trunk: TptPolicy = "distal") -> 
         deep=tuple(deep),
         superficial=tuple(superficial),
         perforator=tuple(perforator),
+        post_treatment=tuple(treated),
         veins_involved=veins,
         multiple_veins=len(veins) > 1,
         muscular_involved="distal-muscular" in levels,

@@ -45,6 +45,7 @@ ACTION_USER_DISABLE: Final = "user-disable"
 ACTION_PASSWORD_SET: Final = "password-set"
 ACTION_TOKEN_CREATE: Final = "token-create"
 ACTION_TOKEN_REVOKE: Final = "token-revoke"
+ACTION_CRITICAL_COMMUNICATION: Final = "critical-communication"
 
 #: Every action the store and the web layer are known to record (for filter drop-downs).
 ACTIONS: Final[tuple[str, ...]] = (
@@ -60,6 +61,7 @@ ACTIONS: Final[tuple[str, ...]] = (
     ACTION_PASSWORD_SET,
     ACTION_TOKEN_CREATE,
     ACTION_TOKEN_REVOKE,
+    ACTION_CRITICAL_COMMUNICATION,
 )
 
 _MAX_CLIENT = 200

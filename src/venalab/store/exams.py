@@ -25,10 +25,11 @@ of its canonical text (`models.canonical_json`).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any, Final, Literal, NoReturn, cast
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, and_, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, contains_eager, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -222,8 +223,10 @@ def list_exams(
     offset: int = 0,
     *,
     status: ExamStatus | None = None,
+    critical_first: bool = False,
 ) -> list[Exam]:
-    """Exams newest first (exam date, then id); optionally one patient's, or one status."""
+    """Exams newest first (exam date, then id); optionally one patient's, or one status.
+    `critical_first`: drafts with a critical result (store.critical.mark) come first."""
     stmt = select(Exam)
     if patient_local_id is not None:
         stmt = stmt.join(Patient, Exam.patient_id == Patient.id).where(
@@ -231,8 +234,31 @@ def list_exams(
         )
     if status is not None:
         stmt = stmt.where(Exam.status == status)
+    if critical_first:
+        pending = case((and_(Exam.critical, Exam.status == "draft"), 0), else_=1)
+        stmt = stmt.order_by(pending)
     stmt = stmt.order_by(Exam.exam_date.desc(), Exam.id.desc())
     return list(s.scalars(stmt.limit(max(0, limit)).offset(max(0, offset))))
+
+
+def previous_version(
+    s: Session, patient_local_id: str, before: dt.date, exclude_exam_id: int | None = None
+) -> ExamVersion | None:
+    """The current version of the patient's latest exam dated before `before` (the prior
+    exam a serial comparison reads), None when there is none."""
+    stmt = (
+        select(ExamVersion)
+        .join(
+            Exam, (ExamVersion.exam_id == Exam.id) & (ExamVersion.version == Exam.current_version)
+        )
+        .join(Patient, Exam.patient_id == Patient.id)
+        .where(Patient.local_id == patient_local_id, Exam.exam_date < before)
+        .order_by(Exam.exam_date.desc(), Exam.id.desc())
+        .limit(1)
+    )
+    if exclude_exam_id is not None:
+        stmt = stmt.where(Exam.id != exclude_exam_id)
+    return s.scalar(stmt)
 
 
 def current_versions(s: Session, patient_local_id: str) -> list[ExamVersion]:
@@ -520,9 +546,18 @@ def amend(
 
 
 def sign(
-    s: Session, exam_id: int, user: User, expected_version: int, *, client: str | None = None
+    s: Session,
+    exam_id: int,
+    user: User,
+    expected_version: int,
+    *,
+    client: str | None = None,
+    detail: dict[str, Any] | None = None,
 ) -> ExamVersion:
-    """Sign the current version (physician or admin). A signed version never changes again."""
+    """Sign the current version (physician or admin). A signed version never changes again.
+
+    Callers with an engine result sign through `store.critical.sign`, which refuses a version
+    with critical results until their communication is documented."""
     require(user, "sign")
     exam = get_exam(s, exam_id)
     _check_expected(exam, expected_version)
@@ -554,6 +589,7 @@ def sign(
         entity_id=exam.id,
         version=expected_version,
         doc_hash=version.doc_hash,
+        detail=detail,
         client=client,
     )
     return version

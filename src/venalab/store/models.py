@@ -192,6 +192,9 @@ class Exam(Base):
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # The current version has a critical result (set by the web layer from the engine's
+    # marks when a version is saved; migration 0004): such drafts head the worklist.
+    critical: Mapped[bool] = mapped_column(default=False)
 
     patient: Mapped[Patient] = relationship(back_populates="exams")
     creator: Mapped[User] = relationship(foreign_keys=[created_by])
@@ -376,3 +379,28 @@ class ResultMessage(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+# --- critical results (issue 18) ----------------------------------------------------------
+
+
+class CriticalCommunication(Base):
+    """A documented communication of an exam version's critical results: to whom, how, when,
+    whether the recipient read the result back. Append-only (database triggers refuse UPDATE
+    and DELETE, migration 0004); a critical exam version is signed only after one with the
+    read-back confirmed."""
+
+    __tablename__ = "critical_communications"
+    __table_args__ = (Index(None, "exam_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    exam_id: Mapped[int] = mapped_column(ForeignKey("exams.id"))
+    version: Mapped[int] = mapped_column()
+    criteria: Mapped[str] = mapped_column(String(200))
+    recipient: Mapped[str] = mapped_column(String(200))
+    method: Mapped[str] = mapped_column(String(32))
+    communicated_at: Mapped[dt.datetime] = mapped_column()
+    read_back: Mapped[bool] = mapped_column()
+    note: Mapped[str | None] = mapped_column(Text, default=None)
+    documented_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    documented_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

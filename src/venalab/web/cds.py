@@ -314,13 +314,19 @@ _INDICATOR = {1: "critical", 2: "warning", 3: "info", 4: "info"}
 
 
 def _indicator(result: Result, finding_id: str) -> str:
-    """The card indicator the engine's finding of that id calls for."""
+    """The card indicator the engine's finding of that id calls for: `critical` when the
+    engine marks it critical (Result.critical), else by its importance."""
     finding = next((f for f in result.findings if f.id == finding_id), None)
+    if finding is not None and finding.critical:
+        return "critical"
     return _INDICATOR[finding.importance] if finding is not None else "info"
 
 
 def patient_cards(result: Result) -> list[dict[str, Any]]:
-    cards: list[dict[str, Any]] = []
+    # Critical results first, each with the engine's criterion and reason (issue 18).
+    cards: list[dict[str, Any]] = [
+        _card(c.text, c.reason, "critical", list(c.evidence.sources)) for c in result.critical
+    ]
     for side in ("left", "right"):
         leg = result.leg(side)
         if leg is None:
@@ -336,7 +342,7 @@ def patient_cards(result: Result) -> list[dict[str, Any]]:
                 )
             )
         if leg.reflux_patterns:
-            patterns = ", ".join(f"{k} {v}" for k, v in leg.reflux_patterns.items())
+            patterns = ", ".join(f"{k} {v}" for k, v in leg.pattern_labels().items())
             abnormal = [
                 f"{s.vein} {s.measured_ms:g} ms ({s.comparison} {s.threshold_ms:g})"
                 for s in leg.segments

@@ -11,12 +11,14 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from venalab.rules.comparison import course_text
 from venalab.store import users
 from venalab.store.users import Permission
 from venalab.web.deps import Principal, optional_principal
 from venalab.web.security import CSRF_FIELD, csrf_ok
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+templates.env.globals["course_text"] = course_text  # serial comparison wording (exam page)
 
 
 def _path_segment(value: object) -> str:

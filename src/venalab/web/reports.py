@@ -18,6 +18,7 @@ from venalab.report.render import Audience, render_report
 from venalab.report.render import Format as ReportFormat
 from venalab.report.view import SignOff
 from venalab.store import audit, exams, models
+from venalab.web.critical import communications_of, prior_document_of
 from venalab.web.deps import write_unit
 from venalab.web.offload import run_cpu, run_heavy
 from venalab.web.schemas import username_of
@@ -40,18 +41,29 @@ def signoff_of(s: Session, v: models.ExamVersion) -> SignOff:
 
 def _read(
     s: Session, exam_id: int, version: int | None
-) -> tuple[dict[str, Any], int, str, SignOff]:
+) -> tuple[dict[str, Any], dict[str, Any] | None, int, str, SignOff]:
+    """The version's document, the patient's prior exam (serial comparison), and the sign-off
+    with its documented critical-result communications."""
     v = exams.get_version(s, exam_id, version)
-    found = v.document, v.version, v.doc_hash, signoff_of(s, v)
+    prior = prior_document_of(s, parse_exam_obj(v.document), exam_id)
+    signoff = signoff_of(s, v).model_copy(
+        update={"communications": communications_of(s, exam_id, v.version)}
+    )
+    found = v.document, prior, v.version, v.doc_hash, signoff
     s.commit()  # the read ends here
     return found
 
 
 def _render(
-    document: dict[str, Any], audience: Audience, fmt: ReportFormat, signoff: SignOff
+    document: dict[str, Any],
+    prior_document: dict[str, Any] | None,
+    audience: Audience,
+    fmt: ReportFormat,
+    signoff: SignOff,
 ) -> bytes:
     doc = parse_exam_obj(document)
-    return render_report(doc, assess(doc), audience, fmt, signoff=signoff)
+    prior = parse_exam_obj(prior_document) if prior_document is not None else None
+    return render_report(doc, assess(doc, prior=prior), audience, fmt, signoff=signoff)
 
 
 async def render_exam_report(
@@ -64,10 +76,10 @@ async def render_exam_report(
     client: str,
 ) -> tuple[bytes, str]:
     """(bytes, media type) of the report of `version` (default: current), recorded in the audit."""
-    document, number, doc_hash, signoff = await run_in_threadpool(_read, s, exam_id, version)
+    document, prior, number, doc_hash, signoff = await run_in_threadpool(_read, s, exam_id, version)
     # A PDF takes from a fraction of a second to seconds of CPU: a worker process.
     run = run_heavy if fmt == "pdf" else run_cpu
-    data = await run(_render, document, audience, fmt, signoff)
+    data = await run(_render, document, prior, audience, fmt, signoff)
     await write_unit(
         s,
         audit.record,

@@ -81,6 +81,9 @@ class ExamOut(BaseModel):
     current_version: int
     amended: bool
     updated_at: dt.datetime
+    critical: bool = Field(
+        default=False, description="The current version has a critical result (issue 18)."
+    )
 
 
 class ExamDetail(ExamOut):
@@ -101,6 +104,48 @@ class AmendBody(SaveBody):
 class SignBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     expected_version: int = Field(ge=1, le=1_000_000)
+
+
+class CommunicationBody(BaseModel):
+    """The documented communication of a version's critical results."""
+
+    model_config = ConfigDict(extra="forbid")
+    version: int = Field(ge=1, le=1_000_000, description="The exam version whose results.")
+    recipient: str = Field(min_length=1, max_length=200, description="Who was told.")
+    method: str = Field(min_length=1, max_length=32, description="How (telephone, ...).")
+    communicated_at: dt.datetime = Field(description="When, with its time zone.")
+    read_back: bool = Field(description="The recipient read the result back.")
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class CommunicationOut(BaseModel):
+    id: int
+    exam_id: int
+    version: int
+    criteria: list[str]
+    recipient: str
+    method: str
+    communicated_at: dt.datetime
+    read_back: bool
+    note: str | None
+    documented_by: str | None
+    documented_at: dt.datetime
+
+
+def communication_out(s: Session, c: models.CriticalCommunication) -> CommunicationOut:
+    return CommunicationOut(
+        id=c.id,
+        exam_id=c.exam_id,
+        version=c.version,
+        criteria=[x for x in c.criteria.split(",") if x],
+        recipient=c.recipient,
+        method=c.method,
+        communicated_at=c.communicated_at,
+        read_back=c.read_back,
+        note=c.note,
+        documented_by=username_of(s, c.documented_by),
+        documented_at=c.documented_at,
+    )
 
 
 class ChangeOut(BaseModel):
@@ -140,6 +185,7 @@ def _exam_out(e: models.Exam, patient_local_id: str | None, amended: bool) -> Ex
         current_version=e.current_version,
         amended=amended,
         updated_at=e.updated_at,
+        critical=e.critical,
     )
 
 

@@ -143,6 +143,11 @@ def _class_note(clinical: Clinical, classes: tuple[str, ...]) -> str:
     note = f"Signs: {given}."
     if "C2r" in classes or "C6r" in classes:
         note += " Recurrence recorded: 2020 'r' modifier (C2r/C6r)."
+    if "ulcer" in clinical.recurrent and "C5" in classes and "C6r" not in classes:
+        note += (
+            " The healed ulcer is recorded as a recurrence: CEAP 2020 has an 'r' modifier "
+            "only for C2 and C6 (no C5r), so it is classified C5."
+        )
     return note + f" Basic class: {highest_class(classes)}."
 
 
@@ -155,6 +160,10 @@ def _c_part(clinical: Clinical) -> tuple[tuple[str, ...], Evidence, list[str]]:
         "ceap.c-class", ["CEAP20", "CEAP04"], level="V2", note=_class_note(clinical, classes)
     )
     ambiguities: list[str] = []
+    if "ulcer" in clinical.recurrent and "C5" in classes and "C6r" not in classes:
+        ambiguities.append(
+            "Recurrent ulcer recorded on a healed ulcer: CEAP 2020 has no C5r, so the leg is C5."
+        )
     if "C4b" in classes and "C4c" in classes:
         ambiguities.append(
             "C4b and C4c both present: the basic class is C4c, the later one in "
@@ -225,9 +234,10 @@ def _perforator_reflux(
             "`segments`, in the same order"
         )
     # CEAP records where reflux is (CEAP04's example: "incompetent calf perforators"
-    # -> Ap, segment 18), so an incompetent perforator (outward flow beyond the
-    # set's duration cut-off) counts; "pathologic" adds diameter and ulcer-location
-    # criteria that decide treatment (SVS11 2.5), not the presence of reflux.
+    # -> Ap, segment 18), so an incompetent perforator counts, with exactly the verdicts
+    # the perforator result shows: `incompetent` (outward flow is reflux under the set's
+    # perforator rule, the verdict of its `segments[]` entry too) or `pathologic`. An entry
+    # exactly at the cut-off that is neither does not count (its boundary note says so).
     refluxing = perf.incompetent is True or perf.pathologic
     if refluxing and not perf.pathologic:
         found.incompetent_only.append(where)
@@ -384,7 +394,7 @@ def _ap_part(
         level="D",
         note=f"{a_text or 'A not determinable'}. {ap_note}"
         + " Pathological = abnormal reflux verdict, obstruction or thrombus; perforators count "
-        "when incompetent.",
+        "when incompetent or pathologic, as their own results show.",
     )
     p_note = f"{p_text or 'P not determinable'}. {ap_note}"
     acute = [t.vein for t in thrombosis.deep if t.age in ("acute", "subacute")]

@@ -17,15 +17,19 @@ Unknown facts are never guessed: the decision is "undetermined" and `missing` na
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from venalab.evidence import Comparison, Evidence, Recommendation, compare, evidence
 from venalab.exam import ExamDocument, Side
 from venalab.rules.pathways.model import (
     Decision,
+    DerivedFollowup,
     FactorStatus,
     PathwayId,
     PathwayParams,
     PathwayResult,
     RiskFactor,
+    SerialResult,
     active_cancer,
     factor,
     history_of,
@@ -33,7 +37,6 @@ from venalab.rules.pathways.model import (
     recommend,
     reversible_provoking_factor,
     split_factors,
-    thrombosed_segment_indices,
 )
 from venalab.rules.thrombosis import (
     ThrombosedSegment,
@@ -53,10 +56,7 @@ def _active_deep(
     side: Side, thrombosis: ThrombosisResult, exam: ExamDocument
 ) -> list[tuple[int | None, ThrombosedSegment]]:
     """Deep thrombosed segments that are not chronic, with their index in the exam."""
-    idx: list[int | None] = list(thrombosed_segment_indices(exam, side, deep=True))
-    if len(idx) != len(thrombosis.deep):  # result of another leg or exam: no paths
-        idx = [None] * len(thrombosis.deep)
-    return [(i, d) for i, d in zip(idx, thrombosis.deep, strict=True) if d.age != "chronic"]
+    return [(d.index, d) for d in thrombosis.deep if d.age != "chronic"]
 
 
 def _path(side: Side, i: int | None, field: str) -> str:
@@ -339,6 +339,7 @@ def deep_pathway(
     thrombosis: ThrombosisResult,
     exam: ExamDocument,
     params: PathwayParams,
+    derived: DerivedFollowup | None = None,
 ) -> PathwayResult:
     """Pathway of a leg with acute (or not-yet-aged) deep vein thrombosis."""
     pathway = _PATHWAY[thrombosis.classification]
@@ -348,11 +349,62 @@ def deep_pathway(
     age_note = (
         [recommend("thrombus-age-unknown", side, params, ages=" / ".join(unaged))] if unaged else []
     )
+    bilateral = _bilateral_distal(exam, thrombosis)
+    followup = _followup(side, exam, derived, bilateral, params)
     if pathway == "proximal-dvt":
-        result = _proximal(side, thrombosis, exam, params, veins)
+        result = _proximal(side, thrombosis, exam, params, veins, followup)
     else:
-        result = _distal(side, pathway, thrombosis, exam, params, veins)
+        result = _distal(side, pathway, thrombosis, exam, params, veins, followup)
     return result.model_copy(update={"recommendations": tuple(age_note) + result.recommendations})
+
+
+@dataclass(frozen=True)
+class _Followup:
+    """The surveillance result this leg's pathway uses, where it came from, and what to say."""
+
+    result: SerialResult | None
+    note: str | None
+    context: tuple[Recommendation, ...]
+
+
+def _followup(
+    side: Side,
+    exam: ExamDocument,
+    derived: DerivedFollowup | None,
+    bilateral: bool,
+    params: PathwayParams,
+) -> _Followup:
+    """history.serial_imaging_result when given (a different comparison result is flagged);
+    otherwise the result of the comparison with the earlier exam (STE21 statement 2)."""
+    recorded = history_of(exam).serial_imaging_result
+    from_comparison = (
+        f"From the comparison with the exam of {derived.prior_date.isoformat()} "
+        f"({derived.interval_days} days earlier). {derived.evidence.note or ''}".strip()
+        if derived is not None
+        else None
+    )
+    context: list[Recommendation] = []
+    if recorded is not None and derived is not None and recorded != derived.result:
+        context.append(
+            recommend(
+                "iddvt.followup.disagreement",
+                side,
+                params,
+                result=recorded,
+                derived=derived.result,
+                prior_date=derived.prior_date.isoformat(),
+            )
+        )
+    if recorded is not None and bilateral:
+        if derived is not None:  # per-leg comparison settles what the patient-level flag cannot
+            return _Followup(derived.result, from_comparison, tuple(context))
+        context.append(recommend("iddvt.followup.bilateral", side, params))
+        return _Followup(None, None, tuple(context))
+    if recorded is not None:
+        return _Followup(recorded, "From history.serial_imaging_result.", tuple(context))
+    if derived is not None:
+        return _Followup(derived.result, from_comparison, ())
+    return _Followup(None, None, ())
 
 
 def _proximal(
@@ -361,12 +413,12 @@ def _proximal(
     exam: ExamDocument,
     params: PathwayParams,
     veins: str,
+    follow: _Followup,
 ) -> PathwayResult:
-    h = history_of(exam)
-    main: list[Recommendation] = []
-    followup = h.serial_imaging_result
+    main: list[Recommendation] = list(follow.context)
+    followup = follow.result
     if followup == "proximal-extension":
-        main.append(recommend("iddvt.followup.proximal-extension", side, params))
+        main.append(recommend("iddvt.followup.proximal-extension", side, params, note=follow.note))
     elif followup is not None:
         main.append(recommend("followup.inconsistent", side, params, result=followup))
     tpt_note = (
@@ -402,21 +454,19 @@ def _distal(
     exam: ExamDocument,
     params: PathwayParams,
     veins: str,
+    follow: _Followup,
 ) -> PathwayResult:
     h = history_of(exam)
-    context: list[Recommendation] = []
+    context: list[Recommendation] = list(follow.context)
     factors = iddvt_risk_factors(side, thrombosis, exam, params)
     present, absent, unknown = split_factors(factors)
     recs: list[Recommendation] = []
     missing: tuple[str, ...] = ()
     decision: Decision
-    followup = h.serial_imaging_result
-    bilateral = _bilateral_distal(exam, thrombosis)
-    if followup is not None and bilateral:
-        context.append(recommend("iddvt.followup.bilateral", side, params))
-    if followup is not None and not bilateral:
+    followup = follow.result
+    if followup is not None:
         # A surveillance rescan: statement 2 governs, not the initial choice of statement 1.
-        recs.append(recommend(f"iddvt.followup.{followup}", side, params))
+        recs.append(recommend(f"iddvt.followup.{followup}", side, params, note=follow.note))
         if followup == "no-extension":
             decision = "no-anticoagulation"
         else:
@@ -427,7 +477,7 @@ def _distal(
                         "proximal.anticoagulation",
                         side,
                         params,
-                        note="The proximal extension is taken from history.serial_imaging_result; "
+                        note="The proximal extension is taken from the surveillance result; "
                         "this exam's segments show distal thrombus only.",
                     )
                 )

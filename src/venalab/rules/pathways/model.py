@@ -17,6 +17,7 @@ Texts, strengths, sources, levels and every number live in `data/pathways.toml`
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import string
 from collections.abc import Mapping
@@ -25,14 +26,13 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from venalab.anatomy import VEINS
 from venalab.citations import EvidenceLevel, check_ids
 from venalab.datafiles import data_path, read_toml, validate_document
 from venalab.errors import InvalidInput, Problem, problems_from_validation
 from venalab.evidence import Comparison, Evidence, Frozen, Recommendation, evidence
 from venalab.exam import ExamDocument, History, Side
 
-PathwayId = Literal["none", "iddvt", "icmvt", "proximal-dvt", "svt", "chronic"]
+PathwayId = Literal["none", "iddvt", "icmvt", "proximal-dvt", "svt", "chronic", "ehit"]
 Decision = Literal[
     "none",  # nothing to manage (no thrombus, or chronic change only)
     "serial-imaging",  # IDDVT: weekly ultrasound for 2 weeks
@@ -42,6 +42,7 @@ Decision = Literal[
     "therapeutic-anticoagulation",  # SVT near the junction
     "fondaparinux",  # SVT >= 5 cm away from the junction
     "anticoagulation-to-consider",  # short SVT with risk features
+    "individualised",  # EHIT II: options vary (KAB21)
 ]
 FactorStatus = Literal["present", "absent", "unknown"]
 IddvtFactorId = Literal[
@@ -175,6 +176,7 @@ REQUIRED_RECOMMENDATIONS: frozenset[str] = frozenset(
         "proximal.provoked",
         "proximal.extended-phase",
         "followup.inconsistent",
+        "iddvt.followup.disagreement",
         "thrombus-age-unknown",
         "chronic",
         "svt.whole-leg-ultrasound",
@@ -210,6 +212,8 @@ TEXT_FIELDS: frozenset[str] = frozenset(
         "reasons",
         "needed",
         "result",
+        "derived",
+        "prior_date",
         "ages",
         "veins",
         "deep_status",
@@ -336,6 +340,19 @@ class RiskFactor(Frozen):
     evidence: Evidence
     needed: tuple[str, ...] = ()
     """Exam paths that would settle an unknown factor."""
+
+
+SerialResult = Literal["no-extension", "distal-extension", "proximal-extension"]
+
+
+class DerivedFollowup(Frozen):
+    """A surveillance result read from the comparison with an earlier exam (rules.comparison),
+    for the leg it was derived on."""
+
+    result: SerialResult
+    prior_date: dt.date
+    interval_days: int
+    evidence: Evidence
 
 
 class SvtResult(Frozen):
@@ -533,16 +550,3 @@ def reversible_provoking_factor(exam: ExamDocument) -> Fact:
             "counted as a reversible provoking factor.",
         )
     return Fact(value=None, note="Provoking factor not recorded.")
-
-
-def thrombosed_segment_indices(exam: ExamDocument, side: Side, deep: bool) -> list[int]:
-    """Indices into `legs.<side>.segments` of the thrombosed segments, in the order
-    classify_thrombosis lists them (`deep` or `superficial`)."""
-    leg = exam.leg(side)
-    if leg is None:
-        return []
-    return [
-        i
-        for i, s in enumerate(leg.segments)
-        if s.thrombus is not None and (VEINS[s.vein].dvt_level is not None) == deep
-    ]

@@ -34,7 +34,6 @@ from venalab.rules.pathways.model import (
     prior_vte,
     recommend,
     split_factors,
-    thrombosed_segment_indices,
 )
 from venalab.rules.thrombosis import ThrombosedSegment, ThrombosisResult
 
@@ -57,12 +56,9 @@ Entry = tuple[int | None, ThrombosedSegment]
 
 
 def _entries(side: Side, thrombosis: ThrombosisResult, exam: ExamDocument) -> list[Entry]:
-    idx: list[int | None] = list(thrombosed_segment_indices(exam, side, deep=False))
-    if len(idx) != len(thrombosis.superficial):
-        idx = [None] * len(thrombosis.superficial)
     return [
-        (i, s)
-        for i, s in zip(idx, thrombosis.superficial, strict=True)
+        (s.index, s)
+        for s in thrombosis.superficial
         if s.age != "chronic" and VEINS[s.vein].system == "superficial"
     ]
 

@@ -14,8 +14,9 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session as DbSession
 
 from venalab.exam import ExamDocument, parse_exam_obj
-from venalab.store import exams
+from venalab.store import critical, exams
 from venalab.store.models import User
+from venalab.web.critical import assess_stored, criteria_of, mark_current, sign_checked
 from venalab.web.deps import (
     ApiPrincipal,
     Db,
@@ -35,11 +36,14 @@ from venalab.web.schemas import (
     EXAM_SCHEMA_REF,
     AmendBody,
     ChangeOut,
+    CommunicationBody,
+    CommunicationOut,
     ExamDetail,
     ExamOut,
     SaveBody,
     SignBody,
     VersionOut,
+    communication_out,
     exam_detail,
     exams_out,
     version_detail,
@@ -85,7 +89,10 @@ async def api_create_exam(request: Request, s: Db, principal: Editor) -> ExamDet
 
 
 def _create(s: DbSession, doc: ExamDocument, user: User) -> ExamDetail:
-    return version_detail(s, exams.create_exam(s, doc, user))
+    v = exams.create_exam(s, doc, user)
+    s.flush()
+    mark_current(s, v.exam_id)  # the worklist's critical flag follows the engine
+    return version_detail(s, v)
 
 
 @router.get("/exams/{exam_id}", response_model=ExamDetail, responses=ERROR_RESPONSES)
@@ -133,7 +140,10 @@ async def api_save(exam_id: ExamId, request: Request, s: Db, principal: Editor) 
 
 
 def _save(s: DbSession, exam_id: int, doc: ExamDocument, user: User, expected: int) -> ExamDetail:
-    return version_detail(s, exams.save_draft(s, exam_id, doc, user, expected))
+    v = exams.save_draft(s, exam_id, doc, user, expected)
+    s.flush()
+    mark_current(s, exam_id)
+    return version_detail(s, v)
 
 
 @router.post(
@@ -156,13 +166,63 @@ async def api_amend(exam_id: ExamId, request: Request, s: Db, principal: Amender
 def _amend(
     s: DbSession, exam_id: int, doc: ExamDocument, user: User, reason: str, expected: int
 ) -> ExamDetail:
-    return version_detail(s, exams.amend(s, exam_id, doc, user, reason, expected))
+    v = exams.amend(s, exam_id, doc, user, reason, expected)
+    s.flush()
+    mark_current(s, exam_id)
+    return version_detail(s, v)
 
 
 @router.post("/exams/{exam_id}/sign", response_model=ExamDetail, responses=ERROR_RESPONSES)
-def api_sign(exam_id: ExamId, body: SignBody, s: Db, principal: Signer) -> ExamDetail:
-    """Sign the current version (physicians and admins)."""
-    return version_detail(s, exams.sign(s, exam_id, principal.user, body.expected_version))
+def api_sign(
+    exam_id: ExamId, body: SignBody, request: Request, s: Db, principal: Signer
+) -> ExamDetail:
+    """Sign the current version (physicians and admins). A version with critical results is
+    signed only after their communication is documented (POST .../communications): 409
+    otherwise."""
+    return version_detail(
+        s, sign_checked(s, exam_id, principal.user, body.expected_version, client_of(request))
+    )
+
+
+@router.get(
+    "/exams/{exam_id}/communications",
+    response_model=list[CommunicationOut],
+    responses=ERROR_RESPONSES,
+)
+def api_communications(exam_id: ExamId, s: Db, principal: ApiPrincipal) -> list[CommunicationOut]:
+    """The documented communications of the exam's critical results, oldest first."""
+    exams.get_exam(s, exam_id)
+    return [communication_out(s, c) for c in critical.communications(s, exam_id)]
+
+
+@router.post(
+    "/exams/{exam_id}/communications",
+    status_code=201,
+    response_model=CommunicationOut,
+    responses=ERROR_RESPONSES,
+)
+def api_communicate(
+    exam_id: ExamId, body: CommunicationBody, request: Request, s: Db, principal: Editor
+) -> CommunicationOut:
+    """Document the communication of a version's critical results (to whom, how, when,
+    read-back); audited. 409 when the version has no critical result."""
+    v = exams.get_version(s, exam_id, body.version)
+    result = assess_stored(s, parse_exam_obj(v.document), exam_id)
+    row = critical.record_communication(
+        s,
+        exam_id,
+        body.version,
+        principal.user,
+        criteria=criteria_of(result),
+        recipient=body.recipient,
+        method=body.method,
+        communicated_at=body.communicated_at,
+        read_back=body.read_back,
+        note=body.note,
+        client=client_of(request),
+    )
+    s.flush()
+    return communication_out(s, row)
 
 
 @router.get("/exams/{exam_id}/diff", response_model=list[ChangeOut], responses=ERROR_RESPONSES)

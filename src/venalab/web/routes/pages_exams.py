@@ -23,8 +23,12 @@ from venalab.limits import LIMITS, describe_bytes
 from venalab.report.render import Audience
 from venalab.report.render import Format as ReportFormat
 from venalab.report.venous_map import render_venous_map
-from venalab.store import exams, models, users
+from venalab.rules.comparison import LegComparison, course_text
+from venalab.rules.critical import CRITICAL
+from venalab.store import critical, exams, models, users
+from venalab.store.errors import InvalidValue
 from venalab.store.integrity import check_signed
+from venalab.web.critical import assess_stored, criteria_of, sign_checked
 from venalab.web.deps import Db, ExamId, Principal, client_of, route_writes
 from venalab.web.offload import run_sized
 from venalab.web.rendering import PagePrincipal, check_form_csrf, page_permitted, render
@@ -44,7 +48,7 @@ def worklist(
     patient: Annotated[str | None, Query(max_length=64)] = None,
 ) -> HTMLResponse:
     rows = []
-    for e in exams.list_exams(s, patient, limit=200):
+    for e in exams.list_exams(s, patient, limit=200, critical_first=True):
         pat = s.get(models.Patient, e.patient_id)
         rows.append({"exam": e, "patient": pat})
     from venalab.store.interop import list_incoming, list_orders
@@ -66,14 +70,19 @@ def worklist(
 def patient_page(request: Request, local_id: str, s: Db, p: PagePrincipal) -> HTMLResponse:
     patient = exams.get_patient(s, local_id)
     timeline = []
-    for e in sorted(exams.list_exams(s, local_id, limit=500), key=lambda e: e.exam_date):
+    seen: list[ExamDocument] = []
+    for e in sorted(exams.list_exams(s, local_id, limit=500), key=lambda e: (e.exam_date, e.id)):
         v = exams.get_version(s, e.id)
         doc = parse_exam_obj(v.document)
-        result = assess(doc)
+        # each exam against the latest one before its date (the prior the exam view uses)
+        prior = next((d for d in reversed(seen) if d.exam.date < doc.exam.date), None)
+        result = assess(doc, prior=prior)
+        seen.append(doc)
         for side in ("left", "right"):
             leg = result.leg(side)
             if leg is None:
                 continue
+            compared = result.comparison.leg(side) if result.comparison else None
             timeline.append(
                 {
                     "exam": e,
@@ -85,11 +94,20 @@ def patient_page(request: Request, local_id: str, s: Db, p: PagePrincipal) -> HT
                     "vcss_upper": leg.vcss.upper_bound if leg.vcss else None,
                     "vcss_complete": leg.vcss.complete if leg.vcss else None,
                     "thrombosis": leg.thrombosis.classification,
+                    "since": _since(compared) if compared else "",
+                    "critical": any(c.leg == side for c in result.critical),
                 }
             )
     return render(
         request, "patient.html", p, patient=patient, timeline=timeline, chart=trend_svg(timeline)
     )
+
+
+def _since(lc: LegComparison) -> str:
+    """One line of what changed in a leg since the previous exam (timeline column)."""
+    parts = [course_text(lc.course)] if lc.course != "none" else []
+    parts += [c.text for c in lc.changes if c.changed and c.kind != "thrombus"]
+    return "; ".join(parts) or "no change"
 
 
 # ----------------------------------------------------------------------------- worksheet
@@ -293,7 +311,8 @@ def exam_view(
     e = exams.get_exam(s, exam_id)
     v = exams.get_version(s, exam_id, version)
     doc: ExamDocument = parse_exam_obj(v.document)
-    result = assess(doc)
+    result = assess_stored(s, doc, exam_id)
+    told = critical.communications(s, exam_id, v.version)
     return render(
         request,
         "exam.html",
@@ -309,7 +328,55 @@ def exam_view(
         and v.version == e.current_version,
         is_current=v.version == e.current_version,
         usernames=_usernames(s),
+        communications=told,
+        communicated=any(c.read_back for c in told),
+        can_document=users.can(p.user, "edit") and v.status != "signed",
+        methods=CRITICAL.communication.methods,
+        now=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M"),
     )
+
+
+@router.post("/exams/{exam_id}/communications", response_model=None)
+def exam_communicate(
+    request: Request,
+    exam_id: ExamId,
+    s: Db,
+    p: PagePrincipal,
+    version: Annotated[int, Form(ge=1, le=1_000_000)],
+    recipient: Annotated[str, Form(max_length=200)],
+    method: Annotated[str, Form(max_length=32)],
+    communicated_at: Annotated[str, Form(max_length=40)],
+    read_back: Annotated[bool, Form()] = False,
+    note: Annotated[str, Form(max_length=2000)] = "",
+    csrf_token: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """The communication form of the exam page: documents who was told, how, when and the
+    read-back of a version's critical results (needed before sign-off); audited."""
+    check_form_csrf(p, csrf_token)
+    v = exams.get_version(s, exam_id, version)
+    result = assess_stored(s, parse_exam_obj(v.document), exam_id)
+    try:
+        when = dt.datetime.fromisoformat(communicated_at)
+    except ValueError:
+        raise InvalidValue(
+            "communicated_at", "use the date and time, e.g. 2025-03-10T09:30"
+        ) from None
+    if when.tzinfo is None:  # the form's datetime-local field is entered in UTC (labelled so)
+        when = when.replace(tzinfo=dt.UTC)
+    critical.record_communication(
+        s,
+        exam_id,
+        version,
+        p.user,
+        criteria=criteria_of(result),
+        recipient=recipient,
+        method=method,
+        communicated_at=when,
+        read_back=read_back,
+        note=note or None,
+        client=client_of(request),
+    )
+    return RedirectResponse(f"/exams/{exam_id}", status_code=303)
 
 
 def _usernames(s: Db) -> dict[int, str]:
@@ -326,7 +393,7 @@ def exam_sign(
     csrf_token: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     check_form_csrf(p, csrf_token)
-    exams.sign(s, exam_id, p.user, expected_version)
+    sign_checked(s, exam_id, p.user, expected_version, client_of(request))
     return RedirectResponse(f"/exams/{exam_id}", status_code=303)
 
 

@@ -26,6 +26,23 @@
     ["label", "text"],
   ];
 
+  // Fields of a loaded segment the grid has no column for (treatment, position_cm, the
+  // thrombus lumen share, ...): kept per row and written back on save, so editing in the
+  // worksheet never drops them (issue 18).
+  const EXTRAS = new WeakMap();
+  function extrasOf(values) {
+    const copy = JSON.parse(JSON.stringify(values || {}));
+    const hadThrombusField = FIELDS.some(([name]) => name.startsWith("thrombus.") && getPath(copy, name) !== undefined);
+    for (const [name] of FIELDS) {
+      const keys = name.split(".");
+      const parent = keys.length > 1 ? copy[keys[0]] : copy;
+      if (parent && typeof parent === "object") delete parent[keys[keys.length - 1]];
+    }
+    // a thrombus described in the grid is governed by its columns alone
+    if (hadThrombusField && copy.thrombus && !Object.keys(copy.thrombus).length) delete copy.thrombus;
+    return copy;
+  }
+
   // ---------------------------------------------------------------- building the form
   function makeInput(field) {
     const [name, kind, opts] = field;
@@ -58,6 +75,7 @@
   function addRow(side, values) {
     const tbody = form.querySelector(`table.segments[data-side="${side}"] tbody`);
     const tr = document.createElement("tr");
+    EXTRAS.set(tr, extrasOf(values));
     for (const field of FIELDS) {
       const td = document.createElement("td");
       const el = makeInput(field);
@@ -147,7 +165,7 @@
       leg.segments = [];
       form.querySelectorAll(`table.segments[data-side="${side}"] tbody tr`).forEach((tr) => {
         if (!tr.querySelector('[data-field="vein"]').value) return;
-        const seg = {};
+        const seg = JSON.parse(JSON.stringify(EXTRAS.get(tr) || {}));
         tr.querySelectorAll("[data-field]").forEach((el) => {
           const v = readValue(el);
           if (v !== undefined) setPath(seg, el.dataset.field, v);

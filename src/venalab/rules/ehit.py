@@ -1,0 +1,373 @@
+"""Exams after treatment: treated segments and endothermal heat-induced thrombosis (EHIT).
+
+Source: KAB21 - AVF/SVS 2021 recommendations on the classification and treatment of EHIT
+(J Vasc Surg Venous Lymphat Disord 2021;9:6-22), read in the AVF pocket guide reproducing it:
+- AVF EHIT classes: I thrombus at the junction without extension into the deep vein; II into
+  the deep vein, <50% of its lumen; III >50%; IV occlusive deep vein thrombosis [V].
+- Management: I no change (key points) [V]; II varies, individualised [U for the options];
+  III therapeutic anticoagulation and weekly surveillance until resolution or retraction to the
+  junction (1-B) [V]; IV as VTE per CHEST, at least 3 months (1-A) [V].
+venalab conventions [D], configurable in `data/ehit.toml`: non-thermal ablation classified by
+analogy; exactly 50% of the lumen assigned to `at_split` and flagged; a thrombus more than
+`window_days` after the ablation is not EHIT; a thrombus on the treated segment itself is the
+ablation's occlusion, not superficial vein thrombosis.
+Pure functions over the exam's leg; the text and every number come from the data file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from venalab.citations import EvidenceLevel, check_ids
+from venalab.datafiles import StrictData, load_data_file, validate_document
+from venalab.errors import Problem
+from venalab.evidence import Comparison, Evidence, Frozen, Recommendation, evidence
+from venalab.exam import Leg, Segment, Side, TreatmentMethod
+
+EhitClass = Literal["I", "II", "III", "IV"]
+EHIT_CLASSES: tuple[EhitClass, ...] = ("I", "II", "III", "IV")
+ManagementKey = Literal["I", "II", "III", "IV", "undetermined", "non-thermal", "date-missing"]
+EhitDecision = Literal[
+    "none", "individualised", "therapeutic-anticoagulation", "anticoagulation", "undetermined"
+]
+
+
+class EhitParams(StrictData):
+    methods: tuple[TreatmentMethod, ...]
+    lumen_split_percent: Annotated[float, Field(gt=0, lt=100)]
+    at_split: Literal["II", "III"]
+    window_days: Annotated[int, Field(ge=1, le=365)]
+
+
+class JunctionSpec(StrictData):
+    deep_vein: str
+    trunks: tuple[str, ...]
+
+
+class ClassSpec(StrictData):
+    label: str
+    definition: str
+    sources: Annotated[tuple[str, ...], Field(min_length=1)]
+    level: EvidenceLevel
+
+
+class ManagementSpec(StrictData):
+    decision: EhitDecision
+    text: str
+    strength: str | None = None
+    sources: Annotated[tuple[str, ...], Field(min_length=1)]
+    level: EvidenceLevel
+    note: str | None = None
+
+
+class EhitData(StrictData):
+    schema_: Literal["venalab-ehit/1"] = Field(alias="schema")
+    version: str
+    params: EhitParams
+    junctions: dict[Literal["SFJ", "SPJ"], JunctionSpec]
+    classes: dict[EhitClass, ClassSpec]
+    management: dict[ManagementKey, ManagementSpec]
+
+
+def _problems(data: EhitData) -> list[Problem]:
+    problems = [
+        Problem(f"classes.{c}", "missing: every EHIT class needs a definition")
+        for c in EHIT_CLASSES
+        if c not in data.classes
+    ]
+    problems += [
+        Problem(f"management.{k}", "missing: the rules use this text")
+        for k in ("I", "II", "III", "IV", "undetermined", "non-thermal", "date-missing")
+        if k not in data.management
+    ]
+    for cls, c in data.classes.items():
+        problems += check_ids(c.sources, f"classes.{cls}.sources")
+    for key, m in data.management.items():
+        problems += check_ids(m.sources, f"management.{key}.sources")
+    return problems
+
+
+def parse_ehit_data(raw: object, name: str = "ehit.toml") -> EhitData:
+    return validate_document(raw, EhitData, f"data file {name}", _problems)
+
+
+@cache
+def _load() -> EhitData:
+    return load_data_file("ehit.toml", EhitData, _problems)
+
+
+EHIT: EhitData = _load()
+
+
+class TreatedSegment(Frozen):
+    """A treated segment entry as this exam records it."""
+
+    index: int
+    vein: str
+    site: str | None = None
+    method: TreatmentMethod
+    status: str | None = None
+    date: dt.date | None = None
+    days_since: int | None = None
+
+
+class EhitResult(Frozen):
+    """Thrombus at a junction after ablation of one of its trunks, graded by the AVF classes."""
+
+    junction: Literal["SFJ", "SPJ"]
+    deep_vein: str
+    ablated: tuple[TreatedSegment, ...]
+    thermal: bool
+    ehit_class: EhitClass | None
+    """None: no thrombus at the junction (no EHIT), or the class cannot be told (`missing`)."""
+    decision: EhitDecision
+    lumen_percent: float | None = None
+    boundary: bool = False
+    missing: tuple[str, ...] = ()
+    attributed: tuple[int, ...] = ()
+    """Segment entries accounted for here (not DVT or SVT); an EHIT IV deep entry stays DVT."""
+    recommendations: tuple[Recommendation, ...] = ()
+    evidence: Evidence
+
+    @property
+    def label(self) -> str:
+        if self.ehit_class is not None:
+            return EHIT.classes[self.ehit_class].label
+        return "EHIT II or III" if self.decision == "undetermined" else "no EHIT"
+
+
+def treated_segments(leg: Leg, exam_date: dt.date) -> tuple[TreatedSegment, ...]:
+    return tuple(
+        TreatedSegment(
+            index=i,
+            vein=s.vein,
+            site=s.site,
+            method=s.treatment.method,
+            status=s.treatment.status,
+            date=s.treatment.date,
+            days_since=(exam_date - s.treatment.date).days if s.treatment.date else None,
+        )
+        for i, s in enumerate(leg.segments)
+        if s.treatment is not None
+    )
+
+
+_METHOD = {
+    "thermal-ablation": "thermal ablation",
+    "non-thermal-ablation": "non-thermal ablation",
+    "stripping": "stripping",
+    "sclerotherapy": "sclerotherapy",
+}
+_STATUS = {
+    "occluded": "occluded",
+    "partially-recanalised": "partially recanalised",
+    "fully-recanalised": "fully recanalised",
+    "absent": "removed",
+}
+
+
+def describe_treatment(method: str, date: dt.date | None, status: str | None) -> str:
+    """'thermal ablation on 2025-01-10, occluded' (reports, map titles, findings)."""
+    when = f" on {date.isoformat()}" if date else ""
+    now = f", {_STATUS[status]}" if status else ", status not recorded"
+    return f"{_METHOD[method]}{when}{now}"
+
+
+def treatment_text(t: TreatedSegment) -> str:
+    """'thermal ablation on 2025-01-10 (5 days before), occluded'."""
+    when = f" on {t.date.isoformat()} ({t.days_since} days before)" if t.date else ""
+    now = f", {_STATUS[t.status]}" if t.status else ", status not recorded"
+    return f"{_METHOD[t.method]}{when}{now}"
+
+
+def treatment_evidence(t: TreatedSegment) -> Evidence:
+    return evidence(
+        "treatment.recorded",
+        ["VENALAB"],
+        level="D",
+        note=f"Treated segment as recorded (legs.*.segments[{t.index}].treatment): "
+        f"{treatment_text(t)}. A recanalised treated vein can carry reflux again; its reflux "
+        "verdict is in segments[].",
+    )
+
+
+def _recent(t: TreatedSegment, params: EhitParams) -> bool:
+    return t.days_since is None or t.days_since <= params.window_days
+
+
+def post_treatment_occlusion(leg: Leg, treated: tuple[TreatedSegment, ...]) -> tuple[int, ...]:
+    """Thrombus recorded on a recently treated segment (not stripped): the treatment's intended
+    occlusion, not superficial vein thrombosis [D]."""
+    return tuple(
+        t.index
+        for t in treated
+        if t.method != "stripping"
+        and _recent(t, EHIT.params)
+        and leg.segments[t.index].thrombus is not None
+    )
+
+
+def _manage(key: ManagementKey, side: Side, **fields: str) -> Recommendation:
+    spec = EHIT.management[key]
+    return Recommendation(
+        id=f"ehit.{key}.{side}",
+        leg=side,
+        text=spec.text.format(**fields) if fields else spec.text,
+        strength=spec.strength,
+        evidence=evidence(f"ehit.management.{key}", spec.sources, level=spec.level, note=spec.note),
+    )
+
+
+def _active_thrombus(seg: Segment) -> bool:
+    return seg.thrombus is not None and seg.thrombus.age != "chronic"
+
+
+def _grade(
+    side: Side, deep: list[tuple[int, Segment]], params: EhitParams
+) -> tuple[EhitClass | None, float | None, bool, tuple[str, ...], Comparison | None]:
+    """Class from the deep-vein entries: (class, lumen %, boundary, missing paths, comparison)."""
+    if any(
+        s.thrombus and (s.thrombus.occlusive or s.thrombus.lumen_percent == 100) for _, s in deep
+    ):
+        return "IV", 100.0, False, (), None
+    lumens = [s.thrombus.lumen_percent for _, s in deep if s.thrombus is not None]
+    known = [v for v in lumens if v is not None]
+    if not known:
+        missing = tuple(f"legs.{side}.segments[{i}].thrombus.lumen_percent" for i, _ in deep)
+        return None, None, False, missing, None
+    lumen = max(known)
+    split = params.lumen_split_percent
+    if lumen == split:
+        return params.at_split, lumen, True, (), ">=" if params.at_split == "III" else "<="
+    return ("III", lumen, False, (), ">") if lumen > split else ("II", lumen, False, (), "<")
+
+
+def classify_ehit(side: Side, leg: Leg, exam_date: dt.date) -> tuple[EhitResult, ...]:
+    """EHIT per junction whose trunk was ablated (recently, or on an unrecorded date)."""
+    params = EHIT.params
+    treated = treated_segments(leg, exam_date)
+    out: list[EhitResult] = []
+    for junction, spec in EHIT.junctions.items():
+        ablated = tuple(
+            t
+            for t in treated
+            if t.vein in spec.trunks and t.method in params.methods and _recent(t, params)
+        )
+        if ablated:
+            out.append(_classify_junction(side, leg, junction, spec, ablated, params))
+    return tuple(out)
+
+
+def _classify_junction(
+    side: Side,
+    leg: Leg,
+    junction: Literal["SFJ", "SPJ"],
+    spec: JunctionSpec,
+    ablated: tuple[TreatedSegment, ...],
+    params: EhitParams,
+) -> EhitResult:
+    at_junction = [
+        i
+        for i, s in enumerate(leg.segments)
+        if _active_thrombus(s)
+        and (
+            s.vein == junction
+            or (
+                s.vein in spec.trunks
+                and s.thrombus is not None
+                and s.thrombus.distance_to_junction_cm == 0
+            )
+        )
+    ]
+    deep = [
+        (i, s)
+        for i, s in enumerate(leg.segments)
+        if s.vein == spec.deep_vein and _active_thrombus(s)
+    ]
+    cls: EhitClass | None
+    lumen: float | None = None
+    boundary = False
+    missing: tuple[str, ...] = ()
+    comparison: Comparison | None = None
+    if deep:
+        cls, lumen, boundary, missing, comparison = _grade(side, deep, params)
+    else:
+        cls = "I" if at_junction else None
+    recs: list[Recommendation] = []
+    if cls is not None:
+        recs.append(_manage(cls, side))
+        decision: EhitDecision = EHIT.management[cls].decision
+    elif missing:
+        recs.append(
+            _manage("undetermined", side, deep_vein=spec.deep_vein, needed=", ".join(missing))
+        )
+        decision = "undetermined"
+    else:
+        decision = "none"
+    thermal = any(t.method == "thermal-ablation" for t in ablated)
+    if not thermal and cls is not None:
+        recs.append(_manage("non-thermal", side))
+    if any(t.date is None for t in ablated) and (cls is not None or missing):
+        recs.append(_manage("date-missing", side))
+    attributed = tuple(sorted(set(at_junction) | ({i for i, _ in deep} if cls != "IV" else set())))
+    treated_here = ", ".join(
+        f"{t.vein} ({t.method}{f', {t.days_since} days before' if t.days_since is not None else ''})"
+        for t in ablated
+    )
+    found = (
+        f"{EHIT.classes[cls].label}: {EHIT.classes[cls].definition}"
+        if cls is not None
+        else "thrombus extends into the deep vein; lumen share not recorded"
+        if missing
+        else f"no thrombus recorded at the {junction} or in the {spec.deep_vein}"
+    )
+    note = f"After {treated_here}: {found}."
+    if not deep and not any(seg.vein == spec.deep_vein for seg in leg.segments):
+        # Nothing recorded is not nothing found: the class cannot exclude extension.
+        note += f" The {spec.deep_vein} was not examined: extension into it is not excluded."
+    if lumen is not None and cls in ("II", "III"):
+        note += f" Thrombus occupies {lumen:g}% of the {spec.deep_vein} lumen."
+    if boundary:
+        note += (
+            f" Exactly {params.lumen_split_percent:g}%: the source writes '<50%' (II) and "
+            f"'>50%' (III); assigned to {params.at_split} by configuration [D]."
+        )
+    class_spec = EHIT.classes[cls] if cls is not None else None
+    sources = list(class_spec.sources if class_spec else ("KAB21",))
+    if not thermal or boundary:
+        sources.append("VENALAB")
+    return EhitResult(
+        junction=junction,
+        deep_vein=spec.deep_vein,
+        ablated=ablated,
+        thermal=thermal,
+        ehit_class=cls,
+        decision=decision,
+        lumen_percent=lumen,
+        boundary=boundary,
+        missing=missing,
+        attributed=attributed,
+        recommendations=tuple(recs),
+        evidence=evidence(
+            "ehit.class",
+            sources,
+            level="D" if (not thermal or boundary) else (class_spec.level if class_spec else "V"),
+            threshold=params.lumen_split_percent if lumen is not None and cls != "IV" else None,
+            measured=lumen if cls != "IV" else None,
+            comparison=comparison,
+            unit="%" if lumen is not None and cls != "IV" else None,
+            note=note,
+        ),
+    )
+
+
+def post_treatment_indices(
+    leg: Leg, exam_date: dt.date, ehit: tuple[EhitResult, ...]
+) -> frozenset[int]:
+    """Segment entries whose thrombus the post-treatment rules account for."""
+    occluded = post_treatment_occlusion(leg, treated_segments(leg, exam_date))
+    return frozenset(occluded) | frozenset(i for e in ehit for i in e.attributed)

@@ -1,0 +1,74 @@
+"""Stored exams through the engine: the automatic prior exam, critical marks, sign-off gate.
+
+Every page and API call that interprets a stored exam goes through `assess_stored`, so the
+exam view, the report, the sign-off check and the worklist flag agree: the engine runs with
+the patient's previous exam (the latest one dated before this exam) as its prior, which adds
+the serial comparison and the distal-DVT follow-up result (issue 18).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from venalab.engine import assess
+from venalab.exam import ExamDocument, parse_exam_obj
+from venalab.report.view import Communication
+from venalab.result import Result
+from venalab.store import critical, exams, models
+from venalab.web.schemas import username_of
+
+
+def prior_document_of(
+    s: Session, doc: ExamDocument, exam_id: int | None = None
+) -> dict[str, Any] | None:
+    """The stored document of the patient's previous exam: the current version of the latest
+    one dated before this exam."""
+    v = exams.previous_version(s, doc.patient.id, doc.exam.date, exclude_exam_id=exam_id)
+    return v.document if v is not None else None
+
+
+def prior_of(s: Session, doc: ExamDocument, exam_id: int | None = None) -> ExamDocument | None:
+    """The patient's previous exam, parsed (see prior_document_of)."""
+    prior = prior_document_of(s, doc, exam_id)
+    return parse_exam_obj(prior) if prior is not None else None
+
+
+def assess_stored(s: Session, doc: ExamDocument, exam_id: int | None = None) -> Result:
+    return assess(doc, prior=prior_of(s, doc, exam_id))
+
+
+def criteria_of(result: Result) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(c.criterion for c in result.critical))
+
+
+def mark_current(s: Session, exam_id: int) -> Result:
+    """Re-assess the current version and keep the exam's worklist flag in step."""
+    v = exams.get_version(s, exam_id)
+    result = assess_stored(s, parse_exam_obj(v.document), exam_id)
+    critical.mark(s, exam_id, criteria_of(result))
+    return result
+
+
+def sign_checked(
+    s: Session, exam_id: int, user: models.User, expected_version: int, client: str | None
+) -> models.ExamVersion:
+    """Sign through the critical-results gate (store.critical.sign) with the engine's marks."""
+    v = exams.get_version(s, exam_id, expected_version)
+    result = assess_stored(s, parse_exam_obj(v.document), exam_id)
+    return critical.sign(s, exam_id, user, expected_version, criteria_of(result), client=client)
+
+
+def communications_of(s: Session, exam_id: int, version: int) -> tuple[Communication, ...]:
+    """The documented communications of a version, as the report shows them."""
+    return tuple(
+        Communication(
+            recipient=c.recipient,
+            method=c.method,
+            communicated_at=c.communicated_at,
+            read_back=c.read_back,
+            documented_by=username_of(s, c.documented_by) or "?",
+        )
+        for c in critical.communications(s, exam_id, version)
+    )
