@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from venalab.evidence import Frozen
+from venalab.impression import DECISION_TEXT, PATHWAY_TEXT
 from venalab.result import Result
 from venalab.rules.calcinosis import calcification_caveat
 
@@ -52,7 +53,10 @@ def score_rows(result: Result) -> list[ScoreRow]:
                 ScoreRow(
                     measure="Thrombosis pathway",
                     leg=side,
-                    value=f"{leg.pathway.pathway}: {leg.pathway.decision}",
+                    value=(
+                        f"{PATHWAY_TEXT.get(leg.pathway.pathway, leg.pathway.pathway)}: "
+                        f"{DECISION_TEXT.get(leg.pathway.decision, leg.pathway.decision)}"
+                    ),
                     note="; ".join(leg.pathway.missing),
                 )
             )
