@@ -56,9 +56,7 @@ def test_next_steps_name_their_side() -> None:
     nxt = next(s for s in patient_letter(one, assess(one)).sections if s.key == "next")
     assert nxt.paragraphs[0].startswith("Right leg: ")
     bilateral = load_exam(DATA / "bilateral-insufficiency.json")
-    nxt = next(
-        s for s in patient_letter(bilateral, assess(bilateral)).sections if s.key == "next"
-    )
+    nxt = next(s for s in patient_letter(bilateral, assess(bilateral)).sections if s.key == "next")
     labels = [p.split(":")[0] for p in nxt.paragraphs[:-1]]
     assert labels and set(labels) <= {"Right leg", "Left leg", "Both legs"}
     assert len(set(nxt.paragraphs)) == len(nxt.paragraphs)  # nothing said twice

@@ -59,9 +59,9 @@ def test_seed001_clinician_pdf_holds_values_and_verdicts(example_pdfs: Any, tmp_
         "svs-avf-avls-2022",
         "Report status: DRAFT",
         "References",
-        "does not replace",
     ):
         assert expected in text, expected
+    assert "does not replace" in " ".join(text.split())  # wherever the line wraps
     # every page carries the running header and a page number
     pages = _pages(text)
     assert len(pages) >= 2

@@ -84,6 +84,26 @@ class Citation(BaseModel):
         tail = f" {'; '.join(ids)}." if ids else ""
         return ". ".join(parts) + "." + tail
 
+    @property
+    def short_text(self) -> str:
+        """Compact reference for a printed report: first author et al. Title. Journal
+        year;citation. The DOI (else PMID, NCT or URL)."""
+        first = [a for a in self.authors if a != "et al."][:1]
+        head = (first[0] + (" et al" if len(self.authors) > 1 else "")) if first else ""
+        parts = [head] if head else []
+        parts.append(self.title.rstrip("."))
+        if self.journal:
+            where = self.journal + (f" {self.year}" if self.year is not None else "")
+            parts.append(where + (f";{self.citation}" if self.citation else ""))
+        ident = (
+            f"doi:{self.doi}"
+            if self.doi
+            else f"PMID {self.pmid}"
+            if self.pmid
+            else self.nct or self.url
+        )
+        return ". ".join(parts) + "." + (f" {ident}." if ident else "")
+
 
 def parse_register(raw: dict[str, object], name: str) -> dict[str, Citation]:
     """Validate a decoded register; every problem names `<file>:<id>.<field>`."""

@@ -13,9 +13,9 @@ from typing import Any
 
 import textstat
 
+from venalab.assembly import side_label
 from venalab.datafiles import read_toml
 from venalab.evidence import Frozen
-from venalab.assembly import side_label
 from venalab.exam import SIDES, ExamDocument
 from venalab.report.view import missing_data
 from venalab.result import LegResult, Result

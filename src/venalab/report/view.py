@@ -21,6 +21,13 @@ from venalab.result import LegResult, Result
 from venalab.rules.reflux import PerforatorResult, SegmentResult
 
 ReportStatus = Literal["draft", "signed", "amended"]
+IN_SCORES_TABLE: tuple[str, ...] = (
+    *("ceap.left", "ceap.right", "ceap.ambiguity."),
+    *("vcss.left", "vcss.right"),
+)
+"""Findings the "Classification and scores" table already states (the CEAP class, advanced
+class and what was not derivable; the rVCSS and its statement), left out of the notes so
+that nothing is printed twice."""
 REPORT_SIDES: tuple[Side, Side] = ("right", "left")
 """Right leg first, as the venous map and most vascular-lab reports read."""
 
@@ -131,7 +138,9 @@ class _Numbering:
 
     def references(self) -> tuple[Reference, ...]:
         return tuple(
-            Reference(number=n, id=cid, text=CITATIONS[cid].text, status=CITATIONS[cid].status)
+            Reference(
+                number=n, id=cid, text=CITATIONS[cid].short_text, status=CITATIONS[cid].status
+            )
             for cid, n in self.order.items()
         )
 
@@ -346,7 +355,11 @@ def build_clinician_view(
     )
     general = tuple(_cited_line(x, numbering) for x in impression.general)
     recommendations = _recommendation_groups(result.recommendations, numbering)
-    notes = tuple(_cited(f, numbering, f.text) for f in result.findings if f.importance >= 4)
+    notes = tuple(
+        _cited(f, numbering, f.text)
+        for f in result.findings
+        if f.importance >= 4 and not f.id.startswith(IN_SCORES_TABLE)
+    )
     sides = tuple(side for side in REPORT_SIDES if result.leg(side) is not None)
     return ClinicianView(
         lab=lab or LabInfo(),

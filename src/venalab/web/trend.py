@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from html import escape
 from typing import Any
 
@@ -36,7 +37,7 @@ def _series(
     a range (its bounds drawn as a bar from the lower to the upper bound, an open marker at
     the lower bound), and a line to it would read as a change the leg may not have had."""
     parts = []
-    for (x1, y1, _, p1), (x2, y2, _, p2) in zip(series, series[1:], strict=False):
+    for (x1, y1, _, p1), (x2, y2, _, p2) in itertools.pairwise(series):
         if _complete(p1, key) and _complete(p2, key):
             parts.append(
                 f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" '
