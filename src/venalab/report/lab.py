@@ -111,6 +111,12 @@ def validate_logo(data: bytes, *, field: str = "logo") -> bytes:
     return out.getvalue()
 
 
+def load_lab(path: Path | None) -> LabInfo:
+    """The lab identity of `path` (VENALAB_LAB_FILE, `venalab report --lab`), or the default
+    letterhead when no file is configured."""
+    return LabInfo() if path is None else load_lab_file(path)
+
+
 def load_lab_file(path: Path) -> LabInfo:
     """The lab identity from a TOML file (README, "Reports"): `name`, `address`,
     `accreditation`, `report_title`, and `logo`, a PNG or JPEG path relative to the file."""

@@ -27,6 +27,7 @@ message naming the variable and what it accepts. Tests build `Settings(...)` dir
 | `VENALAB_HL7_OUTBOX` | folder the ORU^R01 results of signed exams are written to | `var/hl7/outbox` |
 | `VENALAB_HL7_RESULTS_TO` | `host:port` the results are also sent to over MLLP (queued and retried) | none |
 | `VENALAB_HL7_FACILITY` | sending application / facility name in HL7 messages | `VENALAB` |
+| `VENALAB_LAB_FILE` | TOML file of the laboratory's identity on its reports: `name`, `address`, `accreditation`, `report_title`, `logo` (PNG or JPEG path relative to the file) (report/lab.py) | "Vascular Laboratory", no address or logo |
 """
 
 from __future__ import annotations
@@ -184,6 +185,7 @@ class Settings(BaseModel):
     hl7_outbox: Path | None = None
     hl7_results_to: tuple[str, int] | None = None
     hl7_facility: str = "VENALAB"
+    lab_file: Path | None = None
 
     @property
     def outbox(self) -> Path:
@@ -224,6 +226,7 @@ class Settings(BaseModel):
             hl7_outbox=_path(env, "VENALAB_HL7_OUTBOX"),
             hl7_results_to=_host_port(env, "VENALAB_HL7_RESULTS_TO", problems),
             hl7_facility=(env.get("VENALAB_HL7_FACILITY", "").strip() or "VENALAB")[:20],
+            lab_file=_path(env, "VENALAB_LAB_FILE"),
         )
         if settings.cds_base_url is not None:
             bad = url_problem(settings.cds_base_url)
