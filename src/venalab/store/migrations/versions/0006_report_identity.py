@@ -25,7 +25,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("exam_versions") as batch:
-        batch.drop_column("signer_name")
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("credentials")
+    # plain DROP COLUMNs: a batch rebuild would drop the append-only triggers of the table
+    op.drop_column("exam_versions", "signer_name")
+    op.drop_column("users", "credentials")
