@@ -90,12 +90,25 @@ def test_lab_file_sets_the_letterhead(tmp_path: Path) -> None:
     assert settings.lab_file == tmp_path / "lab.toml"
 
 
-def test_lab_file_and_logo_are_checked(tmp_path: Path) -> None:
+def test_lab_file_and_logo_are_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import ImageFile
+
+    # other libraries switch Pillow to accept truncated images process-wide: still refused
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    jpeg = io.BytesIO()
+    Image.new("RGB", (40, 20)).save(jpeg, format="JPEG")
     (tmp_path / "bad.toml").write_text('name = "A\\u0007lab"\nunknown = 1\n')
     with pytest.raises(InvalidInput) as err:
         load_lab_file(tmp_path / "bad.toml")
     assert {p.path for p in err.value.problems} >= {"name", "unknown"}
-    for bad in (b"", b"<svg onload=alert(1)>", _png()[:60], b"\x89PNG\r\n\x1a\n" + b"0" * 100):
+    for bad in (
+        b"",
+        b"<svg onload=alert(1)>",
+        _png()[:60],
+        _png()[:-5],
+        jpeg.getvalue()[:-10],
+        b"\x89PNG\r\n\x1a\n" + b"0" * 100,
+    ):
         with pytest.raises(InvalidInput):
             validate_logo(bad)
     with pytest.raises(InvalidInput, match="pixels"):

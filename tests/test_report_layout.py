@@ -79,4 +79,48 @@ def test_long_measurement_table_repeats_its_header(tmp_path: Path) -> None:
     for page in with_rows:
         body = _body_lines(page)
         head = next(i for i, ln in enumerate(body) if "entry" in ln)
-        assert any("Reflux ms" in ln for ln in body[:head]), page[:400]
+        assert any("Finding" in ln and "Ø mm" in ln for ln in body[:head]), page[:400]
+
+
+def test_signed_bilateral_report_with_conclusion_and_letterhead_fits_two_pages(
+    tmp_path: Path,
+) -> None:
+    import datetime as dt
+    import io
+
+    from PIL import Image
+
+    from venalab.conclusion import with_conclusion
+    from venalab.report.lab import LabInfo, validate_logo
+    from venalab.report.view import SignOff
+
+    logo = io.BytesIO()
+    Image.new("RGB", (240, 120), (30, 80, 160)).save(logo, format="PNG")
+    lab = LabInfo(
+        name="Riverside Vein Center",
+        address="12 River Road\nSpringfield",
+        accreditation="IAC Vascular Testing accredited",
+        logo_png=validate_logo(logo.getvalue()),
+    )
+    exam = load_exam(BILATERAL)
+    doc = with_conclusion(
+        exam,
+        assess(exam),
+        "Right: GSV axial reflux with a pathologic calf perforator; C4a.\nLeft: SSV reflux; C2.",
+        "Findings discussed with the referring physician.",
+    )
+    signoff = SignOff(
+        status="signed",
+        signer="Jane Doe, MD, RPVI",
+        signed_at=dt.datetime(2025, 3, 18, 14, 5, tzinfo=dt.UTC),
+    )
+    path = tmp_path / "signed.pdf"
+    path.write_bytes(render_report(doc, assess(doc), "clinician", "pdf", signoff=signoff, lab=lab))
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    pages = [p for p in text.split("\f") if p.strip()]
+    assert len(pages) == 2
+    first = pages[0]
+    assert first.find("Conclusion") < first.find("Impression proposed by venalab")
+    assert "Interpreting physician: Jane Doe, MD, RPVI" in first

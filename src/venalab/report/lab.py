@@ -64,6 +64,22 @@ def _format(data: bytes) -> str | None:
     return None
 
 
+def _check_complete(data: bytes, kind: str) -> None:
+    """Refuse a truncated file even where Pillow's process-wide LOAD_TRUNCATED_IMAGES is on
+    (other libraries set it): a PNG must pass `verify` (every chunk's CRC, up to IEND), a
+    JPEG must end with its EOI marker."""
+    from PIL import Image
+
+    if kind == "JPEG":
+        if not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+            raise OSError("truncated JPEG")
+        return
+    with Image.open(io.BytesIO(data), formats=["PNG"]) as img:
+        img.verify()
+    if b"IEND" not in data[-16:]:
+        raise OSError("truncated PNG")
+
+
 def validate_logo(data: bytes, *, field: str = "logo") -> bytes:
     """The logo re-encoded as a PNG, or InvalidInput naming `field` and what is allowed."""
     if not data:
@@ -97,8 +113,9 @@ def validate_logo(data: bytes, *, field: str = "logo") -> bytes:
                         ],
                         what="logo",
                     )
-                img.load()  # decodes every pixel: a truncated or corrupt file fails here
+                img.load()  # decodes every pixel: a corrupt file fails here
                 rgba = img.convert("RGBA")
+            _check_complete(data, kind)
     except InvalidInput:
         raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Warning) as err:

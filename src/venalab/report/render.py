@@ -80,7 +80,7 @@ def _age(exam: ExamDocument) -> str:
 
 def _legs_examined(exam: ExamDocument) -> str:
     sides = [s for s, _ in exam.legs.items()]
-    return "both lower limbs" if len(sides) == 2 else f"{sides[0]} lower limb"
+    return "both lower limbs" if len(sides) == 2 else f"the {sides[0]} lower limb"
 
 
 def _status_line(signoff: SignOff) -> str:

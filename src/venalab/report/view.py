@@ -28,6 +28,7 @@ IN_SCORES_TABLE: tuple[str, ...] = (
 """Findings the "Classification and scores" table already states (the CEAP class, advanced
 class and what was not derivable; the rVCSS and its statement), left out of the notes so
 that nothing is printed twice."""
+NOT_EXAMINED = ": not examined."
 REPORT_SIDES: tuple[Side, Side] = ("right", "left")
 """Right leg first, as the venous map and most vascular-lab reports read."""
 
@@ -331,7 +332,7 @@ def missing_data(exam: ExamDocument, result: Result) -> tuple[str, ...]:
             out.append(f"{side.capitalize()} leg: symptoms not recorded (CEAP S/A undetermined).")
     for side in SIDES:
         if exam.leg(side) is None:
-            out.append(f"{side.capitalize()} leg: not examined.")
+            out.append(f"{side.capitalize()} leg{NOT_EXAMINED}")
     return tuple(out)
 
 
@@ -374,6 +375,7 @@ def build_clinician_view(
         measurements=measurement_rows(result, sides),
         notes=notes,
         references=numbering.references(),
-        missing=missing_data(exam, result),
+        # a leg not examined is said in the impression already
+        missing=tuple(m for m in missing_data(exam, result) if not m.endswith(NOT_EXAMINED)),
         generated_at=now or dt.datetime.now(dt.UTC).replace(microsecond=0),
     )
