@@ -417,7 +417,7 @@ def exam_conclusion(
     else:
         exams.save_draft(s, exam_id, updated, p.user, expected_version, client=client_of(request))
     s.flush()
-    mark_current(s, exam_id)
+    mark_current(s, exam_id, updated)
     return RedirectResponse(f"/exams/{exam_id}", status_code=303)
 
 
