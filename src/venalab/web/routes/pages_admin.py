@@ -18,6 +18,21 @@ UserManager = Annotated[Principal, Depends(page_permitted("manage-users"))]
 AuditReader = Annotated[Principal, Depends(page_permitted("read-audit"))]
 
 
+def _users_error(
+    request: Request, s: Db, p: Principal, status: int, error: StoreError
+) -> HTMLResponse:
+    """The users page again, with the store's message (nothing was changed)."""
+    return render(
+        request,
+        "users.html",
+        p,
+        status=status,
+        users=users.list_users(s),
+        created=None,
+        error=str(error),
+    )
+
+
 @router.get("/admin/users", response_class=HTMLResponse)
 def admin_users(request: Request, s: Db, p: UserManager) -> HTMLResponse:
     return render(request, "users.html", p, users=users.list_users(s), created=None)
@@ -46,15 +61,7 @@ def admin_add_user(
             client=client_of(request),
         )
     except StoreError as e:
-        return render(
-            request,
-            "users.html",
-            p,
-            status=409,
-            users=users.list_users(s),
-            created=None,
-            error=str(e),
-        )
+        return _users_error(request, s, p, 409, e)
     return render(
         request,
         "users.html",
@@ -82,15 +89,7 @@ def admin_user_identity(
             s, username, display_name, credentials, actor=p.user, client=client_of(request)
         )
     except StoreError as e:
-        return render(
-            request,
-            "users.html",
-            p,
-            status=422,
-            users=users.list_users(s),
-            created=None,
-            error=str(e),
-        )
+        return _users_error(request, s, p, 422, e)
     return RedirectResponse("/admin/users", status_code=303)
 
 
