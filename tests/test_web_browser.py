@@ -251,7 +251,7 @@ def test_lab_workflow_in_chromium(server: Server, browser: Browser, shots: Path)
     expect(page).to_have_url(f"{base}/exams/{exam_id}")
     status = page.locator("#exam-status")
     expect(status).to_contain_text("SIGNED")
-    expect(status).to_contain_text("signed by doc1")
+    expect(status).to_contain_text("signed by Physician One")  # the name frozen at signing
     expect(page.locator("#sign-button")).to_have_count(0)
     page.screenshot(path=str(shots / "03-exam-signed-venous-map.png"), full_page=True)
 

@@ -673,6 +673,14 @@ def test_every_page_form_needs_its_csrf_token(lite: Env) -> None:
         ),
         "/admin/users": ("/admin/users", {"username": "mallory", "role": "admin"}),
         "/admin/users/{username}/disable": ("/admin/users/sono/disable", {}),
+        "/admin/users/{username}/identity": (
+            "/admin/users/doc/identity",
+            {"display_name": "Mallory", "credentials": "MD"},
+        ),
+        "/exams/{exam_id}/conclusion": (
+            f"/exams/{exam_id}/conclusion",
+            {"expected_version": "1", "text": "forged"},
+        ),
         "/admin/tokens/{token_id}/revoke": ("/admin/tokens/1/revoke", {}),
         "/exams/{exam_id}/sign": (f"/exams/{exam_id}/sign", {"expected_version": "1"}),
         "/exams/{exam_id}/communications": (

@@ -25,6 +25,9 @@ SCHEMA = "venalab-citations/2"
 _UNPUBLISHED: frozenset[str] = frozenset({"compilation", "convention", "web"})
 
 
+SHORT_TITLE_WORDS = 10
+
+
 class Citation(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     id: str
@@ -83,6 +86,31 @@ class Citation(BaseModel):
             ids.append(self.url)
         tail = f" {'; '.join(ids)}." if ids else ""
         return ". ".join(parts) + "." + tail
+
+    @property
+    def short_text(self) -> str:
+        """Compact reference for a printed report: first author et al. The title's first
+        SHORT_TITLE_WORDS words. Journal year;citation. The DOI (else PMID, NCT or URL)."""
+        first = [a for a in self.authors if a != "et al."][:1]
+        head = (first[0] + (" et al" if len(self.authors) > 1 else "")) if first else ""
+        parts = [head] if head else []
+        words = self.title.rstrip(".").split()
+        parts.append(
+            " ".join(words[:SHORT_TITLE_WORDS]) + ("…" if len(words) > SHORT_TITLE_WORDS else "")
+        )
+        if self.journal:
+            where = self.journal + (f" {self.year}" if self.year is not None else "")
+            parts.append(where + (f";{self.citation}" if self.citation else ""))
+        ident = (
+            f"doi:{self.doi}"
+            if self.doi
+            else f"PMID {self.pmid}"
+            if self.pmid
+            else self.nct or self.url
+        )
+        text = ". ".join(parts).replace("…. ", "… ")
+        text += "" if text.endswith("…") else "."
+        return text + (f" {ident}." if ident else "")
 
 
 def parse_register(raw: dict[str, object], name: str) -> dict[str, Citation]:

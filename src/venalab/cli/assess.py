@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -166,8 +167,18 @@ def report_cmd(
         str, typer.Option("--criteria", "-c", help="Criteria set id.")
     ] = DEFAULT_CRITERIA_ID,
     lab_name: Annotated[
-        str, typer.Option(help="Laboratory name in the report header.")
-    ] = "Vascular Laboratory",
+        str | None,
+        typer.Option(help="Laboratory name in the report header (overrides --lab's name)."),
+    ] = None,
+    lab_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--lab",
+            metavar="LAB_TOML",
+            help="The laboratory's identity: a TOML file with name, address, accreditation, "
+            "report_title and logo (README, Reports). Default: $VENALAB_LAB_FILE if set.",
+        ),
+    ] = None,
     prior: Annotated[
         str | None,
         typer.Option(
@@ -176,8 +187,11 @@ def report_cmd(
     ] = None,
 ) -> None:
     """Write the clinician report (with venous map) or the plain-language patient letter."""
+    from pydantic import ValidationError
+
+    from venalab.errors import problems_from_validation
+    from venalab.report.lab import LabInfo, load_lab
     from venalab.report.render import render_report
-    from venalab.report.view import LabInfo
 
     try:
         cs = get_criteria(criteria)
@@ -186,7 +200,17 @@ def report_cmd(
     ((name, exam),) = _read_exams([exam_file])
     before = _read_exams([prior])[0][1] if prior is not None else None
     result = _assess_with_prior(name, exam, cs, EngineOptions(criteria=cs.id), before)
-    data = render_report(exam, result, audience.value, fmt.value, lab=LabInfo(name=lab_name))
+    env_lab = os.environ.get("VENALAB_LAB_FILE")
+    try:
+        lab = load_lab(lab_file or (Path(env_lab) if env_lab else None))
+    except InvalidInput as e:
+        fail_invalid("--lab", e)
+    if lab_name:
+        try:
+            lab = LabInfo.model_validate({**lab.model_dump(), "name": lab_name})
+        except ValidationError as e:
+            fail_invalid("--lab-name", InvalidInput(problems_from_validation(e), what="lab"))
+    data = render_report(exam, result, audience.value, fmt.value, lab=lab)
     write_private(output, data)
     err.print(f"wrote {output} ({fmt.value}, {audience.value}, {len(data):,} bytes)")
 

@@ -70,10 +70,18 @@ def add(
     display_name: Annotated[
         str | None, typer.Option("--display-name", help="Name shown in the app and reports.")
     ] = None,
+    credentials: Annotated[
+        str | None,
+        typer.Option(
+            "--credentials", help='Printed after the name as the signer, e.g. "MD, RPVI".'
+        ),
+    ] = None,
 ) -> None:
     """Create a user and print their one-time password (they choose their own at first login)."""
     with _session() as s:
-        user, password = users.create_user(s, username, role, display_name, client=CLIENT)
+        user, password = users.create_user(
+            s, username, role, display_name, credentials=credentials, client=CLIENT
+        )
     out.print(f"created {user.username} ({user.role})")
     out.print("one-time password (shown only now; to be changed at first login):")
     print(password)

@@ -100,7 +100,7 @@ def _oru_for(s: Session, v: ExamVersion, config: ResultsConfig) -> tuple[str, st
         control_id=control,
         exam_id=v.exam_id,
         version=v.version,
-        signed_by=(signer.display_name or signer.username) if signer else "",
+        signed_by=v.signer_name or ((signer.display_name or signer.username) if signer else ""),
         signed_at=v.signed_at or dt.datetime.now(dt.UTC),
         facility=config.facility,
         accession=order.accession if order else None,

@@ -13,9 +13,10 @@ from typing import Any
 
 import textstat
 
+from venalab.assembly import side_label
 from venalab.datafiles import read_toml
 from venalab.evidence import Frozen
-from venalab.exam import ExamDocument
+from venalab.exam import SIDES, ExamDocument
 from venalab.report.view import missing_data
 from venalab.result import LegResult, Result
 
@@ -90,8 +91,16 @@ def _side_findings(side: str, leg: LegResult) -> list[str]:
         if leg.imaging.stasis_periostitis_suggested:
             out.append(p["periostitis"].format(side=side))
     if not out:
-        out.append(p["nothing"].format(side=side))
+        out.append(p["nothing" if _reflux_measured(leg) else "no_clot"].format(side=side))
+    if not _reflux_measured(leg) and not leg.treated:
+        out.append(p["valves_not_checked"].format(side=side))
     return out
+
+
+def _reflux_measured(leg: LegResult) -> bool:
+    """Whether any valve of the leg was tested (a reflux time recorded): the letter never
+    says "no leaky valves" about a leg whose valves were not tested."""
+    return any(s.measured_ms is not None for s in leg.segments)
 
 
 def _treated_findings(side: str, leg: LegResult) -> list[str]:
@@ -133,6 +142,40 @@ def _compared(result: Result) -> Section | None:
     if cmp.unchanged:
         out.append(ph["unchanged"])
     return Section(key="compared", heading=ph["heading"], paragraphs=tuple(out))
+
+
+def _next_steps(result: Result) -> list[tuple[str, str | None]]:
+    """(phrase key, side label) of "what usually comes next", in the engine's order: each
+    recommendation maps to a phrase, said once per side it applies to ("Right leg", "Both
+    legs"; None for a patient-level item). A phrase given for each leg separately is said
+    once, for both legs."""
+    sides: dict[str, set[str]] = {}
+    for rec in result.recommendations:
+        key = next((k for fragment, k in _NEXT_BY_RECOMMENDATION if fragment in rec.id), None)
+        if key is not None:
+            sides.setdefault(key, set()).update(rec.sides or ("patient",))
+    out: list[tuple[str, str | None]] = []
+    for key, on in sides.items():
+        legs = tuple(s for s in SIDES if s in on)
+        out.append((key, side_label(legs) if legs and "patient" not in on else None))
+    return out
+
+
+def _urgent(exam: ExamDocument, clot: bool, reflux: bool) -> Section:
+    """When to get help, for what was found: a clot (deep, superficial, or after treatment)
+    -> the signs of a clot moving to the lungs and of a growing clot; an ulcer -> the signs
+    of infection; varicose veins -> what to do if one bleeds; otherwise the signs of a new
+    clot."""
+    urgent = phrases()["urgent"]
+    has_ulcer = any(
+        s.startswith("ulcer") for _, leg in exam.legs.items() for s in leg.clinical.signs
+    )
+    lines = [urgent["chest_clot"], urgent["leg_clot"]] if clot else [urgent["leg_new"]]
+    if has_ulcer:
+        lines.append(urgent["ulcer"])
+    if reflux:
+        lines.append(urgent["bleeding"])
+    return Section(key="urgent", heading=urgent["heading"], paragraphs=tuple(lines), urgent=True)
 
 
 def patient_letter(exam: ExamDocument, result: Result) -> PatientLetter:
@@ -185,28 +228,18 @@ def patient_letter(exam: ExamDocument, result: Result) -> PatientLetter:
     sections.append(Section(key="meaning", heading=meaning["heading"], paragraphs=tuple(means)))
 
     nxt = ph["next"]
-    keys: list[str] = []
-    for rec in result.recommendations:
-        for fragment, key in _NEXT_BY_RECOMMENDATION:
-            if fragment in rec.id and key not in keys:
-                keys.append(key)
-                break
     sections.append(
         Section(
             key="next",
             heading=nxt["heading"],
-            paragraphs=tuple([nxt[k] for k in keys] + [nxt["default"]]),
+            paragraphs=tuple(
+                [f"{label}: {nxt[k]}" if label else nxt[k] for k, label in _next_steps(result)]
+                + [nxt["default"]]
+            ),
         )
     )
 
-    urgent = ph["urgent"]
-    has_ulcer = any(
-        s.startswith("ulcer") for _, leg in exam.legs.items() for s in leg.clinical.signs
-    )
-    warnings = [urgent["chest"], urgent["leg"]] + ([urgent["ulcer"]] if has_ulcer else [])
-    sections.append(
-        Section(key="urgent", heading=urgent["heading"], paragraphs=tuple(warnings), urgent=True)
-    )
+    sections.append(_urgent(exam, any_dvt or any_svt, any_reflux))
 
     note = ph["note"]
     notes = [note["disclaimer"]]

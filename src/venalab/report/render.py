@@ -24,7 +24,6 @@ from venalab.report.venous_map import map_summary, render_venous_map
 from venalab.report.view import LabInfo, SignOff, build_clinician_view
 from venalab.result import Result
 from venalab.rules.comparison import course_text
-from venalab.rules.reflux import SegmentResult, boundary_decision
 from venalab.rules.thrombosis import ThrombosisResult
 
 Audience = Literal["clinician", "patient"]
@@ -40,15 +39,7 @@ def _env() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals.update(
-        fmt=_fmt,
-        verdict_text=_verdict_text,
-        row_class=_row_class,
-        thrombus_text=_thrombus_text,
-        thrombosis_text=_thrombosis_text,
-        yesno=_yesno,
-        course_text=course_text,
-    )
+    env.globals.update(fmt=_fmt, thrombosis_text=_thrombosis_text, course_text=course_text)
     return env
 
 
@@ -59,49 +50,6 @@ def _css() -> str:
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
-
-
-def _yesno(value: bool | None) -> str:
-    return "not recorded" if value is None else ("yes" if value else "no")
-
-
-def _verdict_text(s: SegmentResult) -> str:
-    if s.reflux == "boundary":
-        return f"boundary: {boundary_decision(s.abnormal)}"
-    if s.reflux == "not-assessed":
-        return (
-            "no criterion"
-            if s.threshold_ms is None and s.measured_ms is not None
-            else "not assessed"
-        )
-    text = "REFLUX" if s.reflux == "present" else "no reflux"
-    if s.criteria_disagreement:
-        text += " *"
-    return text
-
-
-def _row_class(s: SegmentResult) -> str:
-    if s.thrombus is not None:
-        return "thrombus"
-    if s.reflux == "boundary":
-        return "boundary"
-    return "abnormal" if s.abnormal else ""
-
-
-def _thrombus_text(s: SegmentResult) -> str:
-    parts: list[str] = []
-    t = s.thrombus
-    if t is not None:
-        parts.append(f"thrombus, {t.age or 'age not stated'}")
-        if t.occlusive is not None:
-            parts.append("occlusive" if t.occlusive else "non-occlusive")
-        if t.length_cm is not None:
-            parts.append(f"{t.length_cm:g} cm")
-        if t.distance_to_junction_cm is not None:
-            parts.append(f"{t.distance_to_junction_cm:g} cm from junction")
-    if s.obstruction:
-        parts.append("chronic obstruction")
-    return ", ".join(parts) or "-"
 
 
 def _thrombosis_text(t: ThrombosisResult) -> str:
@@ -132,7 +80,7 @@ def _age(exam: ExamDocument) -> str:
 
 def _legs_examined(exam: ExamDocument) -> str:
     sides = [s for s, _ in exam.legs.items()]
-    return "both lower limbs" if len(sides) == 2 else f"{sides[0]} lower limb"
+    return "both lower limbs" if len(sides) == 2 else f"the {sides[0]} lower limb"
 
 
 def _status_line(signoff: SignOff) -> str:
@@ -141,6 +89,12 @@ def _status_line(signoff: SignOff) -> str:
     who = f" by {signoff.signer}" if signoff.signer else ""
     when = f" {signoff.signed_at:%Y-%m-%d}" if signoff.signed_at else ""
     return f"{signoff.status.upper()}{who}{when}"
+
+
+def _map_width_mm(result: Result) -> int:
+    """Print width of the venous map: narrower for one leg, so a one-leg report keeps its
+    conclusion, measurements and map to two pages (the drawing shows both legs)."""
+    return 150 if result.legs.left and result.legs.right else 135
 
 
 def _map_image(result: Result) -> str:
@@ -166,6 +120,7 @@ def render_clinician_html(
     view = build_clinician_view(exam, result, signoff, lab, now)
     context: dict[str, Any] = {
         "css": _css(),
+        "view": view,
         "lab": view.lab,
         "signoff": view.signoff,
         "status_line": _status_line(view.signoff),
@@ -174,11 +129,10 @@ def render_clinician_html(
         "age": _age(exam),
         "legs_examined": _legs_examined(exam),
         "criteria_text": _criteria_text(result),
-        "legs": view.legs,
+        "legs": tuple((side, result.leg(side)) for side in view.sides),
         "venous_map": _map_image(result) if map_as_image else render_venous_map(result),
+        "map_width_mm": _map_width_mm(result),
         "scores_rows": score_rows(result),
-        "impression": view.impression,
-        "recommendations": view.recommendations,
         "references": view.references,
         "missing": view.missing,
         "generated_at": view.generated_at,

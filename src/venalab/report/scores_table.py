@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from venalab.evidence import Frozen
+from venalab.impression import DECISION_TEXT, PATHWAY_TEXT
 from venalab.result import Result
 from venalab.rules.calcinosis import calcification_caveat
 
@@ -26,19 +27,19 @@ def score_rows(result: Result) -> list[ScoreRow]:
             why = leg.ceap_not_assessed.reason if leg.ceap_not_assessed else ""
             rows.append(ScoreRow(measure="CEAP 2020", leg=side, value="not assessed", note=why))
         else:
-            rows.append(ScoreRow(measure="CEAP 2020 (basic)", leg=side, value=ceap.basic))
             rows.append(
                 ScoreRow(
-                    measure="CEAP 2020 (advanced)",
+                    measure="CEAP 2020",
                     leg=side,
-                    value=ceap.advanced,
-                    note="; ".join(ceap.ambiguities),
+                    value=ceap.basic,
+                    note="; ".join([f"advanced: {ceap.advanced}", *ceap.ambiguities]),
                 )
             )
         if leg.vcss is not None:
             v = leg.vcss
             value = f"{v.total}" if v.complete else f"{v.total}-{v.upper_bound} (incomplete)"
-            note = "" if v.complete else "missing: " + ", ".join(v.missing)
+            # the engine's statement without its "rVCSS (Vasquez 2010): " lead (the row says it)
+            note = v.statement.removeprefix(f"{v.scale}: ")
             rows.append(ScoreRow(measure=v.scale, leg=side, value=value, note=note))
         if leg.villalta is not None:
             vi = leg.villalta
@@ -52,7 +53,10 @@ def score_rows(result: Result) -> list[ScoreRow]:
                 ScoreRow(
                     measure="Thrombosis pathway",
                     leg=side,
-                    value=f"{leg.pathway.pathway}: {leg.pathway.decision}",
+                    value=(
+                        f"{PATHWAY_TEXT.get(leg.pathway.pathway, leg.pathway.pathway)}: "
+                        f"{DECISION_TEXT.get(leg.pathway.decision, leg.pathway.decision)}"
+                    ),
                     note="; ".join(leg.pathway.missing),
                 )
             )

@@ -42,6 +42,7 @@ ACTION_LOGIN_SUCCESS: Final = "login-success"
 ACTION_LOGIN_FAILURE: Final = "login-failure"
 ACTION_USER_CREATE: Final = "user-create"
 ACTION_USER_DISABLE: Final = "user-disable"
+ACTION_USER_IDENTITY: Final = "user-identity"
 ACTION_PASSWORD_SET: Final = "password-set"
 ACTION_TOKEN_CREATE: Final = "token-create"
 ACTION_TOKEN_REVOKE: Final = "token-revoke"
@@ -61,6 +62,7 @@ ACTIONS: Final[tuple[str, ...]] = (
     ACTION_LOGIN_FAILURE,
     ACTION_USER_CREATE,
     ACTION_USER_DISABLE,
+    ACTION_USER_IDENTITY,
     ACTION_PASSWORD_SET,
     ACTION_TOKEN_CREATE,
     ACTION_TOKEN_REVOKE,

@@ -48,7 +48,7 @@ from venalab.store.models import (
     document_hash,
     utcnow,
 )
-from venalab.store.users import require
+from venalab.store.users import require, signature_name
 from venalab.text_rules import match_key, multi_line
 
 REASON_MAX_LENGTH: Final = 2000
@@ -571,7 +571,9 @@ def sign(
         s.execute(
             update(ExamVersion)
             .where(ExamVersion.id == version.id, ExamVersion.status == "draft")
-            .values(status="signed", signed_by=user.id, signed_at=now)
+            .values(
+                status="signed", signed_by=user.id, signed_at=now, signer_name=signature_name(user)
+            )
             .execution_options(synchronize_session=False)
         ),
     )
@@ -581,6 +583,7 @@ def sign(
     set_committed_value(version, "status", "signed")
     set_committed_value(version, "signed_by", user.id)
     set_committed_value(version, "signed_at", now)
+    set_committed_value(version, "signer_name", signature_name(user))
     audit.record(
         s,
         audit.ACTION_EXAM_SIGN,

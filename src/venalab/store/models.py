@@ -112,6 +112,8 @@ class User(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(200))
+    # printed after the name as the signer: "Jane Doe, MD, RPVI" (migration 0006)
+    credentials: Mapped[str | None] = mapped_column(String(100), default=None)
     role: Mapped[Role] = mapped_column(String(16))
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(default=True)
@@ -222,6 +224,8 @@ class ExamVersion(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     signed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     signed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # the signer as printed ("Jane Doe, MD, RPVI"), frozen at signing (migration 0006)
+    signer_name: Mapped[str | None] = mapped_column(String(310), default=None)
 
     exam: Mapped[Exam] = relationship(back_populates="versions")
     author: Mapped[User] = relationship(foreign_keys=[created_by])

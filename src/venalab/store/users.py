@@ -49,6 +49,7 @@ from venalab.store.models import (
     UTCDateTime,
     utcnow,
 )
+from venalab.text_rules import single_line
 
 PASSWORD_MIN_LENGTH: Final = 12
 PASSWORD_MAX_LENGTH: Final = 1024  # bounds the hashing work an attacker can ask for
@@ -143,6 +144,7 @@ def create_user(
     display_name: str | None = None,
     password: str | None = None,
     *,
+    credentials: str | None = None,
     actor: User | None = None,
     client: str | None = None,
 ) -> tuple[User, str]:
@@ -156,6 +158,7 @@ def create_user(
     user = User(
         username=name,
         display_name=(display_name or "").strip()[:200] or name,
+        credentials=_check_identity_text(credentials, "credentials", CREDENTIALS_MAX),
         role=checked_role,
         password_hash=_hasher.hash(plain),
         active=True,
@@ -177,6 +180,55 @@ def create_user(
         client=client,
     )
     return user, plain
+
+
+CREDENTIALS_MAX = 100
+
+
+def _check_identity_text(value: str | None, field: str, limit: int) -> str | None:
+    text = " ".join((value or "").split())
+    if len(text) > limit:
+        raise InvalidValue(field, f"at most {limit} characters")
+    try:
+        single_line(text)
+    except ValueError as err:
+        raise InvalidValue(field, str(err)) from None
+    return text or None
+
+
+def signature_name(user: User) -> str:
+    """The name printed as the signer: display name and credentials ("Jane Doe, MD, RPVI")."""
+    name = user.display_name or user.username
+    return f"{name}, {user.credentials}" if user.credentials else name
+
+
+def set_identity(
+    s: Session,
+    username: str,
+    display_name: str | None,
+    credentials: str | None,
+    *,
+    actor: User | None = None,
+    client: str | None = None,
+) -> User:
+    """Set a user's display name and credentials (single line each; credentials at most
+    CREDENTIALS_MAX characters). Versions already signed keep the name they were signed with."""
+    user = get_user(s, username)
+    name = _check_identity_text(display_name, "display name", 200) or user.username
+    creds = _check_identity_text(credentials, "credentials", CREDENTIALS_MAX)
+    before = {"display_name": user.display_name, "credentials": user.credentials}
+    user.display_name, user.credentials = name, creds
+    s.flush()
+    audit.record(
+        s,
+        audit.ACTION_USER_IDENTITY,
+        user=actor,
+        entity="user",
+        entity_id=user.username,
+        detail={"before": before, "after": {"display_name": name, "credentials": creds}},
+        client=client,
+    )
+    return user
 
 
 def get_user(s: Session, username: str) -> User:

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from venalab import __version__
 from venalab.errors import InvalidInput, Problem
 from venalab.exam import load_exam
+from venalab.report.lab import load_lab
 from venalab.store import audit, exams, make_engine, session_factory, upgrade, users
 from venalab.store.db import database_url
 from venalab.store.errors import StoreError
@@ -88,6 +89,7 @@ def create_app(
         signer=SessionSigner(load_secret_key(settings.secret_key, settings.var_dir)),
         proxies=TrustedProxies.parse(settings.trusted_proxies),
         token_cache=TokenCache(settings.token_cache_seconds, settings.var_dir),
+        lab=load_lab(settings.lab_file),
     )
     app.state.cds = cds
     errors.install(app, html=_error_page)

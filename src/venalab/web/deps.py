@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, ParamSpec, TypeVar
 
 import anyio
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from venalab.report.lab import LabInfo
 from venalab.store import models, users
 from venalab.store.users import Permission
 from venalab.web.errors import ApiError
@@ -48,6 +49,7 @@ class AppState:
     proxies: TrustedProxies
     token_cache: TokenCache
     writer_factory: sessionmaker[DbSession] | None = None  # default: session_factory
+    lab: LabInfo = field(default_factory=LabInfo)  # report letterhead (VENALAB_LAB_FILE)
 
     @property
     def database_url(self) -> str:

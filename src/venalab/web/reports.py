@@ -14,14 +14,21 @@ from starlette.concurrency import run_in_threadpool
 
 from venalab.engine import assess
 from venalab.exam import parse_exam_obj
+from venalab.report.lab import LabInfo
 from venalab.report.render import Audience, render_report
 from venalab.report.render import Format as ReportFormat
 from venalab.report.view import SignOff
 from venalab.store import audit, exams, models
+from venalab.store.users import signature_name
 from venalab.web.critical import communications_of, prior_document_of
 from venalab.web.deps import write_unit
 from venalab.web.offload import run_cpu, run_heavy
-from venalab.web.schemas import username_of
+
+
+def signer_of(s: Session, user_id: int | None) -> str | None:
+    """The signer as printed for a version signed before names were frozen at signing."""
+    user = s.get(models.User, user_id) if user_id is not None else None
+    return signature_name(user) if user is not None else None
 
 
 def signoff_of(s: Session, v: models.ExamVersion) -> SignOff:
@@ -32,7 +39,7 @@ def signoff_of(s: Session, v: models.ExamVersion) -> SignOff:
         status = "amended" if exams.is_amended(s, v.exam_id, up_to=v.version) else "signed"
     return SignOff(
         status=status,
-        signer=username_of(s, v.signed_by),
+        signer=v.signer_name or signer_of(s, v.signed_by),
         signed_at=v.signed_at,
         version=v.version,
         amendment_reason=v.reason,
@@ -60,10 +67,11 @@ def _render(
     audience: Audience,
     fmt: ReportFormat,
     signoff: SignOff,
+    lab: LabInfo,
 ) -> bytes:
     doc = parse_exam_obj(document)
     prior = parse_exam_obj(prior_document) if prior_document is not None else None
-    return render_report(doc, assess(doc, prior=prior), audience, fmt, signoff=signoff)
+    return render_report(doc, assess(doc, prior=prior), audience, fmt, signoff=signoff, lab=lab)
 
 
 async def render_exam_report(
@@ -74,14 +82,13 @@ async def render_exam_report(
     fmt: ReportFormat,
     principal_user: models.User,
     client: str,
+    lab: LabInfo | None = None,
 ) -> tuple[bytes, str]:
     """(bytes, media type) of the report of `version` (default: current), recorded in the audit."""
-    document, prior, number, doc_hash, signoff = await run_in_threadpool(
-        _read, s, exam_id, version
-    )
+    document, prior, number, doc_hash, signoff = await run_in_threadpool(_read, s, exam_id, version)
     # A PDF takes from a fraction of a second to seconds of CPU: a worker process.
     run = run_heavy if fmt == "pdf" else run_cpu
-    data = await run(_render, document, prior, audience, fmt, signoff)
+    data = await run(_render, document, prior, audience, fmt, signoff, lab or LabInfo())
     await write_unit(
         s,
         audit.record,

@@ -28,6 +28,7 @@ message naming the variable and what it accepts. Tests build `Settings(...)` dir
 | `VENALAB_HL7_RESULTS_TO` | `host:port` the results are also sent to over MLLP (queued and retried) | none |
 | `VENALAB_HL7_FACILITY` | sending application / facility name in HL7 messages | `VENALAB` |
 | `VENALAB_DRAFT_RETENTION_DAYS` | days an unsaved worksheet draft is kept after its last change (1 to 3650) | 30 |
+| `VENALAB_LAB_FILE` | TOML file of the laboratory's identity on its reports: `name`, `address`, `accreditation`, `report_title`, `logo` (PNG or JPEG path relative to the file) (report/lab.py) | "Vascular Laboratory", no address or logo |
 """
 
 from __future__ import annotations
@@ -186,6 +187,7 @@ class Settings(BaseModel):
     hl7_results_to: tuple[str, int] | None = None
     hl7_facility: str = "VENALAB"
     draft_retention_days: int = 30
+    lab_file: Path | None = None
 
     @property
     def outbox(self) -> Path:
@@ -227,6 +229,7 @@ class Settings(BaseModel):
             hl7_results_to=_host_port(env, "VENALAB_HL7_RESULTS_TO", problems),
             hl7_facility=(env.get("VENALAB_HL7_FACILITY", "").strip() or "VENALAB")[:20],
             draft_retention_days=_int(env, "VENALAB_DRAFT_RETENTION_DAYS", 30, 1, 3650, problems),
+            lab_file=_path(env, "VENALAB_LAB_FILE"),
         )
         if settings.cds_base_url is not None:
             bad = url_problem(settings.cds_base_url)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from html import escape
 from typing import Any
 
@@ -19,6 +20,51 @@ _C_LEVEL = {
     "C6r": 6,
 }
 _COLOURS = {"left": "#1f5fbf", "right": "#c0392b"}
+
+
+def _complete(p: dict[str, Any], key: str) -> bool:
+    return key == "c" or p.get("vcss_complete") is not False
+
+
+def _series(
+    series: list[tuple[float, float, float, dict[str, Any]]],
+    key: str,
+    side: str,
+    colour: str,
+    y: Any,
+) -> list[str]:
+    """One leg's points. Lines join consecutive complete scores only: an incomplete rVCSS is
+    a range (its bounds drawn as a bar from the lower to the upper bound, an open marker at
+    the lower bound), and a line to it would read as a change the leg may not have had."""
+    parts = []
+    for (x1, y1, _, p1), (x2, y2, _, p2) in itertools.pairwise(series):
+        if _complete(p1, key) and _complete(p2, key):
+            parts.append(
+                f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" '
+                f'stroke="{colour}" stroke-width="2" data-side="{side}" data-series="{key}"/>'
+            )
+    for px, py, value, p in series:
+        complete = _complete(p, key)
+        if complete:
+            text = f"{p['ceap'] if key == 'c' else value}"
+            fill = colour
+        else:
+            upper = p.get("vcss_upper")
+            text = f"{value}-{upper} (incomplete)"
+            fill = "#fff"
+            if upper is not None:
+                parts.append(
+                    f'<line x1="{px:.1f}" y1="{py:.1f}" x2="{px:.1f}" y2="{y(upper):.1f}" '
+                    f'stroke="{colour}" stroke-width="2" stroke-dasharray="3,2" '
+                    f'data-side="{side}" data-bound="{value}-{upper}"/>'
+                )
+        label = escape(f"{side} {p['date']}: {text}")
+        parts.append(
+            f'<circle cx="{px:.1f}" cy="{py:.1f}" r="4" fill="{fill}" stroke="{colour}" '
+            f'stroke-width="2" data-side="{side}" data-series="{key}" '
+            f'data-complete="{str(complete).lower()}"><title>{label}</title></circle>'
+        )
+    return parts
 
 
 def trend_svg(points: list[dict[str, Any]], width: int = 640, height: int = 240) -> str:
@@ -45,7 +91,7 @@ def trend_svg(points: list[dict[str, Any]], width: int = 640, height: int = 240)
     ]
     for offset, title, key, vmax, ticks in (
         (0, "CEAP C class", "c", 6, range(0, 7)),
-        (panel_w + 30, "rVCSS (lower bound)", "vcss", 30, range(0, 31, 10)),
+        (panel_w + 30, "rVCSS", "vcss", 30, range(0, 31, 10)),
     ):
         parts.append(f'<text x="{offset + left}" y="14" font-weight="bold">{title}</text>')
         parts.append(
@@ -67,18 +113,7 @@ def trend_svg(points: list[dict[str, Any]], width: int = 640, height: int = 240)
                 value = _C_LEVEL.get(p["c"]) if key == "c" else p["vcss"]
                 if value is not None:
                     series.append((x(p["date"], offset), y(value, vmax), value, p))
-            if len(series) > 1:
-                path = " ".join(f"{px:.1f},{py:.1f}" for px, py, _, _ in series)
-                parts.append(
-                    f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>'
-                )
-            for px, py, value, p in series:
-                label = escape(f"{side} {p['date']}: {p['ceap'] if key == 'c' else value}")
-                parts.append(
-                    f'<circle cx="{px:.1f}" cy="{py:.1f}" r="4" fill="{colour}" '
-                    f'data-side="{side}" data-series="{key}"><title>{label}</title>'
-                    f"</circle>"
-                )
+            parts += _series(series, key, side, colour, lambda v, vmax=vmax: y(v, vmax))
         parts.append(f'<text x="{offset + left}" y="{height - 8}" fill="#555">{dates[0]}</text>')
         if len(dates) > 1:
             parts.append(

@@ -26,6 +26,7 @@ from venalab.web.deps import (
     client_of,
     permitted,
     route_writes,
+    state,
     write_unit,
 )
 from venalab.web.json_body import BoundedJsonRoute, parse_exam_body, parse_model
@@ -257,7 +258,14 @@ async def api_report(
 ) -> Response:
     """The clinician report or patient letter of a stored exam (recorded in the audit log)."""
     data, media = await render_exam_report(
-        s, exam_id, version, audience, format, principal.user, client_of(request)
+        s,
+        exam_id,
+        version,
+        audience,
+        format,
+        principal.user,
+        client_of(request),
+        lab=state(request).lab,
     )
     csp = {"Content-Security-Policy": report_csp(data)} if format == "html" else None
     return Response(data, media_type=media, headers=csp)

@@ -18,6 +18,21 @@ UserManager = Annotated[Principal, Depends(page_permitted("manage-users"))]
 AuditReader = Annotated[Principal, Depends(page_permitted("read-audit"))]
 
 
+def _users_error(
+    request: Request, s: Db, p: Principal, status: int, error: StoreError
+) -> HTMLResponse:
+    """The users page again, with the store's message (nothing was changed)."""
+    return render(
+        request,
+        "users.html",
+        p,
+        status=status,
+        users=users.list_users(s),
+        created=None,
+        error=str(error),
+    )
+
+
 @router.get("/admin/users", response_class=HTMLResponse)
 def admin_users(request: Request, s: Db, p: UserManager) -> HTMLResponse:
     return render(request, "users.html", p, users=users.list_users(s), created=None)
@@ -31,23 +46,22 @@ def admin_add_user(
     username: Annotated[str, Form(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")],
     role: Annotated[str, Form(pattern="^(sonographer|physician|admin)$")],
     display_name: Annotated[str, Form(max_length=200)] = "",
+    credentials: Annotated[str, Form(max_length=users.CREDENTIALS_MAX)] = "",
     csrf_token: Annotated[str, Form(max_length=64)] = "",
 ) -> HTMLResponse:
     check_form_csrf(p, csrf_token)
     try:
         _user, password = users.create_user(
-            s, username, role, display_name or None, actor=p.user, client=client_of(request)
+            s,
+            username,
+            role,
+            display_name or None,
+            credentials=credentials or None,
+            actor=p.user,
+            client=client_of(request),
         )
     except StoreError as e:
-        return render(
-            request,
-            "users.html",
-            p,
-            status=409,
-            users=users.list_users(s),
-            created=None,
-            error=str(e),
-        )
+        return _users_error(request, s, p, 409, e)
     return render(
         request,
         "users.html",
@@ -55,6 +69,28 @@ def admin_add_user(
         users=users.list_users(s),
         created={"username": username, "password": password},
     )
+
+
+@router.post("/admin/users/{username}/identity", response_model=None)
+def admin_user_identity(
+    request: Request,
+    username: str,
+    s: Db,
+    p: UserManager,
+    display_name: Annotated[str, Form(max_length=200)] = "",
+    credentials: Annotated[str, Form(max_length=users.CREDENTIALS_MAX)] = "",
+    csrf_token: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """Display name and credentials, printed as the signer ("Jane Doe, MD, RPVI") on the
+    reports this user signs from now on."""
+    check_form_csrf(p, csrf_token)
+    try:
+        users.set_identity(
+            s, username, display_name, credentials, actor=p.user, client=client_of(request)
+        )
+    except StoreError as e:
+        return _users_error(request, s, p, 422, e)
+    return RedirectResponse("/admin/users", status_code=303)
 
 
 @router.post("/admin/users/{username}/disable", response_model=None)

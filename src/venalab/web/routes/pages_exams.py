@@ -14,10 +14,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from venalab.bounded import NotJson, decode_json
+from venalab.conclusion import is_stale, with_conclusion
 from venalab.criteria import CRITERIA
 from venalab.engine import assess
 from venalab.errors import InvalidInput
-from venalab.exam import ExamDocument, Side, parse_exam_obj, parse_exam_text
+from venalab.exam import CONCLUSION_MAX_CHARS, ExamDocument, Side, parse_exam_obj, parse_exam_text
+from venalab.impression import proposal_text
 from venalab.interop.sr_import import PlainGsvPolicy
 from venalab.limits import LIMITS, describe_bytes
 from venalab.report.render import Audience
@@ -28,8 +30,8 @@ from venalab.rules.critical import CRITICAL
 from venalab.store import critical, exams, models, users
 from venalab.store.errors import InvalidValue
 from venalab.store.integrity import check_signed
-from venalab.web.critical import assess_stored, criteria_of, sign_checked
-from venalab.web.deps import Db, ExamId, Principal, client_of, route_writes
+from venalab.web.critical import assess_stored, criteria_of, mark_current, sign_checked
+from venalab.web.deps import Db, ExamId, Principal, client_of, route_writes, state
 from venalab.web.offload import run_sized
 from venalab.web.rendering import PagePrincipal, check_form_csrf, page_permitted, render
 from venalab.web.reports import render_exam_report, signoff_of
@@ -337,6 +339,9 @@ def exam_view(
         can_document=users.can(p.user, "edit") and v.status != "signed",
         methods=CRITICAL.communication.methods,
         now=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M"),
+        proposal=proposal_text(result),
+        conclusion_stale=is_stale(doc, result),
+        can_conclude=users.can(p.user, "sign") and v.version == e.current_version,
     )
 
 
@@ -385,6 +390,39 @@ def exam_communicate(
 
 def _usernames(s: Db) -> dict[int, str]:
     return {u.id: u.username for u in users.list_users(s)}
+
+
+@router.post("/exams/{exam_id}/conclusion", response_model=None)
+def exam_conclusion(
+    request: Request,
+    exam_id: ExamId,
+    s: Db,
+    p: Signer,
+    expected_version: Annotated[int, Form(ge=1, le=1_000_000)],
+    text: Annotated[str, Form(max_length=CONCLUSION_MAX_CHARS)] = "",
+    comment: Annotated[str, Form(max_length=CONCLUSION_MAX_CHARS)] = "",
+    reason: Annotated[str, Form(max_length=2000)] = "",
+    csrf_token: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """The physician's conclusion (physicians, admins): saved as a new draft version of the
+    document, or, on a signed exam, as an amendment with its reason; signing then signs it.
+    An empty text goes back to the engine's proposal."""
+    check_form_csrf(p, csrf_token)
+    e = exams.get_exam(s, exam_id)
+    v = exams.get_version(s, exam_id, expected_version)
+    doc = parse_exam_obj(v.document)
+    updated = with_conclusion(doc, assess_stored(s, doc, exam_id), text, comment)
+    if updated == doc:
+        return RedirectResponse(f"/exams/{exam_id}", status_code=303)
+    if e.status == "signed":
+        exams.amend(
+            s, exam_id, updated, p.user, reason, expected_version, client=client_of(request)
+        )
+    else:
+        exams.save_draft(s, exam_id, updated, p.user, expected_version, client=client_of(request))
+    s.flush()
+    mark_current(s, exam_id, updated)
+    return RedirectResponse(f"/exams/{exam_id}", status_code=303)
 
 
 @router.post("/exams/{exam_id}/sign", response_model=None)
@@ -440,6 +478,7 @@ async def exam_report(
         cast(ReportFormat, format),
         p.user,
         client_of(request),
+        lab=state(request).lab,
     )
     headers = {}
     if format == "pdf":
