@@ -297,19 +297,13 @@ def _decide_leg(
 
 
 def decide(
-    exam: ExamDocument,
-    criteria: CriteriaSet | None = None,
-    options: EngineOptions | None = None,
-    prior: ExamDocument | None = None,
+    exam: ExamDocument, criteria: CriteriaSet | None = None, options: EngineOptions | None = None
 ) -> Decisions:
-    """The decisions `engine.assess` takes on this exam, without rendering them."""
+    """The decisions `engine.assess` takes on this exam, without rendering them. With a prior
+    exam the serial comparison decides inside its renderer: `assess(..., prior=...,
+    detail="decisions")` reads the decisions off the full result instead."""
     options = options or EngineOptions()
     cs = criteria or get_criteria(options.criteria)
-    if prior is not None or exam.imaging is not None:
-        # serial comparison and imaging interpretation decide inside their renderers
-        from venalab.engine import assess  # (engine imports this module)
-
-        return decisions_of(assess(exam, cs, options, prior=prior))
     params = pathway_params(options.pathways) if options.pathways else DEFAULT_PARAMS
     legs: dict[str, LegDecisions] = {
         side: _decide_leg(side, leg, exam, cs, options, params) for side, leg in exam.legs.items()

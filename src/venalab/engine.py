@@ -11,7 +11,7 @@ from typing import Literal, overload
 from venalab.anatomy import VEINS
 from venalab.assembly import finish
 from venalab.criteria import CriteriaSet, get_criteria
-from venalab.decisions import Decisions, decide
+from venalab.decisions import Decisions, decide, decisions_of
 from venalab.errors import InvalidInput
 from venalab.evidence import Finding, Importance, Recommendation
 from venalab.exam import SIDES, ExamDocument, Leg, Side, VillaltaItems
@@ -456,9 +456,9 @@ def assess(
     rule ids, no evidence objects or texts.
     """
     if detail == "decisions":
-        if prior is not None and (problems := prior_problems(exam, prior)):
-            raise InvalidInput(problems, what="prior exam")
-        return decide(exam, criteria, options, prior)
+        if prior is None:
+            return decide(exam, criteria, options)
+        return decisions_of(assess(exam, criteria, options, prior))
     if detail != "full":
         raise ValueError(f"detail must be one of {', '.join(DETAILS)}, not {detail!r}")
     options = options or EngineOptions()
