@@ -6,7 +6,12 @@ same process and on the same documents:
 
 - `json.loads` alone (the reference: the cost of reading the documents at all);
 - `parse_exam_json` alone (decode + validate into the exam model);
-- `parse_exam_json` + `assess`.
+- `parse_exam_json` + `assess(detail="decisions")` (the decisions tier, venalab.decisions);
+- `parse_exam_json` + `assess` (the full result: evidence, texts, findings);
+- the full result serialised as JSON too (`Result.to_json`), as the CLI and API send it.
+
+Every figure is also printed as a ratio to the `json.loads` time of the same run, which
+machine load moves far less than the absolute rates.
 
 Each timed loop drops its objects as it goes, as a service or a batch job does: a loop that
 kept every parsed exam in a list (the earlier method) measured mostly Python's cyclic
@@ -110,6 +115,7 @@ def main() -> None:
     segments = sum(len(leg["segments"]) for t in texts for leg in json.loads(t)["legs"].values())
     for t in texts[:50]:  # warm-up (imports, caches)
         assess(parse_exam_json(t))
+        assess(parse_exam_json(t), detail="decisions")
 
     def loads() -> None:
         for t in texts:
@@ -119,9 +125,17 @@ def main() -> None:
         for t in texts:
             parse_exam_json(t)
 
+    def parse_decide() -> None:
+        for t in texts:
+            assess(parse_exam_json(t), detail="decisions")
+
     def parse_assess() -> None:
         for t in texts:
             assess(parse_exam_json(t))
+
+    def parse_assess_json() -> None:
+        for t in texts:
+            assess(parse_exam_json(t)).to_json()
 
     def parse_kept() -> list[Any]:  # the earlier method: every exam kept in a list
         return [parse_exam_json(t) for t in texts]
@@ -129,7 +143,9 @@ def main() -> None:
     loops = {
         "json.loads": loads,
         "parse": parse,
+        "parse + decide": parse_decide,
         "parse + assess": parse_assess,
+        "parse + assess + JSON": parse_assess_json,
         "parse, kept in a list": parse_kept,
     }
     times: dict[str, list[float]] = {name: [] for name in loops}
@@ -146,10 +162,8 @@ def main() -> None:
         per = med[name] / args.n * 1e6
         ratio = "" if name == "json.loads" else f"  {med[name] / ref:5.1f}x json.loads"
         print(f"{name:<22}: {rate:>10,.0f} exams/s  ({per:8,.1f} us/exam){ratio}")
-    print(
-        "all runs parse + assess (exams/s): "
-        + ", ".join(f"{args.n / t:,.0f}" for t in times["parse + assess"])
-    )
+    for name in ("parse + decide", "parse + assess"):
+        print(f"all runs {name} (exams/s): " + ", ".join(f"{args.n / t:,.0f}" for t in times[name]))
 
 
 if __name__ == "__main__":
