@@ -44,29 +44,50 @@ from venalab.rules.wells import score_wells
 DECISIONS_FORMAT = "venous-decisions/1"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SegmentDecision:
-    """One `segments[]` entry: its reflux verdict and the rule that decided it."""
+    """One `segments[]` entry: its reflux verdict and the rule that decided it. (Not frozen:
+    built once per segment on the hot path, where a frozen dataclass costs 3x; read-only
+    by convention.)"""
 
     vein: str
     site: str | None
     reflux: Verdict
     abnormal: bool | None
     rule: str
-    # inputs the later decisions read (A/P walk, treatment steps); not part of the output
-    label: str | None = field(default=None, compare=False)
-    system: str = field(default="", compare=False)
-    diameter_mm: float | None = field(default=None, compare=False)
-    obstruction: bool | None = field(default=None, compare=False)
-    thrombus: object | None = field(default=None, compare=False)
-    compressibility: str | None = field(default=None, compare=False)
+    entry: Segment | None = field(default=None, compare=False, repr=False)
+    """The exam entry, read by the later decisions (A/P walk, treatment steps)."""
+
+    @property
+    def label(self) -> str | None:
+        return self.entry.label if self.entry else None
+
+    @property
+    def system(self) -> str:
+        return VEINS[self.vein].system
+
+    @property
+    def diameter_mm(self) -> float | None:
+        return self.entry.diameter_mm if self.entry else None
+
+    @property
+    def obstruction(self) -> bool | None:
+        return self.entry.obstruction if self.entry else None
+
+    @property
+    def thrombus(self) -> object | None:
+        return self.entry.thrombus if self.entry else None
+
+    @property
+    def compressibility(self) -> str | None:
+        return self.entry.compressibility if self.entry else None
 
     def to_dict(self) -> dict[str, Any]:
         return {"vein": self.vein, "site": self.site, "reflux": self.reflux,
                 "abnormal": self.abnormal, "rule": self.rule}  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PerforatorDecision:
     vein: str
     site: str | None
@@ -182,12 +203,8 @@ class Decisions:
 
 
 def _segment(seg: Segment, cs: CriteriaSet) -> SegmentDecision:
-    vein = VEINS[seg.vein]
-    verdict, abnormal, rule, _ = segment_verdict(seg.reflux_ms, vein, cs)
-    return SegmentDecision(
-        seg.vein, seg.site, verdict, abnormal, rule, seg.label, vein.system, seg.diameter_mm,
-        seg.obstruction, seg.thrombus, seg.compressibility,
-    )  # fmt: skip
+    verdict, abnormal, rule, _ = segment_verdict(seg.reflux_ms, VEINS[seg.vein], cs)
+    return SegmentDecision(seg.vein, seg.site, verdict, abnormal, rule, seg)
 
 
 def _perforator(seg: Segment, cs: CriteriaSet, c_classes: tuple[str, ...]) -> PerforatorDecision:
