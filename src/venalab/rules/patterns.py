@@ -131,6 +131,8 @@ def _junctional(layout: TrunkLayout, normal: set[int]) -> PatternDecision:
 
 
 def _linear_pattern(layout: TrunkLayout, segs: Sequence[Judged]) -> PatternDecision | None:
+    if not any(s.abnormal for s in segs):
+        return None  # no reflux in the trunk: no pattern (and no measuring points to place)
     abnormal: set[int] = set()
     normal: set[int] = set()
     for s in segs:
