@@ -318,8 +318,11 @@ def _walk_segments(
         else:
             refluxing, known = seg.abnormal is True, seg.abnormal is not None
         obstructed = seg.obstruction is True or seg.thrombus is not None or seg.vein in thrombosed
-        if known or any(
-            x is not None for x in (seg.obstruction, seg.thrombus, seg.compressibility)
+        if (
+            known
+            or seg.obstruction is not None
+            or seg.thrombus is not None
+            or seg.compressibility is not None
         ):
             found.examined = True
         if not known:
