@@ -50,6 +50,7 @@ from venalab.rules.ceap.vocabulary import (
     legacy_numbers_of,
     order_segments,
 )
+from venalab.rules.patterns import Judged
 from venalab.rules.reflux import PerforatorResult, SegmentResult, boundary_phrase
 from venalab.rules.thrombosis import ThrombosisResult
 
@@ -235,16 +236,10 @@ class _Segments:
             hit.types.add("o")
 
 
-class WalkedSegment(Protocol):
+class WalkedSegment(Judged, Protocol):
     """What the A/P walk reads of a segment verdict (SegmentResult, or the lean
     venalab.decisions.SegmentDecision)."""
 
-    @property
-    def vein(self) -> str: ...
-    @property
-    def site(self) -> str | None: ...
-    @property
-    def abnormal(self) -> bool | None: ...
     @property
     def obstruction(self) -> bool | None: ...
     @property

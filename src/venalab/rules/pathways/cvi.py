@@ -23,6 +23,7 @@ from venalab.evidence import Recommendation, compare
 from venalab.exam import Side
 from venalab.rules.ceap import C_ORDER, has_ulcer_class
 from venalab.rules.pathways.model import DEFAULT_PARAMS, PathwayParams, recommend
+from venalab.rules.patterns import Judged
 
 Step = tuple[str, dict[str, Any]]
 """One recommendation decided: its data-file key and the fields of its text."""
@@ -37,13 +38,11 @@ class _Entry(Protocol):
     def label(self) -> str | None: ...
 
 
-class CviSegment(_Entry, Protocol):
+class CviSegment(_Entry, Judged, Protocol):
     """What the pathway reads of a segment verdict (full or lean tier)."""
 
     @property
     def system(self) -> str: ...
-    @property
-    def abnormal(self) -> bool | None: ...
     @property
     def diameter_mm(self) -> float | None: ...
 
