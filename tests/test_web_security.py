@@ -675,6 +675,15 @@ def test_every_page_form_needs_its_csrf_token(lite: Env) -> None:
         "/admin/users/{username}/disable": ("/admin/users/sono/disable", {}),
         "/admin/tokens/{token_id}/revoke": ("/admin/tokens/1/revoke", {}),
         "/exams/{exam_id}/sign": (f"/exams/{exam_id}/sign", {"expected_version": "1"}),
+        "/exams/{exam_id}/communications": (
+            f"/exams/{exam_id}/communications",
+            {
+                "version": "1",
+                "recipient": "Dr Ward",
+                "method": "phone",
+                "communicated_at": "2025-03-10T09:30",
+            },
+        ),
         "/import": ("/import", {}),
         "/knowledge/{entry_id}/{action}": ("/knowledge/x/submit", {}),
         "/incoming/{item_id}/dismiss": ("/incoming/1/dismiss", {"reason": "x"}),

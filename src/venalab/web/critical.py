@@ -43,10 +43,10 @@ def criteria_of(result: Result) -> tuple[str, ...]:
     return tuple(dict.fromkeys(c.criterion for c in result.critical))
 
 
-def mark_current(s: Session, exam_id: int) -> Result:
-    """Re-assess the current version and keep the exam's worklist flag in step."""
-    v = exams.get_version(s, exam_id)
-    result = assess_stored(s, parse_exam_obj(v.document), exam_id)
+def mark_current(s: Session, exam_id: int, doc: ExamDocument) -> Result:
+    """Assess the just-written current version (`doc`, already parsed: no re-read) and keep
+    the exam's worklist flag in step."""
+    result = assess_stored(s, doc, exam_id)
     critical.mark(s, exam_id, criteria_of(result))
     return result
 

@@ -91,7 +91,7 @@ async def api_create_exam(request: Request, s: Db, principal: Editor) -> ExamDet
 def _create(s: DbSession, doc: ExamDocument, user: User) -> ExamDetail:
     v = exams.create_exam(s, doc, user)
     s.flush()
-    mark_current(s, v.exam_id)  # the worklist's critical flag follows the engine
+    mark_current(s, v.exam_id, doc)  # the worklist's critical flag follows the engine
     return version_detail(s, v)
 
 
@@ -142,7 +142,7 @@ async def api_save(exam_id: ExamId, request: Request, s: Db, principal: Editor) 
 def _save(s: DbSession, exam_id: int, doc: ExamDocument, user: User, expected: int) -> ExamDetail:
     v = exams.save_draft(s, exam_id, doc, user, expected)
     s.flush()
-    mark_current(s, exam_id)
+    mark_current(s, exam_id, doc)
     return version_detail(s, v)
 
 
@@ -168,7 +168,7 @@ def _amend(
 ) -> ExamDetail:
     v = exams.amend(s, exam_id, doc, user, reason, expected)
     s.flush()
-    mark_current(s, exam_id)
+    mark_current(s, exam_id, doc)
     return version_detail(s, v)
 
 
