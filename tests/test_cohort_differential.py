@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from helpers import exam_dict, leg
+from venalab.anatomy import VEINS
 from venalab.cohort.synth import synthesize
 from venalab.cohort.table import (
     CohortTables,
@@ -29,36 +30,100 @@ from venalab.cohort.table import (
 from venalab.cohort.validate import validate
 from venalab.cohort.vectorized import assess_cohort, assess_tables
 from venalab.criteria import CRITERIA, get_criteria
+from venalab.decisions import Decisions, decisions_of
 from venalab.engine import assess
 from venalab.exam import ExamDocument, VeinCode, parse_exam_obj
-from venalab.result import EngineOptions
+from venalab.result import EngineOptions, Result
+from venalab.rules.patterns import TRUNKS
 
 
 def per_exam(
-    exams: list[tuple[int, ExamDocument]], criteria_id: str | None, options: EngineOptions
+    exams: list[tuple[int, ExamDocument]],
+    criteria_id: str | None,
+    options: EngineOptions,
+    full: list[Result] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The result rows of the per-exam engine; its results are appended to `full`."""
     cs = get_criteria(criteria_id)
     legs: list[dict[str, Any]] = []
     segs: list[dict[str, Any]] = []
     for row, exam in exams:
-        lr, sr = result_rows(row, exam, assess(exam, cs, options))
+        result = assess(exam, cs, options)
+        if full is not None:
+            full.append(result)
+        lr, sr = result_rows(row, exam, result)
         legs += lr
         segs += sr
     return result_frames(legs, segs)
 
 
+def decision_rows(row: int, d: Decisions) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The decision columns of the cohort result tables, from the decisions tier."""
+    legs: list[dict[str, Any]] = []
+    segs: list[dict[str, Any]] = []
+    for side in ("left", "right"):
+        if (ld := d.legs.get(side)) is None:
+            continue
+        patterns = {p.trunk: p.pattern for p in ld.patterns}
+        legs.append(
+            {"row": row, "side": side, "thrombosis": ld.thrombosis,
+             **{f"pattern_{t}": patterns.get(t) for t in TRUNKS}}
+        )  # fmt: skip
+        perfs = iter(ld.perforators)
+        for i, s in enumerate(ld.segments):
+            p = next(perfs) if VEINS[s.vein].is_perforator else None
+            segs.append(
+                {"row": row, "side": side, "seg": i, "reflux": s.reflux, "abnormal": s.abnormal,
+                 "perforator_incompetent": p.incompetent if p else None,
+                 "perforator_pathologic": p.pathologic if p else None}
+            )  # fmt: skip
+    return legs, segs
+
+
+def assert_decisions_same(
+    exams: list[tuple[int, ExamDocument]],
+    full: list[Result],
+    options: EngineOptions,
+    legs: pl.DataFrame,
+    segs: pl.DataFrame,
+) -> None:
+    """The vectorized engine's decision columns equal the decisions tier's, and the
+    decisions tier equals the decisions of the full result (all three agree)."""
+    cs = get_criteria(options.criteria)
+    leg_rows: list[dict[str, Any]] = []
+    seg_rows: list[dict[str, Any]] = []
+    for (row, exam), result in zip(exams, full, strict=True):
+        d = assess(exam, cs, options, detail="decisions")
+        assert d == decisions_of(result), row
+        lr, sr = decision_rows(row, d)
+        leg_rows += lr
+        seg_rows += sr
+    leg_cols = ["row", "side", "thrombosis", *(f"pattern_{t}" for t in TRUNKS)]
+    seg_cols = ["row", "side", "seg", "reflux", "abnormal", "perforator_incompetent",
+                "perforator_pathologic"]  # fmt: skip
+    got_legs = legs.select(leg_cols).with_columns(pl.col(pl.Categorical, pl.Enum).cast(pl.String))
+    got_segs = segs.select(seg_cols).with_columns(pl.col(pl.Categorical, pl.Enum).cast(pl.String))
+    want_legs = pl.DataFrame(leg_rows, schema=got_legs.schema, orient="row")
+    want_segs = pl.DataFrame(seg_rows, schema=got_segs.schema, orient="row")
+    assert_frame_equal(got_legs, want_legs, check_exact=True)
+    assert_frame_equal(got_segs, want_segs, check_exact=True)
+
+
 def assert_same(
     tables: CohortTables, criteria_id: str | None = None, tpt: str = "distal"
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Both engines on the same exams; strict equality of every column and row."""
+    """Both engines on the same exams; strict equality of every column and row. The
+    decisions tier is held to the same decisions (assert_decisions_same)."""
     cs = get_criteria(criteria_id)
     options = EngineOptions(criteria=cs.id, tibioperoneal_trunk=tpt)  # type: ignore[arg-type]
     exams = [(row, parse_exam_obj(doc)) for row, doc in tables_to_documents(tables)]
-    expected_legs, expected_segs = per_exam(exams, cs.id, options)
+    full: list[Result] = []
+    expected_legs, expected_segs = per_exam(exams, cs.id, options, full)
     result = assess_cohort(tables, cs, options)
     assert result.errors.is_empty(), result.errors
     assert_frame_equal(result.legs, expected_legs, check_exact=True)
     assert_frame_equal(result.segments, expected_segs, check_exact=True)
+    assert_decisions_same(exams, full, options, result.legs, result.segments)
     return result.legs, result.segments
 
 

@@ -6,9 +6,12 @@ anything clinical: coded diagnoses (rules/diagnoses.py) and class labels are in 
 
 from __future__ import annotations
 
+from typing import Literal, overload
+
 from venalab.anatomy import VEINS
 from venalab.assembly import finish
 from venalab.criteria import CriteriaSet, get_criteria
+from venalab.decisions import Decisions, decide, decisions_of
 from venalab.errors import InvalidInput
 from venalab.evidence import Finding, Importance, Recommendation
 from venalab.exam import SIDES, ExamDocument, Leg, Side, VillaltaItems
@@ -412,18 +415,52 @@ def _mark_critical(findings: list[Finding], legs: dict[str, LegResult]) -> list[
     return [f.model_copy(update={"critical": True}) if f.id in marked else f for f in findings]
 
 
+Detail = Literal["full", "decisions"]
+DETAILS: tuple[Detail, ...] = ("full", "decisions")
+
+
+@overload
 def assess(
     exam: ExamDocument,
     criteria: CriteriaSet | None = None,
     options: EngineOptions | None = None,
     prior: ExamDocument | None = None,
-) -> Result:
+    detail: Literal["full"] = "full",
+) -> Result: ...
+
+
+@overload
+def assess(
+    exam: ExamDocument,
+    criteria: CriteriaSet | None = None,
+    options: EngineOptions | None = None,
+    prior: ExamDocument | None = None,
+    *,
+    detail: Literal["decisions"],
+) -> Decisions: ...
+
+
+def assess(
+    exam: ExamDocument,
+    criteria: CriteriaSet | None = None,
+    options: EngineOptions | None = None,
+    prior: ExamDocument | None = None,
+    detail: Detail = "full",
+) -> Result | Decisions:
     """Interpret one exam under a criteria set (the default set when None).
 
     `prior`: an earlier exam of the same patient; the result then carries the serial
     comparison (rules.comparison), and the distal DVT pathway reads its follow-up result from
     it. A prior of another patient, or not earlier, raises InvalidInput naming `prior.*`.
+    `detail="decisions"`: the lean tier (venalab.decisions): the same decisions with their
+    rule ids, no evidence objects or texts.
     """
+    if detail == "decisions":
+        if prior is None:
+            return decide(exam, criteria, options)
+        return decisions_of(assess(exam, criteria, options, prior))
+    if detail != "full":
+        raise ValueError(f"detail must be one of {', '.join(DETAILS)}, not {detail!r}")
     options = options or EngineOptions()
     cs = criteria or get_criteria(options.criteria)
     options = options.model_copy(update={"criteria": cs.id})

@@ -21,7 +21,7 @@ from rich.table import Table
 from venalab.cli._errors import fail_invalid, print_invalid
 from venalab.criteria import CRITERIA, DEFAULT_CRITERIA_ID, CriteriaSet, get_criteria
 from venalab.engine import assess
-from venalab.errors import InvalidInput
+from venalab.errors import InvalidInput, Problem
 from venalab.exam import ExamDocument, load_exam, load_exam_stdin
 from venalab.private_files import write_private
 from venalab.result import EngineOptions, Result
@@ -42,6 +42,11 @@ class OutputFormat(StrEnum):
 class SchemaKind(StrEnum):
     exam = "exam"
     result = "result"
+
+
+class DetailOption(StrEnum):
+    full = "full"
+    decisions = "decisions"
 
 
 class TptOption(StrEnum):
@@ -84,6 +89,30 @@ def _assess_with_prior(
         fail_invalid(name, e)
 
 
+def _decisions_json(
+    exams: list[tuple[str, ExamDocument]],
+    cs: CriteriaSet,
+    options: EngineOptions,
+    prior: ExamDocument | None,
+) -> list[dict[str, object]]:
+    """The lean documents (`--detail decisions`, venalab.decisions)."""
+    docs: list[dict[str, object]] = []
+    for name, ex in exams:
+        try:
+            docs.append(assess(ex, cs, options, prior, detail="decisions").to_dict())
+        except InvalidInput as e:
+            fail_invalid(name, e)
+    return docs
+
+
+def _write_json(doc: object, output: Path | None) -> None:
+    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    if output:
+        write_private(output, text)
+    else:
+        sys.stdout.write(text)
+
+
 def assess_cmd(
     files: Annotated[
         list[str], typer.Argument(help="Exam documents (.json/.yaml); '-' reads stdin.")
@@ -112,6 +141,14 @@ def assess_cmd(
             "(thrombus course, reflux and diameter changes) and the distal DVT follow-up.",
         ),
     ] = None,
+    detail: Annotated[
+        DetailOption,
+        typer.Option(
+            "--detail",
+            help="full: the result document with evidence and texts; decisions: only the "
+            "decisions with their rule ids (JSON, fast; README 'Result detail').",
+        ),
+    ] = DetailOption.full,
 ) -> None:
     """Interpret exam documents: reflux verdicts, patterns, perforators, thrombosis, with evidence."""
     try:
@@ -121,14 +158,17 @@ def assess_cmd(
     exams = _read_exams(files)
     before = _read_exams([prior])[0][1] if prior is not None else None
     options = EngineOptions(criteria=cs.id, tibioperoneal_trunk=tibioperoneal_trunk.value)
+    if detail is DetailOption.decisions:
+        if fmt is not OutputFormat.json:
+            problem = Problem("--detail", "decisions are written as JSON only (--format json)")
+            fail_invalid("--detail", InvalidInput([problem], what="option"))
+        lean = _decisions_json(exams, cs, options, before)
+        _write_json(lean[0] if len(lean) == 1 else lean, output)
+        return
     results = [(ex, _assess_with_prior(name, ex, cs, options, before)) for name, ex in exams]
     if fmt is OutputFormat.json:
         docs = [json.loads(r.to_json()) for _, r in results]
-        text = json.dumps(docs[0] if len(docs) == 1 else docs, indent=2, ensure_ascii=False) + "\n"
-        if output:
-            write_private(output, text)
-        else:
-            sys.stdout.write(text)
+        _write_json(docs[0] if len(docs) == 1 else docs, output)
         return
     buffer = io.StringIO()
     console = Console(file=buffer, width=120) if output else out

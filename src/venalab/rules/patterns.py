@@ -22,9 +22,9 @@ venalab derivation from the CEAP04 example ("axial FV and POPV reflux") [D].
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, Protocol
 
 from venalab.anatomy import SITE_ORDER, VEINS, TrunkLayout
 from venalab.anatomy import TRUNKS as LAYOUTS
@@ -52,8 +52,20 @@ class PatternResult(Frozen):
     evidence: Evidence
 
 
+class Judged(Protocol):
+    """What a pattern decision reads of a segment verdict (SegmentResult, or the lean
+    venalab.decisions.SegmentDecision)."""
+
+    @property
+    def vein(self) -> str: ...
+    @property
+    def site(self) -> str | None: ...
+    @property
+    def abnormal(self) -> bool | None: ...
+
+
 @dataclass(frozen=True)
-class _Decided:
+class PatternDecision:
     pattern: Pattern
     why: str
     qualifier: str | None = None
@@ -96,11 +108,11 @@ def _could_be_axial(layout: TrunkLayout, abnormal: set[int], normal: set[int]) -
     return needed
 
 
-def _junctional(layout: TrunkLayout, normal: set[int]) -> _Decided:
+def _junctional(layout: TrunkLayout, normal: set[int]) -> PatternDecision:
     junction = layout.junction
     trunk_points = set(range(1, layout.n_points))
     if not trunk_points & normal:
-        return _Decided(
+        return PatternDecision(
             "junctional",
             f"reflux at the {junction}; the trunk was not measured, so the reflux is not "
             "shown to be confined to the junction",
@@ -108,17 +120,19 @@ def _junctional(layout: TrunkLayout, normal: set[int]) -> _Decided:
             not_measured=_names(layout, {1}),
         )
     if 1 not in normal:
-        return _Decided(
+        return PatternDecision(
             "junctional",
             f"reflux at the {junction} and a competent trunk further down; the trunk next to "
             "the junction was not measured",
             qualifier="trunk next to the junction not measured",
             not_measured=_names(layout, {1}),
         )
-    return _Decided("junctional", f"reflux confined to the {junction}")
+    return PatternDecision("junctional", f"reflux confined to the {junction}")
 
 
-def _linear_pattern(layout: TrunkLayout, segs: list[SegmentResult]) -> _Decided | None:
+def _linear_pattern(layout: TrunkLayout, segs: Sequence[Judged]) -> PatternDecision | None:
+    if not any(s.abnormal for s in segs):
+        return None  # no reflux in the trunk: no pattern (and no measuring points to place)
     abnormal: set[int] = set()
     normal: set[int] = set()
     for s in segs:
@@ -137,30 +151,30 @@ def _linear_pattern(layout: TrunkLayout, segs: list[SegmentResult]) -> _Decided 
         lo = min(start)
         interrupted = sorted(p for p in normal if lo < p < end)
         if not interrupted:
-            return _Decided("axial", f"uninterrupted reflux {span.label}")
-        return _Decided(
+            return PatternDecision("axial", f"uninterrupted reflux {span.label}")
+        return PatternDecision(
             "segmental", f"reflux {span.label} interrupted by a competent measuring point"
         )
     needed = _could_be_axial(layout, abnormal, normal)
     if needed:
         names = _names(layout, needed)
-        return _Decided(
+        return PatternDecision(
             "segmental",
             f"reflux in a portion of the trunk; {', '.join(names)} not measured, so axial "
             f"reflux ({span.label}) is neither shown nor excluded",
             qualifier="extent not measured",
             not_measured=names,
         )
-    return _Decided("segmental", "reflux in a portion of the trunk")
+    return PatternDecision("segmental", "reflux in a portion of the trunk")
 
 
 def _accessory_pattern(
-    segs: list[SegmentResult], positions: dict[int, float | None], min_cm: float
-) -> _Decided | None:
+    segs: Sequence[Judged], positions: dict[int, float | None], min_cm: float
+) -> PatternDecision | None:
     abnormal = [i for i, s in enumerate(segs) if s.abnormal]
     if not abnormal:
         return None
-    rule = _Decided("segmental", "", threshold=min_cm, comparison=">=", unit="cm")
+    rule = PatternDecision("segmental", "", threshold=min_cm, comparison=">=", unit="cm")
     located = [p for i in abnormal if (p := positions[i]) is not None]
     if len(located) >= 2:
         lo, hi = min(located), max(located)
@@ -204,12 +218,17 @@ def _accessory_pattern(
     )
 
 
-def _pattern_result(
-    trunk: str, d: _Decided, segs: list[SegmentResult], cs: CriteriaSet
-) -> PatternResult:
-    refluxing = tuple(
+def refluxing_names(segs: Sequence[Judged]) -> tuple[str, ...]:
+    """The refluxing entries of a trunk, "GSVa (proximal)", once each."""
+    return tuple(
         dict.fromkeys(s.vein + (f" ({s.site})" if s.site else "") for s in segs if s.abnormal)
     )
+
+
+def _pattern_result(
+    trunk: str, d: PatternDecision, segs: Sequence[Judged], cs: CriteriaSet
+) -> PatternResult:
+    refluxing = refluxing_names(segs)
     derived = trunk == "deep" and d.pattern == "axial"
     label = f"{d.pattern}, {d.qualifier}" if d.qualifier else d.pattern
     return PatternResult(
@@ -233,16 +252,17 @@ def _pattern_result(
     )
 
 
-def reflux_patterns(
-    segments: Iterable[tuple[SegmentResult, float | None]], cs: CriteriaSet
-) -> tuple[PatternResult, ...]:
-    """Patterns of one leg. `segments` pairs each result with its `position_cm` input."""
-    by_trunk: dict[str, list[tuple[SegmentResult, float | None]]] = {t: [] for t in TRUNKS}
+def decide_patterns(
+    segments: Iterable[tuple[Judged, float | None]], cs: CriteriaSet
+) -> list[tuple[str, PatternDecision, list[Judged]]]:
+    """The pattern decision of every trunk with reflux: (trunk, decision, its entries).
+    `segments` pairs each verdict with its `position_cm` input (both tiers)."""
+    by_trunk: dict[str, list[tuple[Judged, float | None]]] = {t: [] for t in TRUNKS}
     for seg, pos in segments:
         member_of = VEINS[seg.vein].trunk
         if member_of is not None:
             by_trunk[member_of].append((seg, pos))
-    out: list[PatternResult] = []
+    out: list[tuple[str, PatternDecision, list[Judged]]] = []
     for trunk, items in by_trunk.items():
         segs = [s for s, _ in items]
         layout = LAYOUTS[trunk]
@@ -254,7 +274,19 @@ def reflux_patterns(
             decided = _linear_pattern(layout, segs)
             if decided is None and any(s.abnormal for s in segs):
                 axis = ", ".join(layout.axis)
-                decided = _Decided("segmental", f"reflux in {trunk} veins outside the {axis} axis")
+                decided = PatternDecision(
+                    "segmental", f"reflux in {trunk} veins outside the {axis} axis"
+                )
         if decided is not None:
-            out.append(_pattern_result(trunk, decided, segs, cs))
-    return tuple(out)
+            out.append((trunk, decided, segs))
+    return out
+
+
+def reflux_patterns(
+    segments: Iterable[tuple[SegmentResult, float | None]], cs: CriteriaSet
+) -> tuple[PatternResult, ...]:
+    """Patterns of one leg. `segments` pairs each result with its `position_cm` input."""
+    return tuple(
+        _pattern_result(trunk, decided, segs, cs)
+        for trunk, decided, segs in decide_patterns(segments, cs)
+    )

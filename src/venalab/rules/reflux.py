@@ -138,14 +138,28 @@ _DISPUTED: dict[str, bool] = {
 }
 
 
+def segment_verdict(
+    measured: float | None, vein: Vein, cs: CriteriaSet
+) -> tuple[Verdict, bool | None, str, GroupRule | None]:
+    """(verdict, abnormal, rule id, cut-off rule) of one segment entry: the decision both
+    tiers (assess_segment, venalab.decisions) take."""
+    rule = _duration_rule(vein, cs)
+    verdict, abnormal = _verdict(measured, rule)
+    if rule is None:
+        rule_id = "reflux.no-criterion"
+    elif measured is None:
+        rule_id = "reflux.not-measured"
+    else:
+        rule_id = "perforator.duration" if vein.is_perforator else "reflux.duration"
+    return verdict, abnormal, rule_id, rule
+
+
 def assess_segment(seg: Segment, vein: Vein, cs: CriteriaSet) -> SegmentResult:
     """Reflux verdict of one measured segment."""
-    rule = _duration_rule(vein, cs)
-    verdict, abnormal = _verdict(seg.reflux_ms, rule)
-    rule_id = "perforator.duration" if vein.is_perforator else "reflux.duration"
+    verdict, abnormal, rule_id, rule = segment_verdict(seg.reflux_ms, vein, cs)
     if rule is None:
         ev = evidence(
-            "reflux.no-criterion",
+            rule_id,
             ["VENALAB"],
             level="D",
             criteria=cs.label,
@@ -156,7 +170,7 @@ def assess_segment(seg: Segment, vein: Vein, cs: CriteriaSet) -> SegmentResult:
         )
     elif seg.reflux_ms is None:
         ev = evidence(
-            "reflux.not-measured",
+            rule_id,
             list(rule.sources),
             level=rule.evidence,
             criteria=cs.label,
@@ -269,8 +283,9 @@ def _perforator_checks(
     )
 
 
-def _pathologic(checks: tuple[PerforatorCheck, ...]) -> bool:
-    return all(c.met is True for c in checks)
+def perforator_pathologic(seg: Segment, cs: CriteriaSet, c_classes: tuple[str, ...]) -> bool:
+    """Every criterion of the set's pathologic-perforator definition is met (both tiers)."""
+    return all(met is True for _, met in _outcomes(seg, cs, c_classes))
 
 
 def perforator_incompetent(reflux_ms: float | None, cs: CriteriaSet) -> bool | None:
@@ -287,7 +302,7 @@ def assess_perforator(
 ) -> PerforatorResult:
     """Pathologic-perforator decision with each criterion's evidence."""
     checks = _perforator_checks(seg, cs, c_classes)
-    pathologic = _pathologic(checks)
+    pathologic = perforator_pathologic(seg, cs, c_classes)
     incompetent = perforator_incompetent(seg.reflux_ms, cs)
     missing = [c.criterion for c in checks if c.met is None]
     failed = [c.criterion for c in checks if c.met is False]
@@ -320,10 +335,7 @@ def assess_perforator(
         note=note,
     )
     verdicts: list[CriteriaVerdict] = []
-    judged = [
-        (other, all(met is True for _, met in _outcomes(seg, other, c_classes)))
-        for other in CRITERIA.values()
-    ]
+    judged = [(other, perforator_pathologic(seg, other, c_classes)) for other in CRITERIA.values()]
     for other, patho in judged if len({verdict for _, verdict in judged}) > 1 else ():
         verdicts.append(
             CriteriaVerdict(

@@ -17,6 +17,7 @@ of an occlusive DVT (EHIT I-III, KAB21) - are listed in `post_treatment` and mak
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Literal
 
 from venalab.anatomy import VEINS, DvtLevel
@@ -96,6 +97,37 @@ def dvt_level(vein: str, tibioperoneal_trunk: TptPolicy = "distal") -> DvtLevel 
     return VEINS[vein].dvt_level
 
 
+def _deep_level(
+    index: int, vein: str, tibioperoneal_trunk: TptPolicy, post_treatment: frozenset[int]
+) -> DvtLevel | None:
+    """The DVT level of a thrombosed entry; None when superficial, a perforator or accounted
+    for by the post-treatment rules."""
+    return None if index in post_treatment else dvt_level(vein, tibioperoneal_trunk)
+
+
+def _classification(levels: Collection[str]) -> Classification:
+    return next((c for c in PRECEDENCE if c in levels), "none")
+
+
+def leg_classification(
+    leg: Leg,
+    tibioperoneal_trunk: TptPolicy = "distal",
+    post_treatment: frozenset[int] = frozenset(),
+) -> tuple[Classification, bool]:
+    """(classification, chronic only) of `classify_thrombosis`, without building its record
+    (the pathways ask it of the other leg)."""
+    levels: set[str] = set()
+    ages: list[str | None] = []
+    for index, seg in enumerate(leg.segments):
+        if seg.thrombus is None:
+            continue
+        level = _deep_level(index, seg.vein, tibioperoneal_trunk, post_treatment)
+        if level is not None:
+            levels.add(level)
+            ages.append(seg.thrombus.age)
+    return _classification(levels), bool(ages) and all(a == "chronic" for a in ages)
+
+
 def classify_thrombosis(
     leg: Leg,
     tibioperoneal_trunk: TptPolicy = "distal",
@@ -117,10 +149,8 @@ def classify_thrombosis(
             if seg.compressibility in ("none", "partial") and v.system == "deep":
                 suspicious.append(seg.vein)
             continue
-        level = dvt_level(seg.vein, tibioperoneal_trunk)
+        level = _deep_level(index, seg.vein, tibioperoneal_trunk, post_treatment)
         t = seg.thrombus
-        if index in post_treatment:
-            level = None
         item = ThrombosedSegment(
             vein=seg.vein,
             name=v.name,
@@ -145,7 +175,7 @@ def classify_thrombosis(
             superficial.append(item)
 
     levels = {d.level for d in deep}
-    classification: Classification = next((c for c in PRECEDENCE if c in levels), "none")
+    classification = _classification(levels)
 
     veins = tuple(dict.fromkeys(d.vein for d in deep))
     lengths = [d.length_cm for d in deep if d.length_cm is not None]

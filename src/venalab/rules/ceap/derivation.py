@@ -21,8 +21,9 @@ Derivation (`derive_ceap`), one leg:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 from venalab.anatomy import VEINS
 from venalab.errors import InvalidInput, Problem
@@ -49,6 +50,7 @@ from venalab.rules.ceap.vocabulary import (
     legacy_numbers_of,
     order_segments,
 )
+from venalab.rules.patterns import Judged
 from venalab.rules.reflux import PerforatorResult, SegmentResult, boundary_phrase
 from venalab.rules.thrombosis import ThrombosisResult
 
@@ -172,10 +174,20 @@ def _c_part(clinical: Clinical) -> tuple[tuple[str, ...], Evidence, list[str]]:
     return classes, ev, ambiguities
 
 
+def symptoms_of(clinical: Clinical) -> Symptoms | None:
+    """The S/A part: "S", "A", or None when `symptomatic` is not recorded."""
+    if clinical.symptomatic is None:
+        return None
+    return "S" if clinical.symptomatic else "A"
+
+
+def etiology_of(clinical: Clinical) -> str | None:
+    """The E part from `clinical.etiology` only (never guessed); None when not stated."""
+    return EXAM_ETIOLOGY[clinical.etiology] if clinical.etiology is not None else None
+
+
 def _s_part(clinical: Clinical) -> tuple[Symptoms | None, Evidence, list[str]]:
-    symptoms: Symptoms | None = None
-    if clinical.symptomatic is not None:
-        symptoms = "S" if clinical.symptomatic else "A"
+    symptoms = symptoms_of(clinical)
     ev = evidence(
         "ceap.symptoms",
         ["CEAP20", "CEAP04", "ESVS22"],
@@ -190,7 +202,7 @@ def _s_part(clinical: Clinical) -> tuple[Symptoms | None, Evidence, list[str]]:
 
 
 def _e_part(clinical: Clinical) -> tuple[str | None, Evidence, list[str]]:
-    e = EXAM_ETIOLOGY[clinical.etiology] if clinical.etiology is not None else None
+    e = etiology_of(clinical)
     ev = evidence(
         "ceap.etiology",
         ["CEAP20"],
@@ -224,8 +236,36 @@ class _Segments:
             hit.types.add("o")
 
 
+class WalkedSegment(Judged, Protocol):
+    """What the A/P walk reads of a segment verdict (SegmentResult, or the lean
+    venalab.decisions.SegmentDecision)."""
+
+    @property
+    def obstruction(self) -> bool | None: ...
+    @property
+    def thrombus(self) -> object | None: ...
+    @property
+    def compressibility(self) -> str | None: ...
+
+
+class WalkedPerforator(Protocol):
+    """What the A/P walk reads of a perforator decision."""
+
+    @property
+    def vein(self) -> str: ...
+    @property
+    def incompetent(self) -> bool | None: ...
+    @property
+    def pathologic(self) -> bool: ...
+
+
+def thrombosed_veins(thrombosis: ThrombosisResult) -> frozenset[str]:
+    """Veins with a deep or superficial thrombus: obstruction (Po) for CEAP."""
+    return frozenset(t.vein for t in (*thrombosis.deep, *thrombosis.superficial))
+
+
 def _perforator_reflux(
-    seg: SegmentResult, perf: PerforatorResult | None, where: str, found: _Segments
+    seg: WalkedSegment, perf: WalkedPerforator | None, where: str, found: _Segments
 ) -> tuple[bool, bool]:
     """(refluxing, known) of a perforator entry from its paired perforator result."""
     if perf is None or perf.vein != seg.vein:
@@ -258,13 +298,13 @@ def _segment_notes(seg: SegmentResult, where: str) -> list[str]:
 
 
 def _walk_segments(
-    segments: tuple[SegmentResult, ...],
-    perforators: tuple[PerforatorResult, ...],
-    thrombosis: ThrombosisResult,
+    segments: Sequence[WalkedSegment],
+    perforators: Sequence[WalkedPerforator],
+    thrombosed: frozenset[str],
+    non_compressible: tuple[str, ...] = (),
 ) -> _Segments:
     found = _Segments()
     perf_iter = iter(perforators)
-    thrombosed = {t.vein for t in (*thrombosis.deep, *thrombosis.superficial)}
     for seg in segments:
         vein = VEINS[seg.vein]
         where = _where(seg.vein, seg.site)
@@ -273,13 +313,17 @@ def _walk_segments(
         else:
             refluxing, known = seg.abnormal is True, seg.abnormal is not None
         obstructed = seg.obstruction is True or seg.thrombus is not None or seg.vein in thrombosed
-        if known or any(
-            x is not None for x in (seg.obstruction, seg.thrombus, seg.compressibility)
+        if (
+            known
+            or seg.obstruction is not None
+            or seg.thrombus is not None
+            or seg.compressibility is not None
         ):
             found.examined = True
         if not known:
             found.not_measured.append(where)
-        found.ambiguities += _segment_notes(seg, where)
+        if isinstance(seg, SegmentResult):  # notes belong to the full result only
+            found.ambiguities += _segment_notes(seg, where)
         if refluxing or obstructed:
             if vein.ceap != seg.vein:
                 found.mapped.append(f"{seg.vein} -> {vein.ceap}")
@@ -289,9 +333,9 @@ def _walk_segments(
         found.examined = True
     if next(perf_iter, None) is not None:
         raise ValueError("derive_ceap: more perforator results than perforator segments")
-    if thrombosis.non_compressible_without_thrombus:
+    if non_compressible:
         found.ambiguities.append(
-            f"Non-compressible {', '.join(thrombosis.non_compressible_without_thrombus)} without "
+            f"Non-compressible {', '.join(non_compressible)} without "
             "a thrombus description: not counted as obstruction (Po)."
         )
     if found.not_measured and found.examined:
@@ -334,12 +378,41 @@ def _ap_note(found: _Segments, details: tuple[CeapSegment, ...]) -> str:
     return note
 
 
+def _ap_codes(found: _Segments) -> tuple[tuple[AGroup, ...], tuple[PCode, ...]]:
+    """A groups and P types of the walk: () when nothing was examined, An/Pn when nothing
+    examined was pathological."""
+    if not found.examined:
+        return (), ()
+    if not found.hits:
+        return ("n",), ("n",)
+    groups = {SEGMENTS[a].group for a in found.hits}
+    types = {t for hit in found.hits.values() for t in hit.types}
+    return (
+        tuple(g for g in GROUP_ORDER if g in groups),
+        tuple(t for t in P_ORDER if t in types),
+    )
+
+
+def ap_decision(
+    segments: Sequence[WalkedSegment],
+    perforators: Sequence[WalkedPerforator],
+    thrombosed: frozenset[str],
+) -> tuple[tuple[AGroup, ...], tuple[PCode, ...]]:
+    """The A and P codes of one leg without their evidence (the decisions tier)."""
+    return _ap_codes(_walk_segments(segments, perforators, thrombosed))
+
+
 def _ap_part(
     segments: tuple[SegmentResult, ...],
     perforators: tuple[PerforatorResult, ...],
     thrombosis: ThrombosisResult,
 ) -> _APPart:
-    found = _walk_segments(segments, perforators, thrombosis)
+    found = _walk_segments(
+        segments,
+        perforators,
+        thrombosed_veins(thrombosis),
+        thrombosis.non_compressible_without_thrombus,
+    )
     hits = found.hits
     ambiguities = list(found.ambiguities)
     details = tuple(
@@ -360,16 +433,9 @@ def _ap_part(
         for d in details
         if d.legacy_flagged
     ]
-    a_groups: tuple[AGroup, ...]
-    p_types: tuple[PCode, ...]
+    a_groups, p_types = _ap_codes(found)
     if not found.examined:
-        a_groups, p_types = (), ()
         ambiguities.append("No segment findings recorded: A and P not determinable.")
-    elif not details:
-        a_groups, p_types = ("n",), ("n",)
-    else:
-        a_groups = tuple(g for g in GROUP_ORDER if any(d.group == g for d in details))
-        p_types = tuple(t for t in P_ORDER if any(t in d.pathophysiology for d in details))
     lists = tuple(
         CeapSegmentList(group=g, pathophysiology=t, segments=abbrs, legacy=legacy_numbers_of(abbrs))
         for t in P_ORDER

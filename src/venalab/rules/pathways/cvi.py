@@ -16,12 +16,52 @@ not applied.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any, Protocol
+
 from venalab.evidence import Recommendation, compare
 from venalab.exam import Side
 from venalab.rules.ceap import C_ORDER, has_ulcer_class
 from venalab.rules.pathways.model import DEFAULT_PARAMS, PathwayParams, recommend
-from venalab.rules.patterns import PatternResult
-from venalab.rules.reflux import PerforatorResult, SegmentResult
+from venalab.rules.patterns import Judged
+
+Step = tuple[str, dict[str, Any]]
+"""One recommendation decided: its data-file key and the fields of its text."""
+
+
+class _Entry(Protocol):
+    @property
+    def vein(self) -> str: ...
+    @property
+    def site(self) -> str | None: ...
+    @property
+    def label(self) -> str | None: ...
+
+
+class CviSegment(_Entry, Judged, Protocol):
+    """What the pathway reads of a segment verdict (full or lean tier)."""
+
+    @property
+    def system(self) -> str: ...
+    @property
+    def diameter_mm(self) -> float | None: ...
+
+
+class CviPerforator(_Entry, Protocol):
+    @property
+    def incompetent(self) -> bool | None: ...
+    @property
+    def pathologic(self) -> bool: ...
+
+
+class CviPattern(Protocol):
+    @property
+    def trunk(self) -> str: ...
+    @property
+    def pattern(self) -> str: ...
+    @property
+    def segments(self) -> tuple[str, ...]: ...
+
 
 _ABLATION_KEY = {"GSV": "cvi.ablation.gsv", "SSV": "cvi.ablation.ssv", "AASV": "cvi.ablation.aasv"}
 
@@ -39,9 +79,9 @@ def cvi_recommendations(
     side: Side,
     c_classes: tuple[str, ...],
     symptomatic: bool | None,
-    segments: tuple[SegmentResult, ...],
-    perforators: tuple[PerforatorResult, ...],
-    patterns: tuple[PatternResult, ...],
+    segments: Sequence[CviSegment],
+    perforators: Sequence[CviPerforator],
+    patterns: Sequence[CviPattern],
     params: PathwayParams | None = None,
 ) -> tuple[Recommendation, ...]:
     """Guideline treatment steps for one leg, each citing its source and grade.
@@ -50,6 +90,19 @@ def cvi_recommendations(
     section; segments, perforators and patterns from rules.reflux / rules.patterns.
     """
     params = params or DEFAULT_PARAMS
+    steps = cvi_steps(c_classes, symptomatic, segments, perforators, patterns, params)
+    return tuple(recommend(key, side, params, **fields) for key, fields in steps)
+
+
+def cvi_steps(
+    c_classes: tuple[str, ...],
+    symptomatic: bool | None,
+    segments: Sequence[CviSegment],
+    perforators: Sequence[CviPerforator],
+    patterns: Sequence[CviPattern],
+    params: PathwayParams,
+) -> list[Step]:
+    """The treatment steps decided for one leg, before their texts and evidence."""
     ulcer_active = any(c.startswith("C6") for c in c_classes)
     ulcer_any = has_ulcer_class(c_classes)
     skin_or_ulcer = [c for c in c_classes if c.startswith(("C4", "C5", "C6"))]
@@ -61,79 +114,47 @@ def cvi_recommendations(
     incompetent_veins = ", ".join(
         dict.fromkeys(_where(s.vein, s.site, s.label) for s in incompetent)
     )
-    recs: list[Recommendation] = []
+    recs: list[Step] = []
 
     if saphenous and symptomatic is None:
-        recs.append(
-            recommend(
-                "cvi.needs-symptom-status",
-                side,
-                params,
-                trunks=", ".join(p.trunk for p in saphenous),
-            )
-        )
+        recs.append(("cvi.needs-symptom-status", {"trunks": ", ".join(p.trunk for p in saphenous)}))
     if saphenous and symptomatic is True:
         for p in saphenous:
             recs.append(
-                recommend(
-                    _ABLATION_KEY[p.trunk],
-                    side,
-                    params,
-                    pattern=p.pattern,
-                    segments=", ".join(p.segments),
-                )
+                (_ABLATION_KEY[p.trunk], {"pattern": p.pattern, "segments": ", ".join(p.segments)})
             )
             if p.trunk == "GSV":
-                recs += _large_gsv(side, segments, params)
+                recs += _large_gsv(segments, params)
         if not ulcer_active:  # with an open ulcer compression stays the primary treatment
-            recs.append(recommend("cvi.compression.not-primary", side, params))
-        recs.append(recommend("cvi.compression.after-ablation", side, params))
+            recs.append(("cvi.compression.not-primary", {}))
+        recs.append(("cvi.compression.after-ablation", {}))
     elif varicose and symptomatic is True:
-        recs.append(recommend("cvi.compression.varicose", side, params))
+        recs.append(("cvi.compression.varicose", {}))
 
     if ulcer_active:
-        recs.append(recommend("cvi.compression.ulcer", side, params))
+        recs.append(("cvi.compression.ulcer", {}))
     if ulcer_any and incompetent:
-        recs.append(recommend("cvi.ulcer-recurrence", side, params, veins=incompetent_veins))
+        recs.append(("cvi.ulcer-recurrence", {"veins": incompetent_veins}))
     if skin_or_ulcer and incompetent:
         recs.append(
-            recommend(
+            (
                 "cvi.intervention.c4-c6",
-                side,
-                params,
-                classes=", ".join(skin_or_ulcer),
-                veins=incompetent_veins,
+                {"classes": ", ".join(skin_or_ulcer), "veins": incompetent_veins},
             )
         )
 
     pathologic = [p for p in perforators if p.pathologic]
     if ulcer_any and pathologic:
-        recs.append(
-            recommend(
-                "cvi.perforator.pathologic",
-                side,
-                params,
-                veins=", ".join(_where(p.vein, p.site, p.label) for p in pathologic),
-            )
-        )
+        veins = ", ".join(_where(p.vein, p.site, p.label) for p in pathologic)
+        recs.append(("cvi.perforator.pathologic", {"veins": veins}))
     leaky = [p for p in perforators if p.incompetent or p.pathologic]
     if _highest(c_classes) in ("C2", "C2r") and leaky:
-        recs.append(
-            recommend(
-                "cvi.perforator.c2-no-routine",
-                side,
-                params,
-                veins=", ".join(_where(p.vein, p.site, p.label) for p in leaky),
-            )
-        )
-    return tuple(recs)
+        veins = ", ".join(_where(p.vein, p.site, p.label) for p in leaky)
+        recs.append(("cvi.perforator.c2-no-routine", {"veins": veins}))
+    return recs
 
 
-def _large_gsv(
-    side: Side,
-    segments: tuple[SegmentResult, ...],
-    params: PathwayParams,
-) -> list[Recommendation]:
+def _large_gsv(segments: Sequence[CviSegment], params: PathwayParams) -> list[Step]:
     """ESVS22 Rec 53 when a refluxing GSV trunk is wider than the configured diameter."""
     c = params.cvi
     widths = [
@@ -145,15 +166,11 @@ def _large_gsv(
         max(widths), c.gsv_large_diameter_comparison, c.gsv_large_diameter_mm
     ):
         return []
-    return [
-        recommend(
-            "cvi.ablation.gsv-large",
-            side,
-            params,
-            diameter=max(widths),
-            threshold=c.gsv_large_diameter_mm,
-            measured=max(widths),
-            comparison=c.gsv_large_diameter_comparison,
-            unit="mm",
-        )
-    ]
+    fields = {
+        "diameter": max(widths),
+        "threshold": c.gsv_large_diameter_mm,
+        "measured": max(widths),
+        "comparison": c.gsv_large_diameter_comparison,
+        "unit": "mm",
+    }
+    return [("cvi.ablation.gsv-large", fields)]

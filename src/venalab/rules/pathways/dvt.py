@@ -41,7 +41,7 @@ from venalab.rules.pathways.model import (
 from venalab.rules.thrombosis import (
     ThrombosedSegment,
     ThrombosisResult,
-    classify_thrombosis,
+    leg_classification,
     sentence,
 )
 
@@ -68,8 +68,8 @@ def _bilateral_distal(exam: ExamDocument, thrombosis: ThrombosisResult) -> bool:
     """Both legs carry distal DVT: patient-level flags cannot be attributed to one leg."""
     distal = 0
     for _, leg in exam.legs.items():
-        t = classify_thrombosis(leg, thrombosis.tibioperoneal_trunk)
-        if t.classification in ("distal-axial", "distal-muscular") and not t.chronic_only:
+        classification, chronic_only = leg_classification(leg, thrombosis.tibioperoneal_trunk)
+        if classification in ("distal-axial", "distal-muscular") and not chronic_only:
             distal += 1
     return distal > 1
 

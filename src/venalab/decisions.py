@@ -1,0 +1,423 @@
+"""The decisions tier (issue 21): every verdict, class, score and pathway decision of an exam
+with its rule id, without evidence objects, texts or the result document.
+
+`decide(exam)` takes the same decisions as `engine.assess` through the same rule functions
+(rules.reflux `segment_verdict` / `perforator_pathologic` / `perforator_incompetent`,
+rules.patterns `decide_patterns`, rules.ceap `clinical_classes` / `ap_decision`,
+rules.pathways.cvi `cvi_steps`, and the full thrombosis, EHIT, pathway, critical and score
+rules where a leg has a thrombus, a treatment or scored items); it only skips rendering.
+`decisions_of(result)` reads the same structure off a full result: the differential test
+(tests/test_decisions.py) holds `decide(exam) == decisions_of(assess(exam))`.
+Shape: README "Result detail" and `Decisions.to_dict()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from venalab.anatomy import VEINS
+from venalab.assembly import ceap_not_assessed
+from venalab.criteria import CriteriaSet, get_criteria
+from venalab.exam import ExamDocument, Leg, Segment, Side
+from venalab.result import EngineOptions, LegResult, Result
+from venalab.rules.calcinosis import assess_calcinosis
+from venalab.rules.ceap import clinical_classes, highest_class
+from venalab.rules.ceap.derivation import ap_decision, etiology_of, symptoms_of, thrombosed_veins
+from venalab.rules.critical import critical_findings
+from venalab.rules.ehit import classify_ehit, post_treatment_indices
+from venalab.rules.pathways import pathway_params, thrombosis_pathway
+from venalab.rules.pathways.cvi import cvi_steps
+from venalab.rules.pathways.model import DEFAULT_PARAMS, PathwayParams
+from venalab.rules.patterns import decide_patterns, refluxing_names
+from venalab.rules.reflux import (
+    Verdict,
+    perforator_incompetent,
+    perforator_pathologic,
+    segment_verdict,
+)
+from venalab.rules.thrombosis import classify_thrombosis
+from venalab.rules.vcss import score_with_sign_bounds
+from venalab.rules.villalta import score_villalta
+from venalab.rules.wells import score_wells
+
+DECISIONS_FORMAT = "venous-decisions/1"
+
+
+@dataclass(slots=True)
+class SegmentDecision:
+    """One `segments[]` entry: its reflux verdict and the rule that decided it. (Not frozen:
+    built once per segment on the hot path, where a frozen dataclass costs 3x; read-only
+    by convention.)"""
+
+    vein: str
+    site: str | None
+    reflux: Verdict
+    abnormal: bool | None
+    rule: str
+    entry: Segment | None = field(default=None, compare=False, repr=False)
+    """The exam entry, read by the later decisions (A/P walk, treatment steps)."""
+
+    @property
+    def label(self) -> str | None:
+        return self.entry.label if self.entry else None
+
+    @property
+    def system(self) -> str:
+        return VEINS[self.vein].system
+
+    @property
+    def diameter_mm(self) -> float | None:
+        return self.entry.diameter_mm if self.entry else None
+
+    @property
+    def obstruction(self) -> bool | None:
+        return self.entry.obstruction if self.entry else None
+
+    @property
+    def thrombus(self) -> object | None:
+        return self.entry.thrombus if self.entry else None
+
+    @property
+    def compressibility(self) -> str | None:
+        return self.entry.compressibility if self.entry else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"vein": self.vein, "site": self.site, "reflux": self.reflux,
+                "abnormal": self.abnormal, "rule": self.rule}  # fmt: skip
+
+
+@dataclass(slots=True)
+class PerforatorDecision:
+    vein: str
+    site: str | None
+    incompetent: bool | None
+    pathologic: bool
+    rule: str = "perforator.pathologic"
+    label: str | None = field(default=None, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"vein": self.vein, "site": self.site, "incompetent": self.incompetent,
+                "pathologic": self.pathologic, "rule": self.rule}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class TrunkPattern:
+    trunk: str
+    pattern: str
+    qualifier: str | None
+    segments: tuple[str, ...]
+    rule: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"trunk": self.trunk, "pattern": self.pattern, "qualifier": self.qualifier,
+                "segments": list(self.segments), "rule": self.rule}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class CeapDecision:
+    c_classes: tuple[str, ...]
+    c_basic: str
+    symptoms: str | None
+    e: str | None
+    a_groups: tuple[str, ...]
+    p_types: tuple[str, ...]
+    rule: str = "ceap.classification"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"c_classes": list(self.c_classes), "c_basic": self.c_basic,
+                "symptoms": self.symptoms, "e": self.e, "a_groups": list(self.a_groups),
+                "p_types": list(self.p_types), "rule": self.rule}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class LegDecisions:
+    segments: tuple[SegmentDecision, ...]
+    perforators: tuple[PerforatorDecision, ...]
+    patterns: tuple[TrunkPattern, ...]
+    thrombosis: str
+    pathway: str
+    pathway_decision: str
+    ceap: CeapDecision | None
+    ehit: tuple[tuple[str, str | None, str], ...] = ()
+    """(junction, AVF EHIT class or None, decision) per ablated junction."""
+    critical: tuple[str, ...] = ()
+    """Criterion ids of the leg's critical marks."""
+    vcss: tuple[int, int, bool | None] | None = None
+    """(total, upper bound, severe)."""
+    villalta: tuple[int, str | None] | None = None
+    """(total, category)."""
+    recommendations: tuple[str, ...] = ()
+    """Ids (`<rule key>.<side>`) of the leg's pathway and treatment recommendations, sorted."""
+
+    def to_dict(self) -> dict[str, Any]:
+        vcss = self.vcss
+        villalta = self.villalta
+        return {
+            "segments": [s.to_dict() for s in self.segments],
+            "perforators": [p.to_dict() for p in self.perforators],
+            "reflux_patterns": [p.to_dict() for p in self.patterns],
+            "thrombosis": {"classification": self.thrombosis,
+                           "rule": f"thrombosis.{self.thrombosis}"},
+            "pathway": {"pathway": self.pathway, "decision": self.pathway_decision,
+                        "rule": f"pathway.{self.pathway}"},
+            "ceap": self.ceap.to_dict() if self.ceap else None,
+            "ehit": [{"junction": j, "ehit_class": c, "decision": d} for j, c, d in self.ehit],
+            "critical": list(self.critical),
+            "vcss": None if vcss is None else {"total": vcss[0], "upper_bound": vcss[1],
+                                               "severe": vcss[2], "rule": "vcss"},
+            "villalta": None if villalta is None else {"total": villalta[0],
+                                                       "category": villalta[1],
+                                                       "rule": "villalta"},
+            "recommendations": list(self.recommendations),
+        }  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Decisions:
+    """The lean result (`detail="decisions"`)."""
+
+    criteria: str
+    patient_id: str
+    legs: dict[str, LegDecisions]
+    wells_dvt: tuple[int | None, str | None] | None = None
+    """(score, two-level category)."""
+    recommendations: tuple[str, ...] = ()
+    """Ids of the recommendations about the patient as a whole (laboratory work-up), sorted."""
+
+    def to_dict(self) -> dict[str, Any]:
+        wells = self.wells_dvt
+        return {
+            "format": DECISIONS_FORMAT,
+            "criteria": self.criteria,
+            "patient_id": self.patient_id,
+            "legs": {side: leg.to_dict() for side, leg in self.legs.items()},
+            "wells_dvt": None if wells is None else {"score": wells[0], "two_level": wells[1],
+                                                     "rule": "wells_dvt"},
+            "recommendations": list(self.recommendations),
+        }  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------
+# The lean path
+
+
+def _segment(seg: Segment, cs: CriteriaSet) -> SegmentDecision:
+    verdict, abnormal, rule, _ = segment_verdict(seg.reflux_ms, VEINS[seg.vein], cs)
+    return SegmentDecision(seg.vein, seg.site, verdict, abnormal, rule, seg)
+
+
+def _perforator(seg: Segment, cs: CriteriaSet, c_classes: tuple[str, ...]) -> PerforatorDecision:
+    return PerforatorDecision(
+        seg.vein, seg.site, perforator_incompetent(seg.reflux_ms, cs),
+        perforator_pathologic(seg, cs, c_classes), label=seg.label,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class _Thrombotic:
+    """The thrombosis-side decisions of a leg (full rules: they are rare and branchy)."""
+
+    classification: str = "none"
+    pathway: str = "none"
+    decision: str = "none"
+    thrombosed: frozenset[str] = frozenset()
+    acute: bool = False
+    ehit: tuple[tuple[str, str | None, str], ...] = ()
+    critical: tuple[str, ...] = ()
+    recommendations: tuple[str, ...] = ()
+
+
+def _thrombotic(
+    side: Side, leg: Leg, exam: ExamDocument, options: EngineOptions, params: PathwayParams
+) -> _Thrombotic:
+    if not any(s.thrombus is not None or s.treatment is not None for s in leg.segments):
+        return _Thrombotic()  # no thrombus, no treatment: no class, no pathway, no mark
+    date = exam.exam.date
+    ehit = classify_ehit(side, leg, date)
+    t = classify_thrombosis(
+        leg, options.tibioperoneal_trunk, post_treatment_indices(leg, date, ehit)
+    )
+    pathway = thrombosis_pathway(side, t, exam, params, ehit=ehit)
+    return _Thrombotic(
+        classification=t.classification,
+        pathway=pathway.pathway,
+        decision=pathway.decision,
+        thrombosed=thrombosed_veins(t),
+        acute=(t.classification != "none" and not t.chronic_only) or bool(t.superficial),
+        ehit=tuple((e.junction, e.ehit_class, e.decision) for e in ehit),
+        critical=tuple(c.criterion for c in critical_findings(side, t, pathway, ehit)),
+        recommendations=tuple(r.id for r in pathway.recommendations),
+    )
+
+
+def _scores(
+    side: Side, leg: Leg, exam: ExamDocument
+) -> tuple[tuple[int, int, bool | None] | None, tuple[int, str | None] | None]:
+    scores = exam.scores
+    given = getattr(scores.vcss, side) if scores and scores.vcss else None
+    signs = leg.clinical.signs if exam.exam.purpose != "thrombosis" else ()
+    vcss, _ = score_with_sign_bounds(given, signs, path=f"scores.vcss.{side}")
+    villalta = None
+    items = getattr(scores.villalta, side) if scores and scores.villalta else None
+    if items is not None:
+        if items.ulcer is None:
+            items = items.model_copy(update={"ulcer": "ulcer-active" in leg.clinical.signs})
+        v = score_villalta(items)
+        villalta = (v.total, v.category)
+    return (None if vcss is None else (vcss.total, vcss.upper_bound, vcss.severe)), villalta
+
+
+def _decide_leg(
+    side: Side,
+    leg: Leg,
+    exam: ExamDocument,
+    cs: CriteriaSet,
+    options: EngineOptions,
+    params: PathwayParams,
+) -> LegDecisions:
+    c_classes = clinical_classes(leg.clinical)
+    segments = tuple(_segment(s, cs) for s in leg.segments)
+    perforators = tuple(
+        _perforator(s, cs, c_classes) for s in leg.segments if VEINS[s.vein].is_perforator
+    )
+    decided = decide_patterns(zip(segments, (s.position_cm for s in leg.segments), strict=True), cs)
+    patterns = tuple(
+        TrunkPattern(trunk, d.pattern, d.qualifier, refluxing_names(segs),
+                     f"reflux.pattern.{d.pattern}")
+        for trunk, d, segs in decided
+    )  # fmt: skip
+    t = _thrombotic(side, leg, exam, options, params)
+    ceap = None
+    if ceap_not_assessed(exam, side, t.acute) is None:
+        a_groups, p_types = ap_decision(segments, perforators, t.thrombosed)
+        ceap = CeapDecision(
+            c_classes, highest_class(c_classes), symptoms_of(leg.clinical),
+            etiology_of(leg.clinical), a_groups, p_types,
+        )  # fmt: skip
+    steps = cvi_steps(c_classes, leg.clinical.symptomatic, segments, perforators, patterns, params)
+    vcss, villalta = _scores(side, leg, exam)
+    return LegDecisions(
+        segments=segments,
+        perforators=perforators,
+        patterns=patterns,
+        thrombosis=t.classification,
+        pathway=t.pathway,
+        pathway_decision=t.decision,
+        ceap=ceap,
+        ehit=t.ehit,
+        critical=t.critical,
+        vcss=vcss,
+        villalta=villalta,
+        recommendations=tuple(sorted({*t.recommendations, *(f"{key}.{side}" for key, _ in steps)})),
+    )
+
+
+def decide(
+    exam: ExamDocument, criteria: CriteriaSet | None = None, options: EngineOptions | None = None
+) -> Decisions:
+    """The decisions `engine.assess` takes on this exam, without rendering them. With a prior
+    exam the serial comparison decides inside its renderer: `assess(..., prior=...,
+    detail="decisions")` reads the decisions off the full result instead."""
+    options = options or EngineOptions()
+    cs = criteria or get_criteria(options.criteria)
+    params = pathway_params(options.pathways) if options.pathways else DEFAULT_PARAMS
+    legs: dict[str, LegDecisions] = {
+        side: _decide_leg(side, leg, exam, cs, options, params) for side, leg in exam.legs.items()
+    }
+    wells_items = exam.scores.wells_dvt if exam.scores else None
+    wells = score_wells(wells_items, version=options.wells_version) if wells_items else None
+    c_by_side: dict[str, tuple[str, ...]] = {
+        side: clinical_classes(leg.clinical) for side, leg in exam.legs.items()
+    }
+    calcinosis = assess_calcinosis(exam, c_by_side)
+    recs = calcinosis.recommendations() if calcinosis is not None else ()
+    legs = _with_leg_recommendations(legs, [(r.id, r.leg) for r in recs])
+    return Decisions(
+        criteria=cs.id,
+        patient_id=exam.patient.id,
+        legs=legs,
+        wells_dvt=None if wells is None else (wells.score, wells.two_level),
+        recommendations=tuple(sorted(rid for rid, side in ((r.id, r.leg) for r in recs)
+                                     if side is None)),
+    )  # fmt: skip
+
+
+def _with_leg_recommendations(
+    legs: dict[str, LegDecisions], recs: list[tuple[str, Side | None]]
+) -> dict[str, LegDecisions]:
+    """Leg-level recommendations decided outside the leg (calcinosis work-up)."""
+    extra: dict[str, set[str]] = {}
+    for rid, side in recs:
+        if side is not None:
+            extra.setdefault(side, set()).add(rid)
+    return {
+        side: leg
+        if side not in extra
+        else _replace_recs(leg, tuple(sorted({*leg.recommendations, *extra[side]})))
+        for side, leg in legs.items()
+    }
+
+
+def _replace_recs(leg: LegDecisions, recs: tuple[str, ...]) -> LegDecisions:
+    return replace(leg, recommendations=recs)
+
+
+# ---------------------------------------------------------------------------------------
+# The same decisions read off a full result
+
+
+def _leg_of(lr: LegResult, recommendations: tuple[str, ...]) -> LegDecisions:
+    ceap = lr.ceap
+    return LegDecisions(
+        segments=tuple(
+            SegmentDecision(s.vein, s.site, s.reflux, s.abnormal, s.evidence.rule)
+            for s in lr.segments
+        ),
+        perforators=tuple(
+            PerforatorDecision(p.vein, p.site, p.incompetent, p.pathologic, p.evidence.rule)
+            for p in lr.perforators
+        ),
+        patterns=tuple(
+            TrunkPattern(p.trunk, p.pattern, p.qualifier, p.segments, p.evidence.rule)
+            for p in lr.reflux_pattern_details
+        ),
+        thrombosis=lr.thrombosis.classification,
+        pathway=lr.pathway.pathway,
+        pathway_decision=lr.pathway.decision,
+        ceap=None
+        if ceap is None
+        else CeapDecision(ceap.c_classes, ceap.c_basic, ceap.symptoms, ceap.e, ceap.a_groups,
+                          ceap.p_types, ceap.evidence.rule),
+        ehit=tuple((e.junction, e.ehit_class, e.decision) for e in lr.ehit),
+        critical=tuple(c.criterion for c in lr.critical),
+        vcss=None if lr.vcss is None else (lr.vcss.total, lr.vcss.upper_bound, lr.vcss.severe),
+        villalta=None if lr.villalta is None else (lr.villalta.total, lr.villalta.category),
+        recommendations=recommendations,
+    )  # fmt: skip
+
+
+def decisions_of(result: Result) -> Decisions:
+    """The decisions a full result document carries (the rendered tier, read back)."""
+    by_side: dict[str, set[str]] = {"left": set(), "right": set()}
+    patient: list[str] = []
+    for rec in result.recommendations:
+        if not rec.sides:
+            patient.append(rec.id)
+            continue
+        base = rec.id.rsplit(".", 1)[0]  # assembly: "<key>.both" / "<key>.<side>"
+        for s in rec.sides:
+            by_side[s].add(f"{base}.{s}")
+    legs = {
+        side: _leg_of(lr, tuple(sorted(by_side[side])))
+        for side in ("left", "right")
+        if (lr := result.leg(side)) is not None
+    }
+    wells = result.wells_dvt
+    return Decisions(
+        criteria=result.criteria.id,
+        patient_id=result.exam.patient_id,
+        legs=legs,
+        wells_dvt=None if wells is None else (wells.score, wells.two_level),
+        recommendations=tuple(sorted(patient)),
+    )
