@@ -73,6 +73,11 @@ def test_seed001_clinician_pdf_holds_values_and_verdicts(example_pdfs: Any, tmp_
 def test_calf_dvt_clinician_pdf(example_pdfs: Any, tmp_path: Path) -> None:
     _, pdf = example_pdfs["calf-dvt.json"]
     text = _pdf_text(pdf, tmp_path)
+    # a table cell may wrap its text: read it in reading order (no -layout), spaces normalised
+    path = tmp_path / "plain.pdf"
+    path.write_bytes(pdf)
+    plain = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True)
+    text += " " + " ".join(plain.stdout.split())
     for expected in (
         "DVT-0007",
         "PRV",

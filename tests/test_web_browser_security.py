@@ -122,6 +122,7 @@ def test_no_payload_runs_anywhere_in_chromium(
     left.locator('button.add-protocol[data-protocol="reflux"]').click()
     gsva = segment_row(page, "left", "GSVa")
     gsva.locator('[data-field="reflux_ms"]').fill("1500")
+    gsva.locator("button.more").click()  # the label is on the row's detail line
     gsva.locator('[data-field="label"]').fill(SVG_PAYLOAD)
     expect(gsva.locator("td.verdict")).to_have_text("reflux (> 500 ms)")
     page.click("#save-button")
