@@ -114,8 +114,12 @@ def _patient_for(s: Session, doc: ExamDocument) -> Patient:
         existing = s.scalar(select(Patient).where(Patient.local_id == local_id))
         if existing is not None:
             return existing
-        # a look-alike id was created at the same moment (the unique match_key caught it)
+        # a look-alike id was created at the same moment (the unique match_key caught it);
+        # the row can also be the very same id, visible only to this later statement when the
+        # other transaction committed between the two reads (seen on PostgreSQL under load)
         lookalike = s.scalar(select(Patient).where(Patient.match_key == key))
+        if lookalike is not None and lookalike.local_id == local_id:
+            return lookalike
         if lookalike is not None:
             raise _lookalike_error(lookalike, local_id) from err
         raise Conflict(f"patient {local_id!r} was created at the same time; try again") from err
