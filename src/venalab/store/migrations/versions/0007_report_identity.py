@@ -2,8 +2,8 @@
 name as the signer, and the signer's name frozen on the version at signing (a later change
 of name or credentials does not rewrite a signed report).
 
-Revision ID: 0006_report_identity
-Revises: 0005_critical_results
+Revision ID: 0007_report_identity
+Revises: 0006_worksheet_drafts
 Create Date: 2026-12-03
 """
 
