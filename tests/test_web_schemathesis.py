@@ -77,6 +77,9 @@ class Api:
     schema: schemathesis.BaseSchema
     token: str
     exam_ids: list[int]
+    # drafts at version 1 that only the seeded sign cases use: the save and amend cases that
+    # run before them move the shared exams' versions past the seeds' expected versions
+    sign_ids: list[int]
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +99,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         # both states and more than one version
         exams.sign(s, exam_ids[0], doc, 1)
         exams.save_draft(s, exam_ids[1], document, doc, 1)
-    yield Api(schemathesis.openapi.from_asgi("/openapi.json", app), token, exam_ids)
+        sign_ids = [exams.create_exam(s, document, doc).exam_id for _ in range(2)]
+    yield Api(schemathesis.openapi.from_asgi("/openapi.json", app), token, exam_ids, sign_ids)
     engine.dispose()
 
 
@@ -150,7 +154,8 @@ def _seeded(api: Api, method: str, path: str) -> st.SearchStrategy[Any] | None:
     bodies, queries = _seeds(method, path)
     if not bodies and not queries:
         return None
-    ids = [{"exam_id": exam_id} for exam_id in api.exam_ids] if "{exam_id}" in path else [{}]
+    exam_ids = api.exam_ids + api.sign_ids if path.endswith("/sign") else api.exam_ids
+    ids = [{"exam_id": exam_id} for exam_id in exam_ids] if "{exam_id}" in path else [{}]
 
     def seeded(choice: tuple[dict[str, Any], Any, Any]) -> st.SearchStrategy[Any]:
         params, body, query = choice
