@@ -81,13 +81,12 @@ def _lookalike_error(existing: Patient, local_id: str) -> InvalidValue:
 
 def _existing_patient(s: Session, local_id: str) -> Patient | None:
     """The patient with this id, or None for a new one; InvalidValue (before anything is
-    written) when a new id only looks like an existing one (text_rules.match_key)."""
-    patient = s.scalar(select(Patient).where(Patient.local_id == local_id))
-    if patient is None:
-        lookalike = s.scalar(select(Patient).where(Patient.match_key == match_key(local_id)))
-        if lookalike is not None:
-            raise _lookalike_error(lookalike, local_id)
-    return patient
+    written) when the id only looks like an existing one. One read: match_key is unique and
+    the same for an id and its look-alikes (text_rules.match_key)."""
+    other = s.scalar(select(Patient).where(Patient.match_key == match_key(local_id)))
+    if other is not None and other.local_id != local_id:
+        raise _lookalike_error(other, local_id)
+    return other
 
 
 def _patient_for(s: Session, doc: ExamDocument) -> Patient:
@@ -111,17 +110,10 @@ def _patient_for(s: Session, doc: ExamDocument) -> Patient:
         with s.begin_nested():
             s.add(patient)
     except IntegrityError as err:
-        existing = s.scalar(select(Patient).where(Patient.local_id == local_id))
+        # another transaction created this id, or a look-alike of it, at the same moment
+        existing = _existing_patient(s, local_id)
         if existing is not None:
             return existing
-        # a look-alike id was created at the same moment (the unique match_key caught it);
-        # the row can also be the very same id, visible only to this later statement when the
-        # other transaction committed between the two reads (seen on PostgreSQL under load)
-        lookalike = s.scalar(select(Patient).where(Patient.match_key == key))
-        if lookalike is not None and lookalike.local_id == local_id:
-            return lookalike
-        if lookalike is not None:
-            raise _lookalike_error(lookalike, local_id) from err
         raise Conflict(f"patient {local_id!r} was created at the same time; try again") from err
     return patient
 

@@ -332,14 +332,19 @@ def get_incoming(s: Session, item_id: int) -> IncomingSr:
     return item
 
 
+def _pending_incoming(s: Session, item_id: int) -> IncomingSr:
+    item = get_incoming(s, item_id)
+    if item.status != "pending":
+        raise InvalidState(f"incoming report {item_id} is {item.status} already")
+    return item
+
+
 def incoming_done(
     s: Session, item_id: int, exam_id: int, user: User, *, client: str | None = None
 ) -> IncomingSr:
     """The user saved the report as exam `exam_id`: the item is done (and its order linked)."""
     require(user, "edit")
-    item = get_incoming(s, item_id)
-    if item.status != "pending":
-        raise InvalidState(f"incoming report {item_id} is {item.status} already")
+    item = _pending_incoming(s, item_id)
     if s.get(Exam, exam_id) is None:
         raise NotFound(f"no exam {exam_id}")
     item.status, item.exam_id, item.done_by, item.done_at = "done", exam_id, user.id, utcnow()
@@ -364,9 +369,7 @@ def dismiss_incoming(
     s: Session, item_id: int, user: User, reason: str, *, client: str | None = None
 ) -> IncomingSr:
     require(user, "edit")
-    item = get_incoming(s, item_id)
-    if item.status != "pending":
-        raise InvalidState(f"incoming report {item_id} is {item.status} already")
+    item = _pending_incoming(s, item_id)
     why = reason.strip()[:500]
     if not why:
         raise InvalidValue("reason", "say why the report is dismissed")
