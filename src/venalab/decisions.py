@@ -2,7 +2,7 @@
 with its rule id, without evidence objects, texts or the result document.
 
 `decide(exam)` takes the same decisions as `engine.assess` through the same rule functions
-(rules.reflux `segment_verdict` / `perforator_pathologic` / `perforator_incompetent`,
+(rules.reflux `vein_cuts` (read by `segment_verdict`) / `perforator_pathologic`,
 rules.patterns `decide_patterns`, rules.ceap `clinical_classes` / `ap_decision`,
 rules.pathways.cvi `cvi_steps`, and the full thrombosis, EHIT, pathway, critical and score
 rules where a leg has a thrombus, a treatment or scored items); it only skips rendering.
@@ -30,12 +30,7 @@ from venalab.rules.pathways import pathway_params, thrombosis_pathway
 from venalab.rules.pathways.cvi import cvi_steps
 from venalab.rules.pathways.model import DEFAULT_PARAMS, PathwayParams
 from venalab.rules.patterns import decide_patterns, refluxing_names
-from venalab.rules.reflux import (
-    Verdict,
-    perforator_incompetent,
-    perforator_pathologic,
-    segment_verdict,
-)
+from venalab.rules.reflux import Verdict, perforator_pathologic, vein_cuts
 from venalab.rules.thrombosis import classify_thrombosis
 from venalab.rules.vcss import score_with_sign_bounds
 from venalab.rules.villalta import score_villalta
@@ -64,7 +59,7 @@ class SegmentDecision:
 
     @property
     def system(self) -> str:
-        return VEINS[self.vein].system
+        return _SYSTEM_OF[self.vein]
 
     @property
     def diameter_mm(self) -> float | None:
@@ -202,15 +197,28 @@ class Decisions:
 # The lean path
 
 
-def _segment(seg: Segment, cs: CriteriaSet) -> SegmentDecision:
-    verdict, abnormal, rule, _ = segment_verdict(seg.reflux_ms, VEINS[seg.vein], cs)
-    return SegmentDecision(seg.vein, seg.site, verdict, abnormal, rule, seg)
+_SYSTEM_OF: dict[str, str] = {code: v.system for code, v in VEINS.items()}
+_IS_PERFORATOR: frozenset[str] = frozenset(c for c, v in VEINS.items() if v.is_perforator)
 
 
-def _perforator(seg: Segment, cs: CriteriaSet, c_classes: tuple[str, ...]) -> PerforatorDecision:
+def _segments(segs: tuple[Segment, ...], cs: CriteriaSet) -> tuple[SegmentDecision, ...]:
+    """Every entry's reflux verdict (rules.reflux `vein_cuts`, the table `segment_verdict`
+    reads)."""
+    cuts = vein_cuts(cs)
+    return tuple([SegmentDecision(s.vein, s.site, *cuts[s.vein].decide(s.reflux_ms), s)
+                  for s in segs])  # fmt: skip
+
+
+def _perforator(
+    decided: SegmentDecision, cs: CriteriaSet, c_classes: tuple[str, ...]
+) -> PerforatorDecision:
+    seg = decided.entry
+    assert seg is not None
+    # `incompetent` is the verdict of the perforator's own `segments[]` entry: the set's
+    # perforator reflux rule (rules.reflux.perforator_incompetent reads the same cut).
     return PerforatorDecision(
-        seg.vein, seg.site, perforator_incompetent(seg.reflux_ms, cs),
-        perforator_pathologic(seg, cs, c_classes), label=seg.label,
+        seg.vein, seg.site, decided.abnormal, perforator_pathologic(seg, cs, c_classes),
+        label=seg.label,
     )  # fmt: skip
 
 
@@ -277,9 +285,9 @@ def _decide_leg(
     params: PathwayParams,
 ) -> LegDecisions:
     c_classes = clinical_classes(leg.clinical)
-    segments = tuple(_segment(s, cs) for s in leg.segments)
+    segments = _segments(leg.segments, cs)
     perforators = tuple(
-        _perforator(s, cs, c_classes) for s in leg.segments if VEINS[s.vein].is_perforator
+        [_perforator(d, cs, c_classes) for d in segments if d.vein in _IS_PERFORATOR]
     )
     decided = decide_patterns(zip(segments, (s.position_cm for s in leg.segments), strict=True), cs)
     patterns = tuple(
@@ -313,13 +321,16 @@ def _decide_leg(
     )
 
 
+_DEFAULT_OPTIONS = EngineOptions()
+
+
 def decide(
     exam: ExamDocument, criteria: CriteriaSet | None = None, options: EngineOptions | None = None
 ) -> Decisions:
     """The decisions `engine.assess` takes on this exam, without rendering them. With a prior
     exam the serial comparison decides inside its renderer: `assess(..., prior=...,
     detail="decisions")` reads the decisions off the full result instead."""
-    options = options or EngineOptions()
+    options = options or _DEFAULT_OPTIONS
     cs = criteria or get_criteria(options.criteria)
     params = pathway_params(options.pathways) if options.pathways else DEFAULT_PARAMS
     legs: dict[str, LegDecisions] = {

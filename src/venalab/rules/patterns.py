@@ -76,6 +76,14 @@ class PatternDecision:
     unit: str | None = None
 
 
+_TRUNK_OF: dict[str, str | None] = {code: v.trunk for code, v in VEINS.items()}
+# Per trunk, the axis points of every (vein, site) entry (anatomy.TrunkLayout.points).
+_POINTS: dict[str, dict[tuple[str, str | None], frozenset[int]]] = {
+    name: {(code, site): lay.points(code, site) for code in VEINS for site in (None, *SITE_ORDER)}
+    for name, lay in LAYOUTS.items()
+}
+
+
 def _point_name(layout: TrunkLayout, point: int) -> str:
     """'SFJ' for point 0, else '<vein> <site>' (anatomy.TrunkLayout.points in reverse)."""
     if point == 0:
@@ -135,10 +143,11 @@ def _linear_pattern(layout: TrunkLayout, segs: Sequence[Judged]) -> PatternDecis
         return None  # no reflux in the trunk: no pattern (and no measuring points to place)
     abnormal: set[int] = set()
     normal: set[int] = set()
+    points = _POINTS[layout.name]
     for s in segs:
         if s.abnormal is None:
             continue
-        (abnormal if s.abnormal else normal).update(layout.points(s.vein, s.site))
+        (abnormal if s.abnormal else normal).update(points[s.vein, s.site])
     if not abnormal:
         return None
     normal -= abnormal
@@ -257,13 +266,19 @@ def decide_patterns(
 ) -> list[tuple[str, PatternDecision, list[Judged]]]:
     """The pattern decision of every trunk with reflux: (trunk, decision, its entries).
     `segments` pairs each verdict with its `position_cm` input (both tiers)."""
-    by_trunk: dict[str, list[tuple[Judged, float | None]]] = {t: [] for t in TRUNKS}
-    for seg, pos in segments:
-        member_of = VEINS[seg.vein].trunk
-        if member_of is not None:
-            by_trunk[member_of].append((seg, pos))
+    by_trunk: dict[str, list[tuple[Judged, float | None]]] = {}
+    refluxing: set[str] = set()
+    for item in segments:
+        trunk = _TRUNK_OF[item[0].vein]
+        if trunk is not None:
+            by_trunk.setdefault(trunk, []).append(item)
+            if item[0].abnormal:
+                refluxing.add(trunk)
     out: list[tuple[str, PatternDecision, list[Judged]]] = []
-    for trunk, items in by_trunk.items():
+    for trunk in TRUNKS:
+        if trunk not in refluxing:
+            continue  # no reflux in the trunk: no pattern
+        items = by_trunk[trunk]
         segs = [s for s, _ in items]
         layout = LAYOUTS[trunk]
         if layout.kind == "accessory":
@@ -272,7 +287,7 @@ def decide_patterns(
             )
         else:
             decided = _linear_pattern(layout, segs)
-            if decided is None and any(s.abnormal for s in segs):
+            if decided is None:
                 axis = ", ".join(layout.axis)
                 decided = PatternDecision(
                     "segmental", f"reflux in {trunk} veins outside the {axis} axis"

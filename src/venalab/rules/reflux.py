@@ -97,32 +97,78 @@ def _duration_rule(vein: Vein, cs: CriteriaSet) -> GroupRule | None:
     return cs.duration_rule("perforator" if vein.is_perforator else vein.group)
 
 
-def _verdict(measured: float | None, rule: GroupRule | None) -> tuple[Verdict, bool | None]:
-    if measured is None or rule is None:
-        return "not-assessed", None
-    abnormal = compare(measured, rule.comparison, rule.threshold_ms)
-    if measured == rule.threshold_ms:
-        return "boundary", abnormal
-    return ("present" if abnormal else "absent"), abnormal
+SegmentVerdict = tuple[Verdict, bool | None, str]
+"""(verdict, abnormal, rule id) of one segment entry."""
+
+
+class VeinCut:
+    """The reflux-duration decision of one vein under one set, precomputed (issue 21: the
+    decisions tier takes it for every segment of every exam). The sets' comparisons are
+    '>' or '>=' (criteria.Comparison), so a value above the cut-off is reflux, one below is
+    not, and only a value exactly at it depends on the comparison (a `boundary`)."""
+
+    __slots__ = ("_absent", "_at", "_present", "_unmeasured", "rule", "threshold")
+
+    def __init__(self, vein: Vein, rule: GroupRule | None) -> None:
+        self.rule = rule
+        self.threshold = rule.threshold_ms if rule is not None else None
+        measured_id = "perforator.duration" if vein.is_perforator else "reflux.duration"
+        self._present: SegmentVerdict = ("present", True, measured_id)
+        self._absent: SegmentVerdict = ("absent", False, measured_id)
+        at = rule is not None and compare(rule.threshold_ms, rule.comparison, rule.threshold_ms)
+        self._at: SegmentVerdict = ("boundary", at, measured_id)
+        self._unmeasured: SegmentVerdict = (
+            ("not-assessed", None, "reflux.not-measured")
+            if rule is not None
+            else ("not-assessed", None, "reflux.no-criterion")
+        )
+
+    def decide(self, measured: float | None) -> SegmentVerdict:
+        threshold = self.threshold
+        if measured is None or threshold is None:
+            return self._unmeasured
+        if measured == threshold:
+            return self._at
+        return self._present if measured > threshold else self._absent
+
+
+# Per criteria set (by identity, the set kept alive with its table): vein code -> VeinCut.
+_CUTS: dict[int, tuple[CriteriaSet, dict[str, VeinCut]]] = {}
+
+
+_A_PERFORATOR = next(code for code, v in VEINS.items() if v.is_perforator)
+"""Every perforator has the set's one perforator rule."""
+
+
+def vein_cuts(cs: CriteriaSet) -> dict[str, VeinCut]:
+    """Every vein's duration decision under `cs`, built once per set."""
+    held = _CUTS.get(id(cs))
+    if held is not None and held[0] is cs:
+        return held[1]
+    if len(_CUTS) > 64:  # sets built at run time (tests, custom files): keep the table small
+        _CUTS.clear()
+    cuts = {code: VeinCut(v, _duration_rule(v, cs)) for code, v in VEINS.items()}
+    _CUTS[id(cs)] = (cs, cuts)
+    return cuts
 
 
 def _disagreement(measured: float | None, vein: Vein) -> tuple[CriteriaVerdict, ...]:
     """Every built-in set's verdict, when the sets do not agree on abnormal vs normal."""
     if measured is None or not _DISPUTED[vein.code]:
         return ()
-    judged = [(cs, _duration_rule(vein, cs)) for cs in CRITERIA.values()]
-    outcomes = [_verdict(measured, rule) for _, rule in judged]
-    if len({abnormal for _, abnormal in outcomes}) == 1:
+    cuts = [vein_cuts(cs)[vein.code] for cs in CRITERIA.values()]
+    outcomes = [cut.decide(measured) for cut in cuts]
+    if len({abnormal for _, abnormal, _ in outcomes}) == 1:
         return ()
     return tuple(
         CriteriaVerdict(
             criteria=cs.id,
             verdict=verdict,
             abnormal=abnormal,
-            threshold_ms=rule.threshold_ms if rule else None,
-            comparison=rule.comparison if rule else None,
+            threshold_ms=cut.rule.threshold_ms if cut.rule else None,
+            comparison=cut.rule.comparison if cut.rule else None,
         )
-        for (cs, rule), (verdict, abnormal) in zip(judged, outcomes, strict=True)
+        for cs, cut, (verdict, abnormal, _) in zip(CRITERIA.values(), cuts, outcomes, strict=True)
     )
 
 
@@ -142,16 +188,9 @@ def segment_verdict(
     measured: float | None, vein: Vein, cs: CriteriaSet
 ) -> tuple[Verdict, bool | None, str, GroupRule | None]:
     """(verdict, abnormal, rule id, cut-off rule) of one segment entry: the decision both
-    tiers (assess_segment, venalab.decisions) take."""
-    rule = _duration_rule(vein, cs)
-    verdict, abnormal = _verdict(measured, rule)
-    if rule is None:
-        rule_id = "reflux.no-criterion"
-    elif measured is None:
-        rule_id = "reflux.not-measured"
-    else:
-        rule_id = "perforator.duration" if vein.is_perforator else "reflux.duration"
-    return verdict, abnormal, rule_id, rule
+    tiers take (through `vein_cuts`)."""
+    cut = vein_cuts(cs)[vein.code]
+    return (*cut.decide(measured), cut.rule)
 
 
 def assess_segment(seg: Segment, vein: Vein, cs: CriteriaSet) -> SegmentResult:
@@ -291,10 +330,7 @@ def perforator_pathologic(seg: Segment, cs: CriteriaSet, c_classes: tuple[str, .
 def perforator_incompetent(reflux_ms: float | None, cs: CriteriaSet) -> bool | None:
     """Outward flow is reflux under the set's perforator reflux rule (SVS22 1.1.a: > 500 ms);
     the same verdict as the perforator's entry in `segments[]`. None when not measured."""
-    rule = cs.duration_rule("perforator")
-    if reflux_ms is None or rule is None:
-        return None
-    return compare(reflux_ms, rule.comparison, rule.threshold_ms)
+    return vein_cuts(cs)[_A_PERFORATOR].decide(reflux_ms)[1]
 
 
 def assess_perforator(

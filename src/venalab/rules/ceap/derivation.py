@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal, Protocol
 
 from venalab.anatomy import VEINS
@@ -60,11 +61,16 @@ def clinical_classes(clinical: Clinical) -> tuple[str, ...]:
 
     No recorded sign gives C0 (no visible or palpable sign of venous disease).
     """
-    classes = {SIGN_CLASS[s] for s in clinical.signs}
-    for value in clinical.recurrent:
-        plain, recurrent = RECURRENCE[value]
+    return _classes_of(clinical.signs, clinical.recurrent)
+
+
+@lru_cache(maxsize=4096)  # few distinct sign sets; every leg of every exam asks
+def _classes_of(signs: tuple[str, ...], recurrent: tuple[str, ...]) -> tuple[str, ...]:
+    classes = {SIGN_CLASS[s] for s in signs}
+    for value in recurrent:
+        plain, marked = RECURRENCE[value]
         if plain in classes:
-            classes = (classes - {plain}) | {recurrent}
+            classes = (classes - {plain}) | {marked}
     if not classes:
         classes = {"C0"}
     return tuple(c for c in C_ORDER if c in classes)
@@ -128,10 +134,10 @@ class CeapResult(Frozen):
     part_evidence: dict[str, Evidence]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Hit:
     types: set[str] = field(default_factory=set)
-    veins: list[str] = field(default_factory=list)
+    veins: list[tuple[str, str | None]] = field(default_factory=list)
 
 
 def _where(vein: str, site: str | None) -> str:
@@ -216,19 +222,26 @@ def _e_part(clinical: Clinical) -> tuple[str | None, Evidence, list[str]]:
     return e, ev, []
 
 
-@dataclass
+Entry = tuple[str, str | None]
+"""(vein, site) of an exam entry, named in texts as `_where` does."""
+
+
+@dataclass(slots=True)
 class _Segments:
-    """What the A/P walk over the leg's segment entries found."""
+    """What the A/P walk over the leg's segment entries found (entries as (vein, site):
+    the full tier names them, the decisions tier only counts)."""
 
     hits: dict[str, _Hit] = field(default_factory=dict)
-    not_measured: list[str] = field(default_factory=list)
+    not_measured: list[Entry] = field(default_factory=list)
     examined: bool = False
     mapped: list[str] = field(default_factory=list)
-    incompetent_only: list[str] = field(default_factory=list)
-    ambiguities: list[str] = field(default_factory=list)
+    """Vein codes whose CEAP segment has another name."""
+    incompetent_only: list[Entry] = field(default_factory=list)
 
-    def hit(self, abbr: str, where: str, refluxing: bool, obstructed: bool) -> None:
-        hit = self.hits.setdefault(abbr, _Hit())
+    def hit(self, abbr: str, where: Entry, refluxing: bool, obstructed: bool) -> None:
+        hit = self.hits.get(abbr)
+        if hit is None:
+            hit = self.hits[abbr] = _Hit()
         hit.veins.append(where)
         if refluxing:
             hit.types.add("r")
@@ -265,7 +278,7 @@ def thrombosed_veins(thrombosis: ThrombosisResult) -> frozenset[str]:
 
 
 def _perforator_reflux(
-    seg: WalkedSegment, perf: WalkedPerforator | None, where: str, found: _Segments
+    seg: WalkedSegment, perf: WalkedPerforator | None, found: _Segments
 ) -> tuple[bool, bool]:
     """(refluxing, known) of a perforator entry from its paired perforator result."""
     if perf is None or perf.vein != seg.vein:
@@ -280,7 +293,7 @@ def _perforator_reflux(
     # exactly at the cut-off that is neither does not count (its boundary note says so).
     refluxing = perf.incompetent is True or perf.pathologic
     if refluxing and not perf.pathologic:
-        found.incompetent_only.append(where)
+        found.incompetent_only.append((seg.vein, seg.site))
     return refluxing, perf.incompetent is not None
 
 
@@ -297,53 +310,64 @@ def _segment_notes(seg: SegmentResult, where: str) -> list[str]:
     return notes
 
 
+_IS_PERFORATOR: frozenset[str] = frozenset(c for c, v in VEINS.items() if v.is_perforator)
+_CEAP_OF: dict[str, str] = {c: v.ceap for c, v in VEINS.items()}
+
+
 def _walk_segments(
     segments: Sequence[WalkedSegment],
     perforators: Sequence[WalkedPerforator],
     thrombosed: frozenset[str],
-    non_compressible: tuple[str, ...] = (),
 ) -> _Segments:
     found = _Segments()
     perf_iter = iter(perforators)
     for seg in segments:
-        vein = VEINS[seg.vein]
-        where = _where(seg.vein, seg.site)
-        if vein.is_perforator:
-            refluxing, known = _perforator_reflux(seg, next(perf_iter, None), where, found)
+        code = seg.vein
+        if code in _IS_PERFORATOR:
+            refluxing, known = _perforator_reflux(seg, next(perf_iter, None), found)
         else:
-            refluxing, known = seg.abnormal is True, seg.abnormal is not None
-        obstructed = seg.obstruction is True or seg.thrombus is not None or seg.vein in thrombosed
-        if (
-            known
-            or seg.obstruction is not None
-            or seg.thrombus is not None
-            or seg.compressibility is not None
-        ):
+            abnormal = seg.abnormal
+            refluxing, known = abnormal is True, abnormal is not None
+        thrombus = seg.thrombus
+        obstruction = seg.obstruction
+        if known:
             found.examined = True
-        if not known:
-            found.not_measured.append(where)
-        if isinstance(seg, SegmentResult):  # notes belong to the full result only
-            found.ambiguities += _segment_notes(seg, where)
+        else:
+            found.not_measured.append((code, seg.site))
+            if obstruction is not None or thrombus is not None or seg.compressibility is not None:
+                found.examined = True
+        obstructed = obstruction is True or thrombus is not None or code in thrombosed
         if refluxing or obstructed:
-            if vein.ceap != seg.vein:
-                found.mapped.append(f"{seg.vein} -> {vein.ceap}")
-            found.hit(vein.ceap, where, refluxing, obstructed)
-    for v in sorted(thrombosed - {s.vein for s in segments}):
-        found.hit(VEINS[v].ceap, v, refluxing=False, obstructed=True)
-        found.examined = True
+            abbr = _CEAP_OF[code]
+            if abbr != code:
+                found.mapped.append(code)
+            found.hit(abbr, (code, seg.site), refluxing, obstructed)
+    if thrombosed:
+        for v in sorted(thrombosed - {s.vein for s in segments}):
+            found.hit(_CEAP_OF[v], (v, None), refluxing=False, obstructed=True)
+            found.examined = True
     if next(perf_iter, None) is not None:
         raise ValueError("derive_ceap: more perforator results than perforator segments")
+    return found
+
+
+def _walk_notes(
+    segments: tuple[SegmentResult, ...], found: _Segments, non_compressible: tuple[str, ...]
+) -> list[str]:
+    """The walk's notes for the full result: boundary and disagreement notes per entry, what
+    was not counted as obstruction, and what was not measured."""
+    notes = [n for s in segments for n in _segment_notes(s, _where(s.vein, s.site))]
     if non_compressible:
-        found.ambiguities.append(
+        notes.append(
             f"Non-compressible {', '.join(non_compressible)} without "
             "a thrombus description: not counted as obstruction (Po)."
         )
     if found.not_measured and found.examined:
-        found.ambiguities.append(
-            f"Reflux not measured in {', '.join(found.not_measured)}: their reflux "
-            "status does not enter A/P."
+        notes.append(
+            f"Reflux not measured in {', '.join(_where(*e) for e in found.not_measured)}: "
+            "their reflux status does not enter A/P."
         )
-    return found
+    return notes
 
 
 @dataclass(frozen=True)
@@ -369,11 +393,12 @@ def _ap_note(found: _Segments, details: tuple[CeapSegment, ...]) -> str:
     )
     note = f"Pathological segments: {listing}."
     if found.mapped:
-        note += f" Mapped to CEAP 2020 segments: {', '.join(dict.fromkeys(found.mapped))}."
+        mapped = dict.fromkeys(f"{v} -> {_CEAP_OF[v]}" for v in found.mapped)
+        note += f" Mapped to CEAP 2020 segments: {', '.join(mapped)}."
     if found.incompetent_only:
         note += (
             f" Incompetent perforator(s) counted although not pathologic: "
-            f"{', '.join(found.incompetent_only)}."
+            f"{', '.join(_where(*e) for e in found.incompetent_only)}."
         )
     return note
 
@@ -407,14 +432,9 @@ def _ap_part(
     perforators: tuple[PerforatorResult, ...],
     thrombosis: ThrombosisResult,
 ) -> _APPart:
-    found = _walk_segments(
-        segments,
-        perforators,
-        thrombosed_veins(thrombosis),
-        thrombosis.non_compressible_without_thrombus,
-    )
+    found = _walk_segments(segments, perforators, thrombosed_veins(thrombosis))
     hits = found.hits
-    ambiguities = list(found.ambiguities)
+    ambiguities = _walk_notes(segments, found, thrombosis.non_compressible_without_thrombus)
     details = tuple(
         CeapSegment(
             abbreviation=a,
@@ -423,7 +443,7 @@ def _ap_part(
             pathophysiology=tuple(t for t in P_ORDER if t in hits[a].types),
             legacy=SEGMENTS[a].legacy_export,
             legacy_flagged=SEGMENTS[a].legacy_flagged,
-            veins=tuple(hits[a].veins),
+            veins=tuple(_where(*e) for e in hits[a].veins),
         )
         for a in order_segments(hits)
     )

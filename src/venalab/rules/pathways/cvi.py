@@ -110,10 +110,7 @@ def cvi_steps(
     saphenous = [
         p for p in patterns if p.trunk in _ABLATION_KEY and p.pattern in ("axial", "segmental")
     ]
-    incompetent = [s for s in segments if s.system == "superficial" and s.abnormal]
-    incompetent_veins = ", ".join(
-        dict.fromkeys(_where(s.vein, s.site, s.label) for s in incompetent)
-    )
+    incompetent = [s for s in segments if s.abnormal and s.system == "superficial"]
     recs: list[Step] = []
 
     if saphenous and symptomatic is None:
@@ -133,15 +130,19 @@ def cvi_steps(
 
     if ulcer_active:
         recs.append(("cvi.compression.ulcer", {}))
-    if ulcer_any and incompetent:
-        recs.append(("cvi.ulcer-recurrence", {"veins": incompetent_veins}))
-    if skin_or_ulcer and incompetent:
-        recs.append(
-            (
-                "cvi.intervention.c4-c6",
-                {"classes": ", ".join(skin_or_ulcer), "veins": incompetent_veins},
-            )
+    if incompetent and (ulcer_any or skin_or_ulcer):  # names built only when a text needs them
+        incompetent_veins = ", ".join(
+            dict.fromkeys(_where(s.vein, s.site, s.label) for s in incompetent)
         )
+        if ulcer_any:
+            recs.append(("cvi.ulcer-recurrence", {"veins": incompetent_veins}))
+        if skin_or_ulcer:
+            recs.append(
+                (
+                    "cvi.intervention.c4-c6",
+                    {"classes": ", ".join(skin_or_ulcer), "veins": incompetent_veins},
+                )
+            )
 
     pathologic = [p for p in perforators if p.pathologic]
     if ulcer_any and pathologic:
