@@ -23,14 +23,27 @@ from venalab.exam import ExamDocument, Leg, Segment, Side
 from venalab.result import EngineOptions, LegResult, Result
 from venalab.rules.calcinosis import assess_calcinosis
 from venalab.rules.ceap import clinical_classes, highest_class
-from venalab.rules.ceap.derivation import ap_decision, etiology_of, symptoms_of, thrombosed_veins
+from venalab.rules.ceap.derivation import (
+    ApWalk,
+    ap_decision,
+    etiology_of,
+    symptoms_of,
+    thrombosed_veins,
+    walk_segments,
+)
 from venalab.rules.critical import critical_findings
 from venalab.rules.ehit import classify_ehit, post_treatment_indices
 from venalab.rules.pathways import pathway_params, thrombosis_pathway
 from venalab.rules.pathways.cvi import cvi_steps
 from venalab.rules.pathways.model import DEFAULT_PARAMS, PathwayParams
-from venalab.rules.patterns import decide_patterns, refluxing_names
-from venalab.rules.reflux import Verdict, perforator_pathologic, vein_cuts
+from venalab.rules.patterns import PatternDecision, decide_patterns, refluxing_names
+from venalab.rules.reflux import (
+    PerforatorOutcome,
+    Verdict,
+    is_pathologic,
+    perforator_outcomes,
+    vein_cuts,
+)
 from venalab.rules.thrombosis import classify_thrombosis
 from venalab.rules.vcss import score_with_sign_bounds
 from venalab.rules.villalta import score_villalta
@@ -90,6 +103,9 @@ class PerforatorDecision:
     pathologic: bool
     rule: str = "perforator.pathologic"
     label: str | None = field(default=None, compare=False)
+    outcomes: tuple[PerforatorOutcome, ...] = field(default=(), compare=False, repr=False)
+    """Each criterion of the pathologic definition (rules.reflux.perforator_outcomes)."""
+    entry: Segment | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"vein": self.vein, "site": self.site, "incompetent": self.incompetent,
@@ -103,6 +119,8 @@ class TrunkPattern:
     qualifier: str | None
     segments: tuple[str, ...]
     rule: str
+    decision: PatternDecision | None = field(default=None, compare=False, repr=False)
+    """Why (rules.patterns.decide_patterns), rendered into the full result's evidence."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"trunk": self.trunk, "pattern": self.pattern, "qualifier": self.qualifier,
@@ -201,6 +219,21 @@ _SYSTEM_OF: dict[str, str] = {code: v.system for code, v in VEINS.items()}
 _IS_PERFORATOR: frozenset[str] = frozenset(c for c, v in VEINS.items() if v.is_perforator)
 
 
+@dataclass(frozen=True, slots=True)
+class LegReflux:
+    """The reflux-side decisions of a leg: what both tiers decide first (`decide_reflux`);
+    the full result renders them (engine.assess_leg)."""
+
+    c_classes: tuple[str, ...]
+    segments: tuple[SegmentDecision, ...]
+    perforators: tuple[PerforatorDecision, ...]
+    patterns: tuple[TrunkPattern, ...]
+
+    def walk(self, thrombosed: frozenset[str]) -> ApWalk:
+        """The CEAP A/P walk over these decisions (rules.ceap `walk_segments`)."""
+        return walk_segments(self.segments, self.perforators, thrombosed)
+
+
 def _segments(segs: tuple[Segment, ...], cs: CriteriaSet) -> tuple[SegmentDecision, ...]:
     """Every entry's reflux verdict (rules.reflux `vein_cuts`, the table `segment_verdict`
     reads)."""
@@ -214,12 +247,29 @@ def _perforator(
 ) -> PerforatorDecision:
     seg = decided.entry
     assert seg is not None
+    outcomes = perforator_outcomes(seg, cs, c_classes)
     # `incompetent` is the verdict of the perforator's own `segments[]` entry: the set's
     # perforator reflux rule (rules.reflux.perforator_incompetent reads the same cut).
     return PerforatorDecision(
-        seg.vein, seg.site, decided.abnormal, perforator_pathologic(seg, cs, c_classes),
-        label=seg.label,
+        seg.vein, seg.site, decided.abnormal, is_pathologic(outcomes), label=seg.label,
+        outcomes=outcomes, entry=seg,
     )  # fmt: skip
+
+
+def decide_reflux(leg: Leg, cs: CriteriaSet) -> LegReflux:
+    """Segment verdicts, perforators and trunk patterns of a leg (both tiers)."""
+    c_classes = clinical_classes(leg.clinical)
+    segments = _segments(leg.segments, cs)
+    perforators = tuple(
+        [_perforator(d, cs, c_classes) for d in segments if d.vein in _IS_PERFORATOR]
+    )
+    decided = decide_patterns(zip(segments, [s.position_cm for s in leg.segments], strict=True), cs)
+    patterns = tuple(
+        TrunkPattern(trunk, d.pattern, d.qualifier, refluxing_names(segs),
+                     f"reflux.pattern.{d.pattern}", d)
+        for trunk, d, segs in decided
+    )  # fmt: skip
+    return LegReflux(c_classes, segments, perforators, patterns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,21 +334,14 @@ def _decide_leg(
     options: EngineOptions,
     params: PathwayParams,
 ) -> LegDecisions:
-    c_classes = clinical_classes(leg.clinical)
-    segments = _segments(leg.segments, cs)
-    perforators = tuple(
-        [_perforator(d, cs, c_classes) for d in segments if d.vein in _IS_PERFORATOR]
-    )
-    decided = decide_patterns(zip(segments, (s.position_cm for s in leg.segments), strict=True), cs)
-    patterns = tuple(
-        TrunkPattern(trunk, d.pattern, d.qualifier, refluxing_names(segs),
-                     f"reflux.pattern.{d.pattern}")
-        for trunk, d, segs in decided
+    reflux = decide_reflux(leg, cs)
+    c_classes, segments, perforators, patterns = (
+        reflux.c_classes, reflux.segments, reflux.perforators, reflux.patterns
     )  # fmt: skip
     t = _thrombotic(side, leg, exam, options, params)
     ceap = None
     if ceap_not_assessed(exam, side, t.acute) is None:
-        a_groups, p_types = ap_decision(segments, perforators, t.thrombosed)
+        a_groups, p_types = ap_decision(reflux.walk(t.thrombosed))
         ceap = CeapDecision(
             c_classes, highest_class(c_classes), symptoms_of(leg.clinical),
             etiology_of(leg.clinical), a_groups, p_types,

@@ -11,7 +11,7 @@ from typing import Literal, overload
 from venalab.anatomy import VEINS
 from venalab.assembly import finish
 from venalab.criteria import CriteriaSet, get_criteria
-from venalab.decisions import Decisions, decide, decisions_of
+from venalab.decisions import Decisions, LegReflux, decide, decide_reflux, decisions_of
 from venalab.errors import InvalidInput
 from venalab.evidence import Finding, Importance, Recommendation
 from venalab.exam import SIDES, ExamDocument, Leg, Side, VillaltaItems
@@ -24,7 +24,8 @@ from venalab.result import (
     Result,
 )
 from venalab.rules.calcinosis import assess_calcinosis
-from venalab.rules.ceap import ceap_findings, clinical_classes, derive_ceap
+from venalab.rules.ceap import ceap_findings, derive_ceap
+from venalab.rules.ceap.derivation import thrombosed_veins
 from venalab.rules.comparison import (
     ComparisonResult,
     compare_exams,
@@ -50,13 +51,13 @@ from venalab.rules.pathways import (
     thrombosis_pathway,
 )
 from venalab.rules.pathways.cvi import cvi_recommendations
-from venalab.rules.patterns import reflux_patterns
+from venalab.rules.patterns import PatternResult, pattern_result
 from venalab.rules.reflux import (
     PerforatorResult,
     SegmentResult,
-    assess_perforator,
-    assess_segment,
     boundary_phrase,
+    perforator_result,
+    segment_result,
 )
 from venalab.rules.thrombosis import ThrombosisResult, classify_thrombosis
 from venalab.rules.vcss import score_with_sign_bounds
@@ -265,6 +266,25 @@ def _treatment_findings(
     return out
 
 
+def _render_reflux(
+    reflux: LegReflux, cs: CriteriaSet
+) -> tuple[tuple[SegmentResult, ...], tuple[PerforatorResult, ...], tuple[PatternResult, ...]]:
+    """The segment, perforator and pattern results of a leg's reflux decisions."""
+    segments = tuple(
+        [segment_result(d.entry, VEINS[d.vein], cs, (d.reflux, d.abnormal, d.rule))
+         for d in reflux.segments if d.entry is not None]
+    )  # fmt: skip
+    perforators = tuple(
+        [perforator_result(p.entry, cs, reflux.c_classes, p.incompetent, p.outcomes)
+         for p in reflux.perforators if p.entry is not None]
+    )  # fmt: skip
+    patterns = tuple(
+        [pattern_result(p.trunk, p.decision, p.segments, cs)
+         for p in reflux.patterns if p.decision is not None]
+    )  # fmt: skip
+    return segments, perforators, patterns
+
+
 def assess_leg(
     side: Side,
     leg: Leg,
@@ -273,14 +293,9 @@ def assess_leg(
     options: EngineOptions,
     derived: DerivedFollowup | None = None,
 ) -> tuple[LegResult, list[Finding], list[Recommendation]]:
-    c_classes = clinical_classes(leg.clinical)
-    segments = tuple(assess_segment(s, VEINS[s.vein], cs) for s in leg.segments)
-    perforators = tuple(
-        assess_perforator(s, cs, c_classes) for s in leg.segments if VEINS[s.vein].is_perforator
-    )
-    patterns = reflux_patterns(
-        ((r, s.position_cm) for r, s in zip(segments, leg.segments, strict=True)), cs
-    )
+    reflux = decide_reflux(leg, cs)  # the decisions tier's own decisions, rendered below
+    c_classes = reflux.c_classes
+    segments, perforators, patterns = _render_reflux(reflux, cs)
     treated = treated_segments(leg, exam.exam.date)
     ehit = classify_ehit(side, leg, exam.exam.date)
     thrombosis = classify_thrombosis(
@@ -309,6 +324,7 @@ def assess_leg(
         exam_date=exam.exam.date,
         level_of_investigation="LII" if leg.segments else "LI",
         legacy_numbers=options.ceap_legacy_numbers,
+        walk=reflux.walk(thrombosed_veins(thrombosis)),
     )
     findings += ceap_findings(side, ceap)
 
@@ -361,9 +377,9 @@ def assess_leg(
         side,
         c_classes,
         leg.clinical.symptomatic,
-        segments,
-        perforators,
-        patterns,
+        reflux.segments,
+        reflux.perforators,
+        reflux.patterns,
         _pathway_params(options),
     )
 

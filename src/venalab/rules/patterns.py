@@ -234,10 +234,11 @@ def refluxing_names(segs: Sequence[Judged]) -> tuple[str, ...]:
     )
 
 
-def _pattern_result(
-    trunk: str, d: PatternDecision, segs: Sequence[Judged], cs: CriteriaSet
+def pattern_result(
+    trunk: str, d: PatternDecision, refluxing: tuple[str, ...], cs: CriteriaSet
 ) -> PatternResult:
-    refluxing = refluxing_names(segs)
+    """The full result of a trunk's decided pattern (`decide_patterns`), `refluxing` its
+    refluxing entries (`refluxing_names`)."""
     derived = trunk == "deep" and d.pattern == "axial"
     label = f"{d.pattern}, {d.qualifier}" if d.qualifier else d.pattern
     return PatternResult(
@@ -302,6 +303,6 @@ def reflux_patterns(
 ) -> tuple[PatternResult, ...]:
     """Patterns of one leg. `segments` pairs each result with its `position_cm` input."""
     return tuple(
-        _pattern_result(trunk, decided, segs, cs)
+        pattern_result(trunk, decided, refluxing_names(segs), cs)
         for trunk, decided, segs in decide_patterns(segments, cs)
     )

@@ -195,7 +195,16 @@ def segment_verdict(
 
 def assess_segment(seg: Segment, vein: Vein, cs: CriteriaSet) -> SegmentResult:
     """Reflux verdict of one measured segment."""
-    verdict, abnormal, rule_id, rule = segment_verdict(seg.reflux_ms, vein, cs)
+    return segment_result(seg, vein, cs, vein_cuts(cs)[vein.code].decide(seg.reflux_ms))
+
+
+def segment_result(
+    seg: Segment, vein: Vein, cs: CriteriaSet, decided: SegmentVerdict
+) -> SegmentResult:
+    """The full result of a segment entry from its decided verdict (`VeinCut.decide`): the
+    evidence and the echoed measurements."""
+    verdict, abnormal, rule_id = decided
+    rule = vein_cuts(cs)[vein.code].rule
     if rule is None:
         ev = evidence(
             rule_id,
@@ -221,10 +230,10 @@ def assess_segment(seg: Segment, vein: Vein, cs: CriteriaSet) -> SegmentResult:
     else:
         note = rule.note
         if verdict == "boundary":
-            decided = "counts as reflux" if abnormal else "does not count as reflux"
+            counts = "counts as reflux" if abnormal else "does not count as reflux"
             note = (
                 f"Measured exactly at the {rule.threshold_ms:g} ms cut-off: under the "
-                f"'{rule.comparison}' comparison of {cs.id} it {decided}."
+                f"'{rule.comparison}' comparison of {cs.id} it {counts}."
                 + (f" {rule.note}" if rule.note else "")
             )
         ev = evidence(
@@ -263,23 +272,30 @@ def assess_segment(seg: Segment, vein: Vein, cs: CriteriaSet) -> SegmentResult:
 PerforatorCriterion = Literal["duration", "diameter", "location"]
 
 
-def _outcomes(
+PerforatorOutcome = tuple[PerforatorCriterion, bool | None]
+
+
+def perforator_outcomes(
     seg: Segment, cs: CriteriaSet, c_classes: tuple[str, ...]
-) -> list[tuple[PerforatorCriterion, bool | None]]:
-    """Each criterion of the set's pathologic-perforator definition: met, not met, or unknown."""
+) -> tuple[PerforatorOutcome, ...]:
+    """Each criterion of the set's pathologic-perforator definition: met, not met, or unknown
+    (both tiers; pathologic when every one is met)."""
     p = cs.perforator
     m = seg.reflux_ms
-    out: list[tuple[PerforatorCriterion, bool | None]] = [
-        ("duration", None if m is None else compare(m, p.duration_comparison, p.duration_ms))
-    ]
-    if p.diameter_mm is not None and p.diameter_comparison is not None:
+    duration = None if m is None else compare(m, p.duration_comparison, p.duration_ms)
+    if p.diameter_mm is None or p.diameter_comparison is None:
+        out: tuple[PerforatorOutcome, ...] = (("duration", duration),)
+    else:
         d = seg.diameter_mm
-        out.append(
-            ("diameter", None if d is None else compare(d, p.diameter_comparison, p.diameter_mm))
-        )
+        diameter = None if d is None else compare(d, p.diameter_comparison, p.diameter_mm)
+        out = (("duration", duration), ("diameter", diameter))
     if cs.ulcer_limb(c_classes):
-        out.append(("location", seg.beneath_ulcer))
+        out += (("location", seg.beneath_ulcer),)
     return out
+
+
+def is_pathologic(outcomes: tuple[PerforatorOutcome, ...]) -> bool:
+    return all(met is True for _, met in outcomes)
 
 
 def _check_evidence(criterion: PerforatorCriterion, seg: Segment, cs: CriteriaSet) -> Evidence:
@@ -313,18 +329,9 @@ def _check_evidence(criterion: PerforatorCriterion, seg: Segment, cs: CriteriaSe
     )
 
 
-def _perforator_checks(
-    seg: Segment, cs: CriteriaSet, c_classes: tuple[str, ...]
-) -> tuple[PerforatorCheck, ...]:
-    return tuple(
-        PerforatorCheck(criterion=name, met=met, evidence=_check_evidence(name, seg, cs))
-        for name, met in _outcomes(seg, cs, c_classes)
-    )
-
-
 def perforator_pathologic(seg: Segment, cs: CriteriaSet, c_classes: tuple[str, ...]) -> bool:
     """Every criterion of the set's pathologic-perforator definition is met (both tiers)."""
-    return all(met is True for _, met in _outcomes(seg, cs, c_classes))
+    return is_pathologic(perforator_outcomes(seg, cs, c_classes))
 
 
 def perforator_incompetent(reflux_ms: float | None, cs: CriteriaSet) -> bool | None:
@@ -337,9 +344,29 @@ def assess_perforator(
     seg: Segment, cs: CriteriaSet, c_classes: tuple[str, ...]
 ) -> PerforatorResult:
     """Pathologic-perforator decision with each criterion's evidence."""
-    checks = _perforator_checks(seg, cs, c_classes)
-    pathologic = perforator_pathologic(seg, cs, c_classes)
-    incompetent = perforator_incompetent(seg.reflux_ms, cs)
+    return perforator_result(
+        seg,
+        cs,
+        c_classes,
+        perforator_incompetent(seg.reflux_ms, cs),
+        perforator_outcomes(seg, cs, c_classes),
+    )
+
+
+def perforator_result(
+    seg: Segment,
+    cs: CriteriaSet,
+    c_classes: tuple[str, ...],
+    incompetent: bool | None,
+    outcomes: tuple[PerforatorOutcome, ...],
+) -> PerforatorResult:
+    """The full result of a perforator entry from its decided verdicts
+    (`perforator_incompetent`, `perforator_outcomes`): checks, note and evidence."""
+    checks = tuple(
+        PerforatorCheck(criterion=name, met=met, evidence=_check_evidence(name, seg, cs))
+        for name, met in outcomes
+    )
+    pathologic = is_pathologic(outcomes)
     missing = [c.criterion for c in checks if c.met is None]
     failed = [c.criterion for c in checks if c.met is False]
     if pathologic:

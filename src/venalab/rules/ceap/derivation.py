@@ -227,9 +227,9 @@ Entry = tuple[str, str | None]
 
 
 @dataclass(slots=True)
-class _Segments:
-    """What the A/P walk over the leg's segment entries found (entries as (vein, site):
-    the full tier names them, the decisions tier only counts)."""
+class ApWalk:
+    """What the A/P walk over the leg's segment entries found (`walk_segments`; entries as
+    (vein, site): the full result names them, the decisions tier only counts)."""
 
     hits: dict[str, _Hit] = field(default_factory=dict)
     not_measured: list[Entry] = field(default_factory=list)
@@ -278,7 +278,7 @@ def thrombosed_veins(thrombosis: ThrombosisResult) -> frozenset[str]:
 
 
 def _perforator_reflux(
-    seg: WalkedSegment, perf: WalkedPerforator | None, found: _Segments
+    seg: WalkedSegment, perf: WalkedPerforator | None, found: ApWalk
 ) -> tuple[bool, bool]:
     """(refluxing, known) of a perforator entry from its paired perforator result."""
     if perf is None or perf.vein != seg.vein:
@@ -314,12 +314,12 @@ _IS_PERFORATOR: frozenset[str] = frozenset(c for c, v in VEINS.items() if v.is_p
 _CEAP_OF: dict[str, str] = {c: v.ceap for c, v in VEINS.items()}
 
 
-def _walk_segments(
+def walk_segments(
     segments: Sequence[WalkedSegment],
     perforators: Sequence[WalkedPerforator],
     thrombosed: frozenset[str],
-) -> _Segments:
-    found = _Segments()
+) -> ApWalk:
+    found = ApWalk()
     perf_iter = iter(perforators)
     for seg in segments:
         code = seg.vein
@@ -352,7 +352,7 @@ def _walk_segments(
 
 
 def _walk_notes(
-    segments: tuple[SegmentResult, ...], found: _Segments, non_compressible: tuple[str, ...]
+    segments: tuple[SegmentResult, ...], found: ApWalk, non_compressible: tuple[str, ...]
 ) -> list[str]:
     """The walk's notes for the full result: boundary and disagreement notes per entry, what
     was not counted as obstruction, and what was not measured."""
@@ -382,7 +382,7 @@ class _APPart:
     ambiguities: list[str]
 
 
-def _ap_note(found: _Segments, details: tuple[CeapSegment, ...]) -> str:
+def _ap_note(found: ApWalk, details: tuple[CeapSegment, ...]) -> str:
     listing = (
         "; ".join(
             f"{d.abbreviation} ({'/'.join('P' + t for t in d.pathophysiology)}: "
@@ -403,7 +403,7 @@ def _ap_note(found: _Segments, details: tuple[CeapSegment, ...]) -> str:
     return note
 
 
-def _ap_codes(found: _Segments) -> tuple[tuple[AGroup, ...], tuple[PCode, ...]]:
+def _ap_codes(found: ApWalk) -> tuple[tuple[AGroup, ...], tuple[PCode, ...]]:
     """A groups and P types of the walk: () when nothing was examined, An/Pn when nothing
     examined was pathological."""
     if not found.examined:
@@ -418,21 +418,18 @@ def _ap_codes(found: _Segments) -> tuple[tuple[AGroup, ...], tuple[PCode, ...]]:
     )
 
 
-def ap_decision(
-    segments: Sequence[WalkedSegment],
-    perforators: Sequence[WalkedPerforator],
-    thrombosed: frozenset[str],
-) -> tuple[tuple[AGroup, ...], tuple[PCode, ...]]:
-    """The A and P codes of one leg without their evidence (the decisions tier)."""
-    return _ap_codes(_walk_segments(segments, perforators, thrombosed))
+def ap_decision(walk: ApWalk) -> tuple[tuple[AGroup, ...], tuple[PCode, ...]]:
+    """The A and P codes of one leg's walk (`walk_segments`) without their evidence."""
+    return _ap_codes(walk)
 
 
 def _ap_part(
     segments: tuple[SegmentResult, ...],
     perforators: tuple[PerforatorResult, ...],
     thrombosis: ThrombosisResult,
+    walk: ApWalk | None,
 ) -> _APPart:
-    found = _walk_segments(segments, perforators, thrombosed_veins(thrombosis))
+    found = walk or walk_segments(segments, perforators, thrombosed_veins(thrombosis))
     hits = found.hits
     ambiguities = _walk_notes(segments, found, thrombosis.non_compressible_without_thrombus)
     details = tuple(
@@ -502,12 +499,15 @@ def derive_ceap(
     exam_date: dt.date | None = None,
     level_of_investigation: str | None = "LII",
     legacy_numbers: bool = False,
+    walk: ApWalk | None = None,
 ) -> CeapResult:
     """CEAP 2020 of one leg from its clinical facts and the engine's segment verdicts.
 
     `perforators` must be the engine's results for the perforator entries of `segments`, in
     the same order (as `engine.assess_leg` builds them). `level_of_investigation` is one of
     LI, LII, LIII (CEAP04) or None; date and level are appended to the advanced string.
+    `walk`: the A/P walk the decisions took over the same entries (`walk_segments` with
+    `thrombosed_veins(thrombosis)`), rendered instead of walking again.
     """
     if level_of_investigation is not None and level_of_investigation not in CEAP.levels:
         raise InvalidInput(
@@ -522,7 +522,7 @@ def derive_ceap(
     classes, c_ev, c_amb = _c_part(clinical)
     symptoms, s_ev, s_amb = _s_part(clinical)
     e, e_ev, e_amb = _e_part(clinical)
-    ap = _ap_part(segments, perforators, thrombosis)
+    ap = _ap_part(segments, perforators, thrombosis, walk)
     part_ev = {"C": c_ev, "S": s_ev, "E": e_ev, "A": ap.a_evidence, "P": ap.p_evidence}
     if level_of_investigation is not None:
         part_ev["L"] = evidence(
