@@ -24,7 +24,7 @@ from __future__ import annotations
 from venalab.evidence import Finding, Recommendation, evidence
 from venalab.exam import SIDES, ExamDocument, Side
 from venalab.result import LegResult, Legs, NotAssessed, Result
-from venalab.rules.reflux import Examined, SegmentResult
+from venalab.rules.reflux import Examined, SegmentResult, recorded
 
 SIDE_LABEL: dict[tuple[Side, ...], str] = {
     ("left",): "Left leg",
@@ -149,18 +149,12 @@ def _ceap_findings(findings: tuple[Finding, ...], side: Side, na: NotAssessed) -
 
 
 def examined(s: SegmentResult) -> tuple[Examined, ...]:
-    found: list[Examined] = []
-    if s.measured_ms is not None:
-        found.append("reflux")
-    if s.compressibility is not None:
-        found.append("compression")
-    if s.thrombus is not None:
-        found.append("thrombus")
-    if s.obstruction is not None:
-        found.append("obstruction")
-    if s.diameter_mm is not None:
-        found.append("diameter")
-    return tuple(found)
+    return recorded(s.measured_ms, s.compressibility, s.thrombus, s.obstruction, s.diameter_mm)
+
+
+def _with_examined(s: SegmentResult) -> SegmentResult:
+    found = examined(s)
+    return s if s.examined == found else s.model_copy(update={"examined": found})
 
 
 _COMPRESSION = {
@@ -206,7 +200,7 @@ def finish(exam: ExamDocument, result: Result) -> Result:
         acute = (t.classification != "none" and not t.chronic_only) or bool(t.superficial)
         na = ceap_not_assessed(exam, side, acute)
         update: dict[str, object] = {
-            "segments": tuple(s.model_copy(update={"examined": examined(s)}) for s in lr.segments)
+            "segments": tuple([_with_examined(s) for s in lr.segments])
         }
         if na is not None:
             update |= {"ceap": None, "ceap_not_assessed": na}

@@ -56,9 +56,31 @@ class SegmentResult(Frozen):
     evidence: Evidence
     criteria_disagreement: tuple[CriteriaVerdict, ...] = ()
     examined: tuple[Examined, ...] = ()
-    """What the entry recorded (set by the result assembly, venalab.assembly): a fully
+    """What the entry recorded (`recorded`; venalab.assembly checks it): a fully
     compressible vein without `reflux` here was examined for thrombosis only, its reflux
     verdict `not-assessed` reads "compressible, reflux not measured", not "not examined"."""
+
+
+def recorded(
+    reflux_ms: float | None,
+    compressibility: str | None,
+    thrombus: Thrombus | None,
+    obstruction: bool | None,
+    diameter_mm: float | None,
+) -> tuple[Examined, ...]:
+    """What a segment entry recorded, in `Examined` order."""
+    found: list[Examined] = []
+    if reflux_ms is not None:
+        found.append("reflux")
+    if compressibility is not None:
+        found.append("compression")
+    if thrombus is not None:
+        found.append("thrombus")
+    if obstruction is not None:
+        found.append("obstruction")
+    if diameter_mm is not None:
+        found.append("diameter")
+    return tuple(found)
 
 
 def boundary_phrase(seg: SegmentResult) -> str:
@@ -107,11 +129,13 @@ class VeinCut:
     '>' or '>=' (criteria.Comparison), so a value above the cut-off is reflux, one below is
     not, and only a value exactly at it depends on the comparison (a `boundary`)."""
 
-    __slots__ = ("_absent", "_at", "_present", "_unmeasured", "rule", "threshold")
+    __slots__ = ("_absent", "_at", "_present", "_unmeasured", "evidence", "rule", "threshold")
 
     def __init__(self, vein: Vein, rule: GroupRule | None) -> None:
         self.rule = rule
         self.threshold = rule.threshold_ms if rule is not None else None
+        self.evidence: dict[float | str | None, Evidence] = {}
+        """The full result's evidence per measured value (`segment_result`)."""
         measured_id = "perforator.duration" if vein.is_perforator else "reflux.duration"
         self._present: SegmentVerdict = ("present", True, measured_id)
         self._absent: SegmentVerdict = ("absent", False, measured_id)
@@ -152,10 +176,24 @@ def vein_cuts(cs: CriteriaSet) -> dict[str, VeinCut]:
     return cuts
 
 
+_DISAGREEMENTS: dict[tuple[str, float], tuple[CriteriaVerdict, ...]] = {}
+
+
 def _disagreement(measured: float | None, vein: Vein) -> tuple[CriteriaVerdict, ...]:
-    """Every built-in set's verdict, when the sets do not agree on abnormal vs normal."""
+    """Every built-in set's verdict, when the sets do not agree on abnormal vs normal (shared
+    per vein and value)."""
     if measured is None or not _DISPUTED[vein.code]:
         return ()
+    key = (vein.code, measured)
+    found = _DISAGREEMENTS.get(key)
+    if found is None:
+        found = _judged_by_every_set(measured, vein)
+        if len(_DISAGREEMENTS) < 4096:
+            _DISAGREEMENTS[key] = found
+    return found
+
+
+def _judged_by_every_set(measured: float, vein: Vein) -> tuple[CriteriaVerdict, ...]:
     cuts = [vein_cuts(cs)[vein.code] for cs in CRITERIA.values()]
     outcomes = [cut.decide(measured) for cut in cuts]
     if len({abnormal for _, abnormal, _ in outcomes}) == 1:
@@ -198,26 +236,31 @@ def assess_segment(seg: Segment, vein: Vein, cs: CriteriaSet) -> SegmentResult:
     return segment_result(seg, vein, cs, vein_cuts(cs)[vein.code].decide(seg.reflux_ms))
 
 
-def segment_result(
-    seg: Segment, vein: Vein, cs: CriteriaSet, decided: SegmentVerdict
-) -> SegmentResult:
-    """The full result of a segment entry from its decided verdict (`VeinCut.decide`): the
-    evidence and the echoed measurements."""
+_SHARED_PER_VEIN = 512
+"""Distinct measured values per vein and set whose evidence is kept for sharing."""
+
+
+def _segment_evidence(
+    measured: float | None,
+    vein: Vein,
+    cs: CriteriaSet,
+    rule: GroupRule | None,
+    decided: SegmentVerdict,
+) -> Evidence:
     verdict, abnormal, rule_id = decided
-    rule = vein_cuts(cs)[vein.code].rule
     if rule is None:
-        ev = evidence(
+        return evidence(
             rule_id,
             ["VENALAB"],
             level="D",
             criteria=cs.label,
-            measured=seg.reflux_ms,
+            measured=measured,
             unit="ms",
             note=f"{cs.id} defines no reflux cut-off for the {vein.group} group; "
             "the measured value is reported without a verdict.",
         )
-    elif seg.reflux_ms is None:
-        ev = evidence(
+    if measured is None:
+        return evidence(
             rule_id,
             list(rule.sources),
             level=rule.evidence,
@@ -227,26 +270,44 @@ def segment_result(
             unit="ms",
             note="No reflux duration recorded for this segment (absent is not 0 ms).",
         )
-    else:
-        note = rule.note
-        if verdict == "boundary":
-            counts = "counts as reflux" if abnormal else "does not count as reflux"
-            note = (
-                f"Measured exactly at the {rule.threshold_ms:g} ms cut-off: under the "
-                f"'{rule.comparison}' comparison of {cs.id} it {counts}."
-                + (f" {rule.note}" if rule.note else "")
-            )
-        ev = evidence(
-            rule_id,
-            list(rule.sources),
-            level=rule.evidence,
-            criteria=cs.label,
-            threshold=rule.threshold_ms,
-            measured=seg.reflux_ms,
-            comparison=rule.comparison,
-            unit="ms",
-            note=note,
+    note = rule.note
+    if verdict == "boundary":
+        counts = "counts as reflux" if abnormal else "does not count as reflux"
+        note = (
+            f"Measured exactly at the {rule.threshold_ms:g} ms cut-off: under the "
+            f"'{rule.comparison}' comparison of {cs.id} it {counts}."
+            + (f" {rule.note}" if rule.note else "")
         )
+    return evidence(
+        rule_id,
+        list(rule.sources),
+        level=rule.evidence,
+        criteria=cs.label,
+        threshold=rule.threshold_ms,
+        measured=measured,
+        comparison=rule.comparison,
+        unit="ms",
+        note=note,
+    )
+
+
+def segment_result(
+    seg: Segment, vein: Vein, cs: CriteriaSet, decided: SegmentVerdict
+) -> SegmentResult:
+    """The full result of a segment entry from its decided verdict (`VeinCut.decide`): the
+    evidence and the echoed measurements."""
+    verdict, abnormal, _ = decided
+    cut = vein_cuts(cs)[vein.code]
+    rule = cut.rule
+    # The evidence is a function of the set, the vein and the measured value (the cut
+    # decides the verdict): one shared immutable object per value, as for the disagreement.
+    m = seg.reflux_ms
+    key = m if m or m is None else repr(m)  # -0.0 == 0.0, but it is echoed as written
+    ev = cut.evidence.get(key)
+    if ev is None:
+        ev = _segment_evidence(m, vein, cs, rule, decided)
+        if len(cut.evidence) < _SHARED_PER_VEIN:
+            cut.evidence[key] = ev
     return SegmentResult(
         vein=seg.vein,
         name=vein.name,
@@ -266,6 +327,9 @@ def segment_result(
         treatment=seg.treatment,
         evidence=ev,
         criteria_disagreement=_disagreement(seg.reflux_ms, vein),
+        examined=recorded(
+            seg.reflux_ms, seg.compressibility, seg.thrombus, seg.obstruction, seg.diameter_mm
+        ),
     )
 
 
