@@ -62,14 +62,23 @@ def evidence(
     unit: str | None = None,
     note: str | None = None,
 ) -> Evidence:
-    """Build an evidence object; `sources[0]` is the primary citation id (must be registered)."""
-    for s in sources:
+    """Build an evidence object; `sources[0]` is the primary citation id (must be registered).
+
+    Evidence is immutable, and results repeat the same evidence many times (every segment
+    measured at 500 ms under one set): equal arguments give one shared object."""
+    cited = tuple(sources)
+    key = (rule, cited, level, criteria, _number_key(threshold), _number_key(measured),
+           comparison, unit, note)  # fmt: skip
+    shared = _SHARED.get(key)
+    if shared is not None:
+        return shared
+    for s in cited:
         if s not in CITATIONS:  # a programming error, caught by the test suite
             raise KeyError(f"rule {rule}: unknown citation id {s!r}")
-    return Evidence(
+    built = Evidence(
         rule=rule,
-        source=sources[0],
-        sources=tuple(sources),
+        source=cited[0],
+        sources=cited,
         level=level,
         unverified=level == "U",
         criteria=criteria,
@@ -79,6 +88,22 @@ def evidence(
         unit=unit,
         note=note,
     )
+    if len(_SHARED) >= _SHARED_MAX:  # bounded: a long-running server sees ever new values
+        _SHARED.clear()
+    _SHARED[key] = built
+    return built
+
+
+_SHARED: dict[tuple[object, ...], Evidence] = {}
+_SHARED_MAX = 50_000
+
+
+def _number_key(x: float | None) -> object:
+    """A number as a key that keeps apart what the document writes apart: -0.0 vs 0.0, and
+    an int vs a float of the same value (pydantic keeps the type)."""
+    if x is None or (x and type(x) is float):
+        return x
+    return (type(x), repr(x))
 
 
 Importance = Literal[1, 2, 3, 4]
