@@ -199,9 +199,7 @@ def finish(exam: ExamDocument, result: Result) -> Result:
         t = lr.thrombosis
         acute = (t.classification != "none" and not t.chronic_only) or bool(t.superficial)
         na = ceap_not_assessed(exam, side, acute)
-        update: dict[str, object] = {
-            "segments": tuple([_with_examined(s) for s in lr.segments])
-        }
+        update: dict[str, object] = {"segments": tuple([_with_examined(s) for s in lr.segments])}
         if na is not None:
             update |= {"ceap": None, "ceap_not_assessed": na}
             findings = tuple(_ceap_findings(findings, side, na))

@@ -2,8 +2,8 @@
 with its rule id, without evidence objects, texts or the result document.
 
 `decide(exam)` takes the same decisions as `engine.assess` through the same rule functions
-(rules.reflux `vein_cuts` (read by `segment_verdict`) / `perforator_pathologic`,
-rules.patterns `decide_patterns`, rules.ceap `clinical_classes` / `ap_decision`,
+(rules.reflux `vein_cuts` / `perforator_outcomes`, rules.patterns `decide_patterns`,
+rules.ceap `clinical_classes` / `walk_segments` / `ap_decision`,
 rules.pathways.cvi `cvi_steps`, and the full thrombosis, EHIT, pathway, critical and score
 rules where a leg has a thrombus, a treatment or scored items); it only skips rendering.
 `decisions_of(result)` reads the same structure off a full result: the differential test
@@ -235,8 +235,8 @@ class LegReflux:
 
 
 def _segments(segs: tuple[Segment, ...], cs: CriteriaSet) -> tuple[SegmentDecision, ...]:
-    """Every entry's reflux verdict (rules.reflux `vein_cuts`, the table `segment_verdict`
-    reads)."""
+    """Every entry's reflux verdict (rules.reflux `vein_cuts`, the table
+    `assess_segment` reads too)."""
     cuts = vein_cuts(cs)
     return tuple([SegmentDecision(s.vein, s.site, *cuts[s.vein].decide(s.reflux_ms), s)
                   for s in segs])  # fmt: skip

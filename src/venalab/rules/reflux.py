@@ -222,15 +222,6 @@ _DISPUTED: dict[str, bool] = {
 }
 
 
-def segment_verdict(
-    measured: float | None, vein: Vein, cs: CriteriaSet
-) -> tuple[Verdict, bool | None, str, GroupRule | None]:
-    """(verdict, abnormal, rule id, cut-off rule) of one segment entry: the decision both
-    tiers take (through `vein_cuts`)."""
-    cut = vein_cuts(cs)[vein.code]
-    return (*cut.decide(measured), cut.rule)
-
-
 def assess_segment(seg: Segment, vein: Vein, cs: CriteriaSet) -> SegmentResult:
     """Reflux verdict of one measured segment."""
     return segment_result(seg, vein, cs, vein_cuts(cs)[vein.code].decide(seg.reflux_ms))
