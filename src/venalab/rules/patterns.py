@@ -139,8 +139,8 @@ def _junctional(layout: TrunkLayout, normal: set[int]) -> PatternDecision:
 
 
 def _linear_pattern(layout: TrunkLayout, segs: Sequence[Judged]) -> PatternDecision | None:
-    if not any(s.abnormal for s in segs):
-        return None  # no reflux in the trunk: no pattern (and no measuring points to place)
+    """The pattern of a trunk with reflux (`decide_patterns` asks only then); None when the
+    reflux is off the trunk's axis."""
     abnormal: set[int] = set()
     normal: set[int] = set()
     points = _POINTS[layout.name]

@@ -17,6 +17,7 @@ not applied.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any, Protocol
 
 from venalab.evidence import Recommendation, compare
@@ -71,6 +72,20 @@ def _highest(c_classes: tuple[str, ...]) -> str | None:
     return max(known, key=C_ORDER.index) if known else None
 
 
+@lru_cache(maxsize=1024)  # few distinct class sets; asked for every leg
+def _class_facts(
+    c_classes: tuple[str, ...],
+) -> tuple[bool, bool, tuple[str, ...], bool, str | None]:
+    """(open ulcer, any ulcer class, the C4-C6 classes, varicose, highest class) of a leg."""
+    return (
+        any(c.startswith("C6") for c in c_classes),
+        has_ulcer_class(c_classes),
+        tuple(c for c in c_classes if c.startswith(("C4", "C5", "C6"))),
+        any(c.startswith("C2") for c in c_classes),
+        _highest(c_classes),
+    )
+
+
 def _where(vein: str, site: str | None, label: str | None) -> str:
     return vein + (f" {site}" if site else "") + (f" ({label})" if label else "")
 
@@ -103,10 +118,7 @@ def cvi_steps(
     params: PathwayParams,
 ) -> list[Step]:
     """The treatment steps decided for one leg, before their texts and evidence."""
-    ulcer_active = any(c.startswith("C6") for c in c_classes)
-    ulcer_any = has_ulcer_class(c_classes)
-    skin_or_ulcer = [c for c in c_classes if c.startswith(("C4", "C5", "C6"))]
-    varicose = any(c.startswith("C2") for c in c_classes)
+    ulcer_active, ulcer_any, skin_or_ulcer, varicose, highest = _class_facts(c_classes)
     saphenous = [
         p for p in patterns if p.trunk in _ABLATION_KEY and p.pattern in ("axial", "segmental")
     ]
@@ -149,7 +161,7 @@ def cvi_steps(
         veins = ", ".join(_where(p.vein, p.site, p.label) for p in pathologic)
         recs.append(("cvi.perforator.pathologic", {"veins": veins}))
     leaky = [p for p in perforators if p.incompetent or p.pathologic]
-    if _highest(c_classes) in ("C2", "C2r") and leaky:
+    if highest in ("C2", "C2r") and leaky:
         veins = ", ".join(_where(p.vein, p.site, p.label) for p in leaky)
         recs.append(("cvi.perforator.c2-no-routine", {"veins": veins}))
     return recs
