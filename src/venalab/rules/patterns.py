@@ -84,6 +84,36 @@ _POINTS: dict[str, dict[tuple[str, str | None], frozenset[int]]] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class _Axis:
+    """A linear trunk's points as bit masks: bit p is point p (`TrunkLayout.points`)."""
+
+    points: dict[tuple[str, str | None], int]
+    start: int
+    through: int
+    end: int
+
+
+def _mask(points: Iterable[int]) -> int:
+    return sum(1 << p for p in set(points))
+
+
+def _bits(mask: int) -> set[int]:
+    return {p for p in range(mask.bit_length()) if mask >> p & 1}
+
+
+_AXES: dict[str, _Axis] = {
+    name: _Axis(
+        points={key: _mask(pts) for key, pts in _POINTS[name].items()},
+        start=_mask(lay.span.start),
+        through=_mask(lay.span.through),
+        end=1 << lay.span.end,
+    )
+    for name, lay in LAYOUTS.items()
+    if lay.span is not None
+}
+
+
 def _point_name(layout: TrunkLayout, point: int) -> str:
     """'SFJ' for point 0, else '<vein> <site>' (anatomy.TrunkLayout.points in reverse)."""
     if point == 0:
@@ -140,30 +170,35 @@ def _junctional(layout: TrunkLayout, normal: set[int]) -> PatternDecision:
 
 def _linear_pattern(layout: TrunkLayout, segs: Sequence[Judged]) -> PatternDecision | None:
     """The pattern of a trunk with reflux (`decide_patterns` asks only then); None when the
-    reflux is off the trunk's axis."""
-    abnormal: set[int] = set()
-    normal: set[int] = set()
-    points = _POINTS[layout.name]
+    reflux is off the trunk's axis. Points are bits of `_Axis` masks (the hot path)."""
+    axis = _AXES[layout.name]
+    points = axis.points
+    abnormal_bits = normal_bits = 0
     for s in segs:
-        if s.abnormal is None:
+        refluxing = s.abnormal
+        if refluxing is None:
             continue
-        (abnormal if s.abnormal else normal).update(points[s.vein, s.site])
-    if not abnormal:
+        if refluxing:
+            abnormal_bits |= points[s.vein, s.site]
+        else:
+            normal_bits |= points[s.vein, s.site]
+    if not abnormal_bits:
         return None
-    normal -= abnormal
-    if abnormal == {0} and layout.junction:
-        return _junctional(layout, normal)
+    normal_bits &= ~abnormal_bits
+    if abnormal_bits == 1 and layout.junction:  # point 0 only: the junction
+        return _junctional(layout, _bits(normal_bits))
     span = layout.span
     assert span is not None  # a linear trunk has one (anatomy.toml is checked at import)
-    start, through, end = set(span.start) & abnormal, set(span.through) & abnormal, span.end
-    if start and through and end in abnormal:
-        lo = min(start)
-        interrupted = sorted(p for p in normal if lo < p < end)
-        if not interrupted:
+    start = axis.start & abnormal_bits
+    if start and axis.through & abnormal_bits and abnormal_bits & axis.end:
+        lo = (start & -start).bit_length() - 1  # the most proximal refluxing start point
+        between = max(0, axis.end - (1 << (lo + 1)))  # points lo < p < end
+        if not normal_bits & between:
             return PatternDecision("axial", f"uninterrupted reflux {span.label}")
         return PatternDecision(
             "segmental", f"reflux {span.label} interrupted by a competent measuring point"
         )
+    abnormal, normal = _bits(abnormal_bits), _bits(normal_bits)
     needed = _could_be_axial(layout, abnormal, normal)
     if needed:
         names = _names(layout, needed)
@@ -269,12 +304,16 @@ def decide_patterns(
     `segments` pairs each verdict with its `position_cm` input (both tiers)."""
     by_trunk: dict[str, list[tuple[Judged, float | None]]] = {}
     refluxing: set[str] = set()
-    for item in segments:
-        trunk = _TRUNK_OF[item[0].vein]
-        if trunk is not None:
-            by_trunk.setdefault(trunk, []).append(item)
-            if item[0].abnormal:
-                refluxing.add(trunk)
+    for seg, position in segments:
+        trunk = _TRUNK_OF[seg.vein]
+        if trunk is None:
+            continue
+        members = by_trunk.get(trunk)
+        if members is None:
+            members = by_trunk[trunk] = []
+        members.append((seg, position))
+        if seg.abnormal:
+            refluxing.add(trunk)
     out: list[tuple[str, PatternDecision, list[Judged]]] = []
     for trunk in TRUNKS:
         if trunk not in refluxing:
