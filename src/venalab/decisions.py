@@ -112,7 +112,7 @@ class PerforatorDecision:
                 "pathologic": self.pathologic, "rule": self.rule}  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per exam (see SegmentDecision)
 class TrunkPattern:
     trunk: str
     pattern: str
@@ -127,7 +127,7 @@ class TrunkPattern:
                 "segments": list(self.segments), "rule": self.rule}  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per exam (see SegmentDecision)
 class CeapDecision:
     c_classes: tuple[str, ...]
     c_basic: str
@@ -143,7 +143,7 @@ class CeapDecision:
                 "p_types": list(self.p_types), "rule": self.rule}  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per exam (see SegmentDecision)
 class LegDecisions:
     segments: tuple[SegmentDecision, ...]
     perforators: tuple[PerforatorDecision, ...]
@@ -219,7 +219,7 @@ _SYSTEM_OF: dict[str, str] = {code: v.system for code, v in VEINS.items()}
 _IS_PERFORATOR: frozenset[str] = frozenset(c for c, v in VEINS.items() if v.is_perforator)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per exam (see SegmentDecision)
 class LegReflux:
     """The reflux-side decisions of a leg: what both tiers decide first (`decide_reflux`);
     the full result renders them (engine.assess_leg)."""

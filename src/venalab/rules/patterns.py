@@ -23,8 +23,8 @@ venalab derivation from the CEAP04 example ("axial FV and POPV reflux") [D].
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
-from typing import Literal, Protocol
+from dataclasses import dataclass
+from typing import Literal, NamedTuple, Protocol
 
 from venalab.anatomy import SITE_ORDER, VEINS, TrunkLayout
 from venalab.anatomy import TRUNKS as LAYOUTS
@@ -64,8 +64,9 @@ class Judged(Protocol):
     def abnormal(self) -> bool | None: ...
 
 
-@dataclass(frozen=True)
-class PatternDecision:
+class PatternDecision(NamedTuple):
+    """One trunk's decided pattern and why (a named tuple: built on the hot path)."""
+
     pattern: Pattern
     why: str
     qualifier: str | None = None
@@ -229,21 +230,18 @@ def _accessory_pattern(
             if s.abnormal is False and (pos := positions[i]) is not None and lo < pos < hi
         ]
         if competent_between:
-            return replace(
-                rule,
+            return rule._replace(
                 why=f"refluxing points {spacing:g} cm apart, interrupted by a competent "
                 "measuring point",
                 measured=spacing,
             )
         if compare(spacing, ">=", min_cm):
-            return replace(
-                rule,
+            return rule._replace(
                 pattern="axial",
                 why=f"reflux between measuring points {spacing:g} cm apart (>= {min_cm:g} cm)",
                 measured=spacing,
             )
-        return replace(
-            rule,
+        return rule._replace(
             why=f"refluxing points only {spacing:g} cm apart (< {min_cm:g} cm)",
             measured=spacing,
         )
@@ -253,8 +251,7 @@ def _accessory_pattern(
         if unlocated
         else "a single refluxing point"
     )
-    return replace(
-        rule,
+    return rule._replace(
         why=f"{why}; axial reflux needs two refluxing points with position_cm at least "
         f"{min_cm:g} cm apart",
         qualifier="spacing not measured" if unlocated else None,
