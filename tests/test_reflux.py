@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helpers import leg, make_exam
-from venalab.criteria import get_criteria
+from venalab.anatomy import VEINS
+from venalab.criteria import CRITERIA, get_criteria
 from venalab.engine import assess
+from venalab.evidence import compare, evidence
 from venalab.result import EngineOptions, Result
+from venalab.rules.reflux import vein_cuts
 
 
 def _assess(
@@ -179,3 +184,43 @@ def test_every_evidence_names_rule_and_registered_source() -> None:
     )
     for f in r.findings:
         assert f.evidence.rule and f.evidence.source in CITATIONS
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(sorted(VEINS)),
+    st.sampled_from(sorted(CRITERIA)),
+    st.one_of(
+        st.none(),
+        st.sampled_from([0.0, -0.0, 350.0, 499.0, 500.0, 501.0, 1000.0, 1001.0]),
+        st.floats(min_value=0, max_value=20000),
+    ),
+)
+def test_property_vein_cut_is_the_rule_as_written(
+    code: str, criteria_id: str, measured: float | None
+) -> None:
+    """The precomputed cut (both tiers) takes the criteria set's rule as the data file writes
+    it: `measured <comparison> threshold`, a boundary exactly at the threshold."""
+    cs = get_criteria(criteria_id)
+    vein = VEINS[code]
+    rule = cs.duration_rule("perforator" if vein.is_perforator else vein.group)
+    verdict, abnormal, rule_id = vein_cuts(cs)[code].decide(measured)
+    if rule is None or measured is None:
+        assert (verdict, abnormal) == ("not-assessed", None)
+        assert rule_id == ("reflux.no-criterion" if rule is None else "reflux.not-measured")
+        return
+    assert abnormal == compare(measured, rule.comparison, rule.threshold_ms)
+    expected = "boundary" if measured == rule.threshold_ms else "present" if abnormal else "absent"
+    assert verdict == expected
+    assert rule_id == ("perforator.duration" if vein.is_perforator else "reflux.duration")
+
+
+def test_shared_evidence_keeps_what_the_document_writes_apart() -> None:
+    a = evidence("reflux.duration", ["SVS22"], threshold=500, measured=0.0, unit="ms")
+    b = evidence("reflux.duration", ["SVS22"], threshold=500, measured=0.0, unit="ms")
+    c = evidence("reflux.duration", ["SVS22"], threshold=500, measured=-0.0, unit="ms")
+    assert a is b  # one shared immutable object
+    assert '"measured":-0.0' in c.model_dump_json() and '"measured":0.0' in a.model_dump_json()
+    r = _assess({"vein": "GSVa", "reflux_ms": -0.0}, {"vein": "GSVb", "reflux_ms": 0})
+    assert [s.evidence.measured for s in r.legs.left.segments] == [-0.0, 0.0]  # type: ignore[union-attr]
+    assert str(r.legs.left.segments[0].evidence.measured) == "-0.0"  # type: ignore[union-attr]
