@@ -105,7 +105,6 @@ class PerforatorDecision:
     label: str | None = field(default=None, compare=False)
     outcomes: tuple[PerforatorOutcome, ...] = field(default=(), compare=False, repr=False)
     """Each criterion of the pathologic definition (rules.reflux.perforator_outcomes)."""
-    entry: Segment | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"vein": self.vein, "site": self.site, "incompetent": self.incompetent,
@@ -252,7 +251,7 @@ def _perforator(
     # perforator reflux rule (rules.reflux.perforator_incompetent reads the same cut).
     return PerforatorDecision(
         seg.vein, seg.site, decided.abnormal, is_pathologic(outcomes), label=seg.label,
-        outcomes=outcomes, entry=seg,
+        outcomes=outcomes,
     )  # fmt: skip
 
 

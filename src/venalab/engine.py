@@ -11,10 +11,17 @@ from typing import Literal, overload
 from venalab.anatomy import VEINS
 from venalab.assembly import finish
 from venalab.criteria import CriteriaSet, get_criteria
-from venalab.decisions import Decisions, LegReflux, decide, decide_reflux, decisions_of
+from venalab.decisions import (
+    Decisions,
+    LegReflux,
+    TrunkPattern,
+    decide,
+    decide_reflux,
+    decisions_of,
+)
 from venalab.errors import InvalidInput
 from venalab.evidence import Finding, Importance, Recommendation
-from venalab.exam import SIDES, ExamDocument, Leg, Side, VillaltaItems
+from venalab.exam import SIDES, ExamDocument, Leg, Segment, Side, VillaltaItems
 from venalab.result import (
     CriteriaInfo,
     EngineOptions,
@@ -267,22 +274,28 @@ def _treatment_findings(
 
 
 def _render_reflux(
-    reflux: LegReflux, cs: CriteriaSet
+    reflux: LegReflux, leg: Leg, cs: CriteriaSet
 ) -> tuple[tuple[SegmentResult, ...], tuple[PerforatorResult, ...], tuple[PatternResult, ...]]:
     """The segment, perforator and pattern results of a leg's reflux decisions."""
     segments = tuple(
-        [segment_result(d.entry, VEINS[d.vein], cs, (d.reflux, d.abnormal, d.rule))
-         for d in reflux.segments if d.entry is not None]
+        [segment_result(s, VEINS[s.vein], cs, (d.reflux, d.abnormal, d.rule))
+         for d, s in zip(reflux.segments, leg.segments, strict=True)]
     )  # fmt: skip
     perforators = tuple(
-        [perforator_result(p.entry, cs, reflux.c_classes, p.incompetent, p.outcomes)
-         for p in reflux.perforators if p.entry is not None]
+        [perforator_result(s, cs, reflux.c_classes, p.incompetent, p.outcomes)
+         for p, s in zip(reflux.perforators, _perforator_entries(leg), strict=True)]
     )  # fmt: skip
-    patterns = tuple(
-        [pattern_result(p.trunk, p.decision, p.segments, cs)
-         for p in reflux.patterns if p.decision is not None]
-    )  # fmt: skip
+    patterns = tuple([_pattern(p, cs) for p in reflux.patterns])
     return segments, perforators, patterns
+
+
+def _perforator_entries(leg: Leg) -> list[Segment]:
+    return [s for s in leg.segments if VEINS[s.vein].is_perforator]
+
+
+def _pattern(p: TrunkPattern, cs: CriteriaSet) -> PatternResult:
+    assert p.decision is not None  # set by decide_reflux (only decisions_of leaves it out)
+    return pattern_result(p.trunk, p.decision, p.segments, cs)
 
 
 def assess_leg(
@@ -295,7 +308,7 @@ def assess_leg(
 ) -> tuple[LegResult, list[Finding], list[Recommendation]]:
     reflux = decide_reflux(leg, cs)  # the decisions tier's own decisions, rendered below
     c_classes = reflux.c_classes
-    segments, perforators, patterns = _render_reflux(reflux, cs)
+    segments, perforators, patterns = _render_reflux(reflux, leg, cs)
     treated = treated_segments(leg, exam.exam.date)
     ehit = classify_ehit(side, leg, exam.exam.date)
     thrombosis = classify_thrombosis(
