@@ -250,19 +250,10 @@ def _segment_evidence(
             note=f"{cs.id} defines no reflux cut-off for the {vein.group} group; "
             "the measured value is reported without a verdict.",
         )
-    if measured is None:
-        return evidence(
-            rule_id,
-            list(rule.sources),
-            level=rule.evidence,
-            criteria=cs.label,
-            threshold=rule.threshold_ms,
-            comparison=rule.comparison,
-            unit="ms",
-            note="No reflux duration recorded for this segment (absent is not 0 ms).",
-        )
     note = rule.note
-    if verdict == "boundary":
+    if measured is None:
+        note = "No reflux duration recorded for this segment (absent is not 0 ms)."
+    elif verdict == "boundary":
         counts = "counts as reflux" if abnormal else "does not count as reflux"
         note = (
             f"Measured exactly at the {rule.threshold_ms:g} ms cut-off: under the "
