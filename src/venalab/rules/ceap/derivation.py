@@ -319,6 +319,10 @@ def walk_segments(
     perforators: Sequence[WalkedPerforator],
     thrombosed: frozenset[str],
 ) -> ApWalk:
+    """The A/P walk of one leg (both tiers; `derive_ceap` renders it): per CEAP segment the
+    entries that make it pathological (reflux: an abnormal verdict, or an incompetent or
+    pathologic perforator; obstruction: obstruction, a thrombus, or a vein in `thrombosed`),
+    whether anything was examined, and what reflux was not measured in."""
     found = ApWalk()
     perf_iter = iter(perforators)
     for seg in segments:
