@@ -95,7 +95,7 @@ def evidence(
 
 
 _SHARED: dict[tuple[object, ...], Evidence] = {}
-_SHARED_MAX = 50_000
+_SHARED_MAX = 16_384
 
 
 def _number_key(x: float | None) -> object:

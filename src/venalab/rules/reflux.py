@@ -227,7 +227,7 @@ def assess_segment(seg: Segment, vein: Vein, cs: CriteriaSet) -> SegmentResult:
     return segment_result(seg, vein, cs, vein_cuts(cs)[vein.code].decide(seg.reflux_ms))
 
 
-_SHARED_PER_VEIN = 512
+_SHARED_PER_VEIN = 128
 """Distinct measured values per vein and set whose evidence is kept for sharing."""
 
 
