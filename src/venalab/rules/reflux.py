@@ -443,19 +443,6 @@ def perforator_result(
         unit="ms",
         note=note,
     )
-    verdicts: list[CriteriaVerdict] = []
-    judged = [(other, perforator_pathologic(seg, other, c_classes)) for other in CRITERIA.values()]
-    for other, patho in judged if len({verdict for _, verdict in judged}) > 1 else ():
-        verdicts.append(
-            CriteriaVerdict(
-                criteria=other.id,
-                verdict="present" if patho else "absent",
-                abnormal=patho,
-                threshold_ms=other.perforator.duration_ms,
-                comparison=other.perforator.duration_comparison,
-            )
-        )
-    disagree = tuple(verdicts)
     return PerforatorResult(
         vein=seg.vein,
         label=seg.label,
@@ -467,5 +454,35 @@ def perforator_result(
         pathologic=pathologic,
         checks=checks,
         evidence=ev,
-        criteria_disagreement=disagree,
+        criteria_disagreement=_perforator_disagreement(seg, c_classes),
     )
+
+
+_PERFORATOR_DISAGREEMENTS: dict[tuple[object, ...], tuple[CriteriaVerdict, ...]] = {}
+
+
+def _perforator_disagreement(
+    seg: Segment, c_classes: tuple[str, ...]
+) -> tuple[CriteriaVerdict, ...]:
+    """Every built-in set's pathologic verdict, when the sets disagree (shared per measured
+    values and classes)."""
+    key = (seg.reflux_ms, seg.diameter_mm, seg.beneath_ulcer, c_classes)
+    found = _PERFORATOR_DISAGREEMENTS.get(key)
+    if found is not None:
+        return found
+    judged = [(other, perforator_pathologic(seg, other, c_classes)) for other in CRITERIA.values()]
+    found = ()
+    if len({verdict for _, verdict in judged}) > 1:
+        found = tuple(
+            CriteriaVerdict(
+                criteria=other.id,
+                verdict="present" if patho else "absent",
+                abnormal=patho,
+                threshold_ms=other.perforator.duration_ms,
+                comparison=other.perforator.duration_comparison,
+            )
+            for other, patho in judged
+        )
+    if len(_PERFORATOR_DISAGREEMENTS) < 4096:
+        _PERFORATOR_DISAGREEMENTS[key] = found
+    return found
