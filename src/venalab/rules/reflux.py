@@ -132,6 +132,8 @@ class VeinCut:
     __slots__ = ("_absent", "_at", "_present", "_unmeasured", "evidence", "rule", "threshold")
 
     def __init__(self, vein: Vein, rule: GroupRule | None) -> None:
+        if rule is not None and rule.comparison not in (">", ">="):
+            raise ValueError(f"{vein.code}: a reflux cut-off compares with '>' or '>='")
         self.rule = rule
         self.threshold = rule.threshold_ms if rule is not None else None
         self.evidence: dict[float | str | None, Evidence] = {}
