@@ -109,7 +109,9 @@ def thrombosis_exam(rng: random.Random, i: int) -> tuple[dict[str, Any], dict[st
         "legs": legs,
     }  # fmt: skip
     if rng.random() < 0.8:
-        history = {k: v for k in HISTORY if (v := rng.choice([None, None, True, False])) is not None}
+        history = {
+            k: v for k in HISTORY if (v := rng.choice([None, None, True, False])) is not None
+        }
         serial = rng.choice(SERIAL)
         if serial is not None:
             history["serial_imaging_result"] = serial
