@@ -311,10 +311,15 @@ class EhitVerdict:
         return "EHIT II or III" if self.decision == "undetermined" else "no EHIT"
 
 
-def decide_ehit(side: Side, leg: Leg, exam_date: dt.date) -> tuple[EhitVerdict, ...]:
-    """EHIT per junction whose trunk was ablated (recently, or on an unrecorded date)."""
+def decide_ehit(
+    side: Side, leg: Leg, exam_date: dt.date, treated: tuple[Treated, ...] | None = None
+) -> tuple[EhitVerdict, ...]:
+    """EHIT per junction whose trunk was ablated (recently, or on an unrecorded date).
+    `treated`: `decide_treated(leg, exam_date)` when the caller has it."""
     params = EHIT.params
-    treated = decide_treated(leg, exam_date)
+    treated = decide_treated(leg, exam_date) if treated is None else treated
+    if not treated:
+        return ()
     out: list[EhitVerdict] = []
     for junction, spec in EHIT.junctions.items():
         ablated = tuple(
@@ -464,8 +469,13 @@ def render_ehit(v: EhitVerdict, side: Side) -> EhitResult:
 
 
 def post_treatment_indices(
-    leg: Leg, exam_date: dt.date, ehit: tuple[EhitResult, ...] | tuple[EhitVerdict, ...]
+    leg: Leg,
+    exam_date: dt.date,
+    ehit: tuple[EhitResult, ...] | tuple[EhitVerdict, ...],
+    treated: tuple[Treated, ...] | None = None,
 ) -> frozenset[int]:
-    """Segment entries whose thrombus the post-treatment rules account for."""
-    occluded = post_treatment_occlusion(leg, decide_treated(leg, exam_date))
+    """Segment entries whose thrombus the post-treatment rules account for (`treated`:
+    `decide_treated(leg, exam_date)` when the caller has it)."""
+    treated = decide_treated(leg, exam_date) if treated is None else treated
+    occluded = post_treatment_occlusion(leg, treated)
     return frozenset(occluded) | frozenset(i for e in ehit for i in e.attributed)

@@ -17,6 +17,7 @@ from venalab.rules.ehit import (
     EhitResult,
     EhitVerdict,
     decide_ehit,
+    decide_treated,
     post_treatment_indices,
     render_ehit,
 )
@@ -63,8 +64,11 @@ def decide_thrombotic(
     derived: DerivedFollowup | None = None,
 ) -> ThromboticDecisions:
     date = exam.exam.date
-    ehit = decide_ehit(side, leg, date)
-    t = decide_thrombosis(leg, tibioperoneal_trunk, post_treatment_indices(leg, date, ehit))
+    treated = decide_treated(leg, date)
+    ehit = decide_ehit(side, leg, date, treated)
+    t = decide_thrombosis(
+        leg, tibioperoneal_trunk, post_treatment_indices(leg, date, ehit, treated)
+    )
     pathway = decide_pathway(side, t, exam, params, ehit, derived)
     return ThromboticDecisions(side, ehit, t, pathway, decide_critical(side, t, pathway, ehit))
 

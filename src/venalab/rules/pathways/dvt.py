@@ -17,7 +17,7 @@ Unknown facts are never guessed: the decision is "undetermined" and `missing` na
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from venalab.evidence import Comparison, compare
 from venalab.exam import ExamDocument, Side
@@ -322,10 +322,8 @@ def deep_pathway(
     bilateral = _bilateral_distal(exam, thrombosis.tibioperoneal_trunk)
     followup = _followup(exam, derived, bilateral)
     if pathway == "proximal-dvt":
-        result = _proximal(side, thrombosis, exam, vein_ids, followup)
-    else:
-        result = _distal(side, pathway, thrombosis, exam, params, vein_ids, followup, bilateral)
-    return replace(result, recs=age_note + result.recs)
+        return _proximal(side, thrombosis, exam, vein_ids, followup, age_note)
+    return _distal(side, pathway, thrombosis, exam, params, vein_ids, followup, bilateral, age_note)
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,7 +378,9 @@ def _proximal(
     exam: ExamDocument,
     veins: tuple[str, ...],
     follow: _Followup,
+    lead: tuple[Rec, ...],
 ) -> PathwayDecision:
+    """`lead`: recommendations placed first (thrombus age)."""
     main: list[Rec] = list(follow.context)
     followup = follow.result
     if followup == "proximal-extension":
@@ -404,7 +404,7 @@ def _proximal(
         side=side,
         pathway="proximal-dvt",
         decision="anticoagulation",
-        recs=tuple(main),
+        recs=lead + tuple(main),
         summary=_summary(
             "proximal-dvt",
             "anticoagulation",
@@ -423,6 +423,7 @@ def _distal(
     veins: tuple[str, ...],
     follow: _Followup,
     bilateral: bool,
+    lead: tuple[Rec, ...],
 ) -> PathwayDecision:
     h = history_of(exam)
     context: list[Rec] = list(follow.context)
@@ -495,7 +496,7 @@ def _distal(
         decision=decision,
         factors=tuple(factors),
         missing=missing,
-        recs=tuple(recs),
+        recs=lead + tuple(recs),
         summary=_summary(
             pathway, decision, decided_by, lambda: f"{sentence(label)} ({', '.join(veins)})."
         ),

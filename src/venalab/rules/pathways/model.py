@@ -485,25 +485,35 @@ def split_factors(
 # --- bedside facts, with where each came from -------------------------------------------
 
 
-class Fact(Frozen):
+@dataclass(slots=True)
+class Fact:
     value: bool | None
-    note: str
+    note: Text
     derived: bool = False
     """True when read from another field by a venalab convention [D]."""
 
 
+_NO_HISTORY = History()
+
+
 def history_of(exam: ExamDocument) -> History:
-    return exam.history or History()
+    return exam.history or _NO_HISTORY
 
 
 def active_cancer(exam: ExamDocument) -> Fact:
     h = history_of(exam)
     wells = exam.scores.wells_dvt if exam.scores else None
     if h.active_cancer is not None:
-        note = f"history.active_cancer = {str(h.active_cancer).lower()}."
-        if wells and wells.active_cancer is not None and wells.active_cancer != h.active_cancer:
-            note += " The Wells item active_cancer says otherwise; the history field is used."
-        return Fact(value=h.active_cancer, note=note)
+        given = h.active_cancer
+        differs = wells is not None and wells.active_cancer not in (None, given)
+
+        def note() -> str:
+            text = f"history.active_cancer = {str(given).lower()}."
+            if differs:
+                text += " The Wells item active_cancer says otherwise; the history field is used."
+            return text
+
+        return Fact(value=given, note=note)
     if wells and wells.active_cancer is not None:
         return Fact(
             value=wells.active_cancer,
@@ -519,11 +529,15 @@ def active_cancer(exam: ExamDocument) -> Fact:
     return Fact(value=None, note="Active cancer not recorded.")
 
 
+def _lower(value: bool) -> str:
+    return "true" if value else "false"
+
+
 def prior_vte(exam: ExamDocument) -> Fact:
     h = history_of(exam)
     wells = exam.scores.wells_dvt if exam.scores else None
     if h.prior_vte is not None:
-        return Fact(value=h.prior_vte, note=f"history.prior_vte = {str(h.prior_vte).lower()}.")
+        return Fact(value=h.prior_vte, note="history.prior_vte = " + _lower(h.prior_vte) + ".")
     if wells and wells.previous_dvt:
         return Fact(value=True, derived=True, note="Wells item previous_dvt = true.")
     # A Wells `previous_dvt: false` does not exclude a previous pulmonary embolism.
@@ -537,7 +551,8 @@ def reversible_provoking_factor(exam: ExamDocument) -> Fact:
         return Fact(
             value=h.reversible_provoking_factor,
             note="history.reversible_provoking_factor = "
-            f"{str(h.reversible_provoking_factor).lower()}.",
+            + _lower(h.reversible_provoking_factor)
+            + ".",
         )
     if h.recent_surgery:
         return Fact(

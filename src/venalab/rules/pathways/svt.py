@@ -24,7 +24,7 @@ from functools import partial
 from venalab.anatomy import VEINS
 from venalab.evidence import compare
 from venalab.exam import ExamDocument, Side
-from venalab.rules.decided import Rec, Text
+from venalab.rules.decided import Rec, Text, text_of
 from venalab.rules.pathways.model import (
     Decision,
     Factor,
@@ -274,9 +274,9 @@ def _veins_note(veins: tuple[str, ...], unplaced: bool) -> str:
     return f"Thrombosed superficial veins: {', '.join(veins)}."
 
 
-def _prior_note(vte_note: str, prior_svt: bool | None) -> str:
+def _prior_note(vte_note: Text, prior_svt: bool | None) -> str:
     svt_txt = "not recorded" if prior_svt is None else str(prior_svt).lower()
-    return f"{vte_note} history.prior_svt = {svt_txt}."
+    return f"{text_of(vte_note)} history.prior_svt = {svt_txt}."
 
 
 def _cm(value: float | None) -> str:
