@@ -253,9 +253,10 @@ def ehit_management(key: str) -> ManagementSpec:
     return EHIT.management[cast(ManagementKey, key.removeprefix("ehit."))]
 
 
-def manage(key: str, side: Side, **fields: str) -> Recommendation:
+def render_ehit_rec(rec: Rec, side: Side) -> Recommendation:
     """The recommendation of a decided EHIT management key ("ehit.<management key>")."""
-    return _manage(cast(ManagementKey, key.removeprefix("ehit.")), side, **fields)
+    fields = rec.fields() if rec.fields is not None else {}
+    return _manage(cast(ManagementKey, rec.key.removeprefix("ehit.")), side, **fields)
 
 
 def _active_thrombus(seg: Segment) -> bool:
@@ -452,9 +453,7 @@ def render_ehit(v: EhitVerdict, side: Side) -> EhitResult:
         boundary=v.boundary,
         missing=v.missing,
         attributed=v.attributed,
-        recommendations=tuple(
-            manage(r.key, side, **(r.fields() if r.fields is not None else {})) for r in v.recs
-        ),
+        recommendations=tuple(render_ehit_rec(r, side) for r in v.recs),
         evidence=evidence(
             "ehit.class",
             v.sources,

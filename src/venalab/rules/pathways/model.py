@@ -33,7 +33,7 @@ from venalab.errors import InvalidInput, Problem, problems_from_validation
 from venalab.evidence import Comparison, Evidence, Frozen, Recommendation, evidence
 from venalab.exam import ExamDocument, History, Side
 from venalab.rules.decided import Rec, Text, text_of
-from venalab.rules.ehit import ehit_management, manage
+from venalab.rules.ehit import ehit_management, render_ehit_rec
 
 PathwayId = Literal["none", "iddvt", "icmvt", "proximal-dvt", "svt", "chronic", "ehit"]
 Decision = Literal[
@@ -611,9 +611,9 @@ def rec_basis(rec: Rec) -> tuple[tuple[str, ...], EvidenceLevel]:
 
 
 def render_rec(rec: Rec, side: Side, params: PathwayParams) -> Recommendation:
-    fields = rec.fields() if rec.fields is not None else {}
     if rec.source == "ehit":
-        return manage(rec.key, side, **fields)
+        return render_ehit_rec(rec, side)
+    fields = rec.fields() if rec.fields is not None else {}
     return recommend(
         rec.key, side, params, level=rec.level,
         note=None if rec.note is None else text_of(rec.note), threshold=rec.threshold,
