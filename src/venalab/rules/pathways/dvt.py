@@ -17,7 +17,9 @@ Unknown facts are never guessed: the decision is "undetermined" and `missing` na
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 from venalab.evidence import Comparison, compare
 from venalab.exam import ExamDocument, Side
@@ -61,6 +63,10 @@ def _active_deep(thrombosis: ThrombosisDecision) -> list[tuple[int | None, Throm
 def _path(side: Side, i: int | None, field: str) -> str:
     where = f"segments[{i}]" if i is not None else "segments[?]"
     return f"legs.{side}.{where}.{field}"
+
+
+Bilateral = Callable[[], bool]
+"""Whether both legs carry distal DVT, asked only where a patient-level flag needs it."""
 
 
 def _bilateral_distal(exam: ExamDocument, tibioperoneal_trunk: TptPolicy) -> bool:
@@ -147,7 +153,7 @@ def iddvt_risk_factors(
     thrombosis: ThrombosisDecision,
     exam: ExamDocument,
     params: PathwayParams,
-    bilateral: bool,
+    bilateral: Bilateral,
 ) -> list[Factor]:
     """The configured AT9 risk factors for extension [V2], each present/absent/unknown."""
     p = params.iddvt
@@ -254,7 +260,7 @@ def _near_proximal(
     veins: tuple[str, ...],
     thrombosis: ThrombosisDecision,
     flag: bool | None,
-    bilateral: bool,
+    bilateral: Bilateral,
     params: PathwayParams,
 ) -> Factor:
     fid = "near-proximal-veins"
@@ -268,7 +274,7 @@ def _near_proximal(
             "The tibioperoneal trunk is thrombosed; it joins the popliteal vein.",
             level="D", extra_sources=("VENALAB", "UTT16"),
         )  # fmt: skip
-    if flag is True and bilateral:
+    if flag is True and bilateral():
         return Factor(
             "iddvt", fid, "unknown",
             "history.thrombus_near_proximal_veins = true, but both legs have distal "
@@ -319,7 +325,8 @@ def deep_pathway(
         if unaged
         else ()
     )
-    bilateral = _bilateral_distal(exam, thrombosis.tibioperoneal_trunk)
+    tpt = thrombosis.tibioperoneal_trunk
+    bilateral = cache(lambda: _bilateral_distal(exam, tpt))
     followup = _followup(exam, derived, bilateral)
     if pathway == "proximal-dvt":
         return _proximal(side, thrombosis, exam, vein_ids, followup, age_note)
@@ -342,7 +349,9 @@ def _comparison_note(d: DerivedFollowup) -> Text:
     )
 
 
-def _followup(exam: ExamDocument, derived: DerivedFollowup | None, bilateral: bool) -> _Followup:
+def _followup(
+    exam: ExamDocument, derived: DerivedFollowup | None, bilateral: Bilateral
+) -> _Followup:
     """history.serial_imaging_result when given (a different comparison result is flagged);
     otherwise the result of the comparison with the earlier exam (STE21 statement 2)."""
     recorded = history_of(exam).serial_imaging_result
@@ -360,7 +369,7 @@ def _followup(exam: ExamDocument, derived: DerivedFollowup | None, bilateral: bo
                 },
             )
         )
-    if recorded is not None and bilateral:
+    if recorded is not None and bilateral():
         if derived is not None:  # per-leg comparison settles what the patient-level flag cannot
             return _Followup(derived.result, from_comparison, tuple(context))
         context.append(Rec("iddvt.followup.bilateral"))
@@ -422,7 +431,7 @@ def _distal(
     params: PathwayParams,
     veins: tuple[str, ...],
     follow: _Followup,
-    bilateral: bool,
+    bilateral: Bilateral,
     lead: tuple[Rec, ...],
 ) -> PathwayDecision:
     h = history_of(exam)
