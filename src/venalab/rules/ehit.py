@@ -156,12 +156,13 @@ class Treated:
 
 
 def decide_treated(leg: Leg, exam_date: dt.date) -> tuple[Treated, ...]:
-    return tuple(
-        Treated(i, s.vein, s.site, s.treatment.method, s.treatment.status, s.treatment.date,
-                (exam_date - s.treatment.date).days if s.treatment.date else None)
-        for i, s in enumerate(leg.segments)
-        if s.treatment is not None
-    )  # fmt: skip
+    out = []
+    for i, s in enumerate(leg.segments):
+        t = s.treatment
+        if t is not None:
+            days = (exam_date - t.date).days if t.date else None
+            out.append(Treated(i, s.vein, s.site, t.method, t.status, t.date, days))
+    return tuple(out)
 
 
 def _treated_segment(t: Treated) -> TreatedSegment:

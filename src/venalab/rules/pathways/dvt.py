@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 
 from venalab.evidence import Comparison, compare
 from venalab.exam import ExamDocument, Side
@@ -326,7 +325,7 @@ def deep_pathway(
         else ()
     )
     tpt = thrombosis.tibioperoneal_trunk
-    bilateral = cache(lambda: _bilateral_distal(exam, tpt))
+    bilateral = lambda: _bilateral_distal(exam, tpt)  # noqa: E731 (asked at most twice)
     followup = _followup(exam, derived, bilateral)
     if pathway == "proximal-dvt":
         return _proximal(side, thrombosis, exam, vein_ids, followup, age_note)
