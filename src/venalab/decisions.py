@@ -4,8 +4,10 @@ with its rule id, without evidence objects, texts or the result document.
 `decide(exam)` takes the same decisions as `engine.assess` through the same rule functions
 (rules.reflux `segment_verdict` / `perforator_pathologic` / `perforator_incompetent`,
 rules.patterns `decide_patterns`, rules.ceap `clinical_classes` / `ap_decision`,
-rules.pathways.cvi `cvi_steps`, and the full thrombosis, EHIT, pathway, critical and score
-rules where a leg has a thrombus, a treatment or scored items); it only skips rendering.
+rules.pathways.cvi `cvi_steps`, the thrombosis side's decide step
+(rules.thrombotic `decide_thrombotic`: EHIT, thrombosis, pathway and critical decisions,
+which engine.assess renders) where a leg has a thrombus or a treatment, and the score rules
+where items are scored); it only skips rendering.
 `decisions_of(result)` reads the same structure off a full result: the differential test
 (tests/test_decisions.py) holds `decide(exam) == decisions_of(assess(exam))`.
 Shape: README "Result detail" and `Decisions.to_dict()`.
