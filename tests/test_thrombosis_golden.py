@@ -29,7 +29,7 @@ from venalab.engine import assess
 from venalab.exam import parse_exam_obj
 from venalab.result import EngineOptions, Result
 
-GOLDEN = Path(__file__).parent / "data" / "thrombosis_golden.json"
+GOLDEN = Path(__file__).parent / "data" / "golden" / "thrombosis_side.json"
 SEED = 21
 COUNT = 400
 _LEG_KEYS = ("thrombosis", "pathway", "ehit", "critical", "treated")
