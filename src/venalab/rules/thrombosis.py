@@ -115,18 +115,9 @@ def leg_classification(
     tibioperoneal_trunk: TptPolicy = "distal",
     post_treatment: frozenset[int] = frozenset(),
 ) -> tuple[Classification, bool]:
-    """(classification, chronic only) of `classify_thrombosis`, without building its record
-    (the pathways ask it of the other leg)."""
-    levels: set[str] = set()
-    ages: list[str | None] = []
-    for index, seg in enumerate(leg.segments):
-        if seg.thrombus is None:
-            continue
-        level = _deep_level(index, seg.vein, tibioperoneal_trunk, post_treatment)
-        if level is not None:
-            levels.add(level)
-            ages.append(seg.thrombus.age)
-    return _classification(levels), bool(ages) and all(a == "chronic" for a in ages)
+    """(classification, chronic only) of a leg (the pathways ask it of the other leg)."""
+    d = decide_thrombosis(leg, tibioperoneal_trunk, post_treatment)
+    return d.classification, d.chronic_only
 
 
 @dataclass(slots=True)
