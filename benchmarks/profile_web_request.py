@@ -157,18 +157,21 @@ def inline_hops() -> None:
     import starlette.concurrency as sc
 
     import venalab.web.deps as deps
-    import venalab.web.offload as offload
 
     async def inline(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return fn(*args, **kwargs)
 
     for module in (sc, fdu, fr, deps):
         module.run_in_threadpool = inline  # type: ignore[attr-defined]
-    offload.run_cpu = inline  # type: ignore[assignment]
-    offload.run_sized = lambda _size, fn, *a, **k: inline(fn, *a, **k)  # type: ignore[assignment]
+
+    def sized(_size: int, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return inline(fn, *args, **kwargs)
+
     for name in ("api_assess", "api_exams"):
         module = __import__(f"venalab.web.routes.{name}", fromlist=["x"])
-        module.run_sized = offload.run_sized  # type: ignore[attr-defined]
+        for attr, replacement in (("run_cpu", inline), ("run_heavy", inline), ("run_sized", sized)):
+            if hasattr(module, attr):
+                setattr(module, attr, replacement)
 
 
 async def measure(paths: Paths, names: list[str], n: int) -> dict[str, float]:

@@ -29,7 +29,7 @@ import datetime as dt
 import json
 from typing import Any, Final, Literal, NoReturn, cast
 
-from sqlalchemy import CursorResult, and_, case, func, select, update
+from sqlalchemy import CursorResult, Select, and_, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, contains_eager, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -242,9 +242,26 @@ def previous_version(
 ) -> ExamVersion | None:
     """The current version of the patient's latest exam dated before `before` (the prior
     exam a serial comparison reads), None when there is none."""
+    found: ExamVersion | None = s.scalar(
+        _previous(select(ExamVersion), patient_local_id, before, exclude_exam_id)
+    )
+    return found
+
+
+def previous_version_id(
+    s: Session, patient_local_id: str, before: dt.date, exclude_exam_id: int | None = None
+) -> int | None:
+    """The row id of `previous_version` (its document not read)."""
+    stmt = _previous(select(ExamVersion.id), patient_local_id, before, exclude_exam_id)
+    found: int | None = s.scalar(stmt)
+    return found
+
+
+def _previous(
+    stmt: Select[Any], patient_local_id: str, before: dt.date, exclude_exam_id: int | None
+) -> Select[Any]:
     stmt = (
-        select(ExamVersion)
-        .join(
+        stmt.join(
             Exam, (ExamVersion.exam_id == Exam.id) & (ExamVersion.version == Exam.current_version)
         )
         .join(Patient, Exam.patient_id == Patient.id)
@@ -254,7 +271,7 @@ def previous_version(
     )
     if exclude_exam_id is not None:
         stmt = stmt.where(Exam.id != exclude_exam_id)
-    return s.scalar(stmt)
+    return stmt
 
 
 def current_versions(s: Session, patient_local_id: str) -> list[ExamVersion]:
@@ -325,12 +342,19 @@ def create_exam(
     return version
 
 
-def _exam_for_write(s: Session, exam_id: int) -> Exam:
-    # With its patient in the same query: a new version compares and syncs the patient.
-    exam = s.get(Exam, exam_id, options=[joinedload(Exam.patient)])
-    if exam is None:
+def _exam_for_write(s: Session, exam_id: int) -> tuple[Exam, str | None]:
+    """The exam with its patient (a new version compares and syncs the patient) and the hash
+    of its current version (the audit entry's `previous_hash`): one query."""
+    current = (ExamVersion.exam_id == Exam.id) & (ExamVersion.version == Exam.current_version)
+    row = s.execute(
+        select(Exam, ExamVersion.doc_hash)
+        .outerjoin(ExamVersion, current)
+        .options(joinedload(Exam.patient))
+        .where(Exam.id == exam_id)
+    ).first()
+    if row is None:
         raise NotFound(f"no exam {exam_id}")
-    return exam
+    return row[0], row[1]
 
 
 def _stale(exam: Exam, expected_version: int) -> Conflict:
@@ -394,6 +418,7 @@ def _new_version(
     reason: str | None,
     action: str,
     client: str | None,
+    current_hash: str | None,
 ) -> ExamVersion:
     exam_id = exam.id
     obj, digest = _document(doc)
@@ -403,15 +428,11 @@ def _new_version(
         # an amendment: the signed version must still match its hash (check_signed)
         previous_hash = get_version(s, exam_id, expected_version).doc_hash
     else:
-        # a draft's hash is all the audit needs: not its document
-        found = s.scalar(
-            select(ExamVersion.doc_hash).where(
-                ExamVersion.exam_id == exam_id, ExamVersion.version == expected_version
-            )
-        )
-        if found is None:
+        # a draft's hash is all the audit needs, read with the exam (expected_version is
+        # its current version, checked): not its document
+        if current_hash is None:
             raise NotFound(f"exam {exam_id} has no version {expected_version}")
-        previous_hash = found
+        previous_hash = current_hash
     now = utcnow()
     number = expected_version + 1
     _claim(
@@ -485,7 +506,7 @@ def save_draft(
 ) -> ExamVersion:
     """Save `doc` as version expected_version + 1 of a draft exam (never overwrites)."""
     require(user, "edit")
-    exam = _exam_for_write(s, exam_id)
+    exam, current_hash = _exam_for_write(s, exam_id)
     _check_expected(exam, expected_version)
     if exam.status == "signed":
         raise InvalidState("signed exams are amended, with a reason")
@@ -499,6 +520,7 @@ def save_draft(
         reason=None,
         action=audit.ACTION_EXAM_SAVE,
         client=client,
+        current_hash=current_hash,
     )
 
 
@@ -515,7 +537,7 @@ def amend(
     """Amend a signed exam: a new draft version carrying the reason; the exam is a draft again
     (to be signed anew) and the signed version stays as it was."""
     require(user, "amend")
-    exam = _exam_for_write(s, exam_id)
+    exam, current_hash = _exam_for_write(s, exam_id)
     _check_expected(exam, expected_version)
     if exam.status != "signed":
         raise InvalidState("only signed exams are amended; save the draft instead")
@@ -538,6 +560,7 @@ def amend(
         reason=why,
         action=audit.ACTION_EXAM_AMEND,
         client=client,
+        current_hash=current_hash,
     )
 
 
