@@ -185,9 +185,22 @@ def list_versions(s: Session, exam_id: int) -> list[ExamVersion]:
     return list(s.scalars(stmt))
 
 
+_KNOWN_AMENDED: Final = "venalab_amended"
+
+
+def _know_amended(s: Session, exam_id: int, amended: bool) -> None:
+    # What this transaction has just written or read under the exam's row claim (_claim):
+    # no other writer can add a version before it ends, so is_amended needs no query.
+    s.info.setdefault(_KNOWN_AMENDED, {})[exam_id] = amended
+
+
 def is_amended(s: Session, exam_id: int, up_to: int | None = None) -> bool:
     """Whether any version of the exam (up to version `up_to`) carries an amendment reason:
-    one EXISTS query, no version loaded."""
+    one EXISTS query, no version loaded (none after this session wrote a version of it)."""
+    if up_to is None:
+        known: bool | None = s.info.get(_KNOWN_AMENDED, {}).get(exam_id)
+        if known is not None:
+            return known
     stmt = select(ExamVersion.id).where(ExamVersion.exam_id == exam_id, _AMENDMENT)
     if up_to is not None:
         stmt = stmt.where(ExamVersion.version <= up_to)
@@ -328,6 +341,7 @@ def create_exam(
     # session keeps only weak references (they would be queried again).
     set_committed_value(exam, "patient", patient)
     set_committed_value(version, "exam", exam)
+    _know_amended(s, exam.id, False)
     audit.record(
         s,
         audit.ACTION_EXAM_CREATE,
@@ -342,19 +356,29 @@ def create_exam(
     return version
 
 
-def _exam_for_write(s: Session, exam_id: int) -> tuple[Exam, str | None]:
-    """The exam with its patient (a new version compares and syncs the patient) and the hash
-    of its current version (the audit entry's `previous_hash`): one query."""
+_AMENDED_EXAM: Final = (
+    select(ExamVersion.id)
+    .where(ExamVersion.exam_id == Exam.id, _AMENDMENT)
+    .exists()
+    .correlate(Exam)
+    .label("amended")
+)
+
+
+def _exam_for_write(s: Session, exam_id: int) -> tuple[Exam, str | None, bool]:
+    """The exam with its patient (a new version compares and syncs the patient), the hash
+    of its current version (the audit entry's `previous_hash`) and whether it was amended
+    (the response says so): one query."""
     current = (ExamVersion.exam_id == Exam.id) & (ExamVersion.version == Exam.current_version)
     row = s.execute(
-        select(Exam, ExamVersion.doc_hash)
+        select(Exam, ExamVersion.doc_hash, _AMENDED_EXAM)
         .outerjoin(ExamVersion, current)
         .options(joinedload(Exam.patient))
         .where(Exam.id == exam_id)
     ).first()
     if row is None:
         raise NotFound(f"no exam {exam_id}")
-    return row[0], row[1]
+    return row[0], row[1], bool(row[2])
 
 
 def _stale(exam: Exam, expected_version: int) -> Conflict:
@@ -419,6 +443,7 @@ def _new_version(
     action: str,
     client: str | None,
     current_hash: str | None,
+    amended: bool,
 ) -> ExamVersion:
     exam_id = exam.id
     obj, digest = _document(doc)
@@ -480,6 +505,7 @@ def _new_version(
     else:
         patient = old_patient
     set_committed_value(version, "exam", exam)
+    _know_amended(s, exam_id, amended)
     _sync_patient(s, patient, doc)
     audit.record(
         s,
@@ -506,7 +532,7 @@ def save_draft(
 ) -> ExamVersion:
     """Save `doc` as version expected_version + 1 of a draft exam (never overwrites)."""
     require(user, "edit")
-    exam, current_hash = _exam_for_write(s, exam_id)
+    exam, current_hash, amended = _exam_for_write(s, exam_id)
     _check_expected(exam, expected_version)
     if exam.status == "signed":
         raise InvalidState("signed exams are amended, with a reason")
@@ -521,6 +547,7 @@ def save_draft(
         action=audit.ACTION_EXAM_SAVE,
         client=client,
         current_hash=current_hash,
+        amended=amended,
     )
 
 
@@ -537,7 +564,7 @@ def amend(
     """Amend a signed exam: a new draft version carrying the reason; the exam is a draft again
     (to be signed anew) and the signed version stays as it was."""
     require(user, "amend")
-    exam, current_hash = _exam_for_write(s, exam_id)
+    exam, current_hash, _ = _exam_for_write(s, exam_id)
     _check_expected(exam, expected_version)
     if exam.status != "signed":
         raise InvalidState("only signed exams are amended; save the draft instead")
@@ -561,6 +588,7 @@ def amend(
         action=audit.ACTION_EXAM_AMEND,
         client=client,
         current_hash=current_hash,
+        amended=True,
     )
 
 

@@ -72,8 +72,15 @@ def read_prior(
 
 
 def criteria_with(doc: ExamDocument, prior: dict[str, Any] | None) -> tuple[str, ...]:
-    """The critical criteria of `doc` assessed with the prior document (assess_stored)."""
-    return criteria_of(assess(doc, prior=parse_exam_obj(prior) if prior is not None else None))
+    """The critical criteria of `doc` assessed with the prior document, as assess_stored's
+    result has them (criteria_of). Without a prior, the decisions tier takes the same
+    critical decisions without rendering a result (about 5x less CPU; held equal by
+    tests/test_decisions.py and tests/test_web_critical.py); with one, the full engine (the
+    serial comparison decides in its renderer)."""
+    if prior is None:
+        decided = assess(doc, detail="decisions")
+        return tuple(dict.fromkeys(c for leg in decided.legs.values() for c in leg.critical))
+    return criteria_of(assess(doc, prior=parse_exam_obj(prior)))
 
 
 def assess_for_write(

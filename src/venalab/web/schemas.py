@@ -201,17 +201,10 @@ def exams_out(s: Session, found: list[models.Exam]) -> list[ExamOut]:
     return [_exam_out(e, local_ids.get(e.patient_id), e.id in amended) for e in found]
 
 
-def version_detail(s: Session, v: models.ExamVersion, *, amended: bool | None = None) -> ExamDetail:
-    """The exam (current state) with version `v` and its document. `amended`: when the
-    caller knows it (an amendment was just written), no query."""
+def version_detail(s: Session, v: models.ExamVersion) -> ExamDetail:
+    """The exam (current state) with version `v` and its document."""
     e = v.exam  # loaded with the version by the store
-    if amended is None:
-        amended = exams.is_amended(s, e.id)
-    return ExamDetail(
-        **_exam_out(e, e.patient.local_id, amended).model_dump(),
-        version=version_out(s, v),
-        document=v.document,
-    )
+    return ExamDetail(**exam_out(s, e).model_dump(), version=version_out(s, v), document=v.document)
 
 
 def created(detail: ExamDetail) -> Response:

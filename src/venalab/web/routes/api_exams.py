@@ -217,7 +217,7 @@ def _amend(
     v = exams.amend(s, exam_id, doc, user, reason, expected)
     s.flush()
     mark_written(s, exam_id, doc, marks)
-    return version_detail(s, v, amended=True)  # this version carries a reason
+    return version_detail(s, v)
 
 
 @router.post("/exams/{exam_id}/sign", response_model=ExamDetail, responses=ERROR_RESPONSES)
