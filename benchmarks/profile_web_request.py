@@ -9,7 +9,7 @@ the figures are the app's own cost) with the bodies of benchmarks/bench_web_load
 - amend:  sign, then POST /api/exams/{id}/amend (the signed-exam path);
 - create: POST /api/exams.
 
-Prints the process CPU time per request (all threads; the best of 5 batches) of each path. With --profile PATH,
+Prints the process CPU time per request (all threads; the best of 20 batches) of each path. With --profile PATH,
 also runs each path under cProfile, with the worker-thread hops made inline so one profile
 sees the whole request, and prints the top functions by cumulative time.
 
@@ -181,14 +181,15 @@ async def measure(paths: Paths, names: list[str], n: int) -> dict[str, float]:
         fn = getattr(paths, name)
         for _ in range(20):  # warm-up
             await fn()
-        # the best of 5 batches: the machine may be shared, and others' load only adds
+        # the best of 20 batches: the machine may be shared, and others' load only adds
         cpu, wall = [], []
-        for _ in range(5):
+        size = max(1, n // 20)
+        for _ in range(20):
             c0, w0 = time.process_time(), time.perf_counter()
-            for _ in range(max(1, n // 5)):
+            for _ in range(size):
                 await fn()
-            cpu.append((time.process_time() - c0) * 1000 / max(1, n // 5))
-            wall.append((time.perf_counter() - w0) * 1000 / max(1, n // 5))
+            cpu.append((time.process_time() - c0) * 1000 / size)
+            wall.append((time.perf_counter() - w0) * 1000 / size)
         out[name], out[name + "_wall"] = min(cpu), min(wall)
     return out
 

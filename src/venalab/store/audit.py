@@ -146,6 +146,7 @@ def _clean(value: Any) -> Any:
 
 
 _INSERTED: Final = tuple(c for c in AuditEntry.__table__.columns if c.key != "id")
+_INSERT_ENTRY: Final = insert(AuditEntry).returning(AuditEntry.id)
 _SET_HEAD: Final = (
     update(AuditChainHead)
     .where(AuditChainHead.id == 1)
@@ -206,7 +207,7 @@ def record(
     # A plain INSERT, not the session's unit of work: nothing else of the transaction waits
     # on this row, and the flush machinery cost more than the statement (issue 14).
     columns = {c.key: getattr(entry, c.key) for c in _INSERTED}
-    entry.id = s.execute(insert(AuditEntry).values(columns).returning(AuditEntry.id)).scalar_one()
+    entry.id = s.execute(_INSERT_ENTRY, columns).scalar_one()
     s.execute(_SET_HEAD, {"last_hash": entry.entry_hash})
     return entry
 

@@ -26,10 +26,11 @@ of its canonical text (`models.canonical_json`).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from typing import Any, Final, Literal, NoReturn, cast
 
-from sqlalchemy import CursorResult, Select, and_, case, func, select, update
+from sqlalchemy import CursorResult, Select, Update, and_, bindparam, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, contains_eager, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -250,14 +251,43 @@ def list_exams(
     return list(s.scalars(stmt.limit(max(0, limit)).offset(max(0, offset))))
 
 
+def _previous(what: Any) -> Select[Any]:
+    # Built once (bind parameters): building a statement with joins costs more CPU than the
+    # database takes to run it (issue 14).
+    return (
+        select(what)
+        .join(
+            Exam, (ExamVersion.exam_id == Exam.id) & (ExamVersion.version == Exam.current_version)
+        )
+        .join(Patient, Exam.patient_id == Patient.id)
+        .where(
+            Patient.local_id == bindparam("patient"),
+            Exam.exam_date < bindparam("before"),
+            Exam.id != bindparam("exclude"),
+        )
+        .order_by(Exam.exam_date.desc(), Exam.id.desc())
+        .limit(1)
+    )
+
+
+_PREVIOUS_VERSION: Final = _previous(ExamVersion)
+_PREVIOUS_VERSION_ID: Final = _previous(ExamVersion.id)
+
+
+def _previous_params(
+    patient_local_id: str, before: dt.date, exclude_exam_id: int | None
+) -> dict[str, Any]:
+    # ids start at 1: excluding 0 excludes nothing
+    return {"patient": patient_local_id, "before": before, "exclude": exclude_exam_id or 0}
+
+
 def previous_version(
     s: Session, patient_local_id: str, before: dt.date, exclude_exam_id: int | None = None
 ) -> ExamVersion | None:
     """The current version of the patient's latest exam dated before `before` (the prior
     exam a serial comparison reads), None when there is none."""
-    found: ExamVersion | None = s.scalar(
-        _previous(select(ExamVersion), patient_local_id, before, exclude_exam_id)
-    )
+    params = _previous_params(patient_local_id, before, exclude_exam_id)
+    found: ExamVersion | None = s.scalar(_PREVIOUS_VERSION, params)
     return found
 
 
@@ -265,26 +295,9 @@ def previous_version_id(
     s: Session, patient_local_id: str, before: dt.date, exclude_exam_id: int | None = None
 ) -> int | None:
     """The row id of `previous_version` (its document not read)."""
-    stmt = _previous(select(ExamVersion.id), patient_local_id, before, exclude_exam_id)
-    found: int | None = s.scalar(stmt)
+    params = _previous_params(patient_local_id, before, exclude_exam_id)
+    found: int | None = s.scalar(_PREVIOUS_VERSION_ID, params)
     return found
-
-
-def _previous(
-    stmt: Select[Any], patient_local_id: str, before: dt.date, exclude_exam_id: int | None
-) -> Select[Any]:
-    stmt = (
-        stmt.join(
-            Exam, (ExamVersion.exam_id == Exam.id) & (ExamVersion.version == Exam.current_version)
-        )
-        .join(Patient, Exam.patient_id == Patient.id)
-        .where(Patient.local_id == patient_local_id, Exam.exam_date < before)
-        .order_by(Exam.exam_date.desc(), Exam.id.desc())
-        .limit(1)
-    )
-    if exclude_exam_id is not None:
-        stmt = stmt.where(Exam.id != exclude_exam_id)
-    return stmt
 
 
 def current_versions(s: Session, patient_local_id: str) -> list[ExamVersion]:
@@ -363,19 +376,22 @@ _AMENDED_EXAM: Final = (
     .correlate(Exam)
     .label("amended")
 )
+_EXAM_FOR_WRITE: Final = (
+    select(Exam, ExamVersion.doc_hash, _AMENDED_EXAM)
+    .outerjoin(
+        ExamVersion,
+        (ExamVersion.exam_id == Exam.id) & (ExamVersion.version == Exam.current_version),
+    )
+    .options(joinedload(Exam.patient))
+    .where(Exam.id == bindparam("exam_id"))
+)
 
 
 def _exam_for_write(s: Session, exam_id: int) -> tuple[Exam, str | None, bool]:
     """The exam with its patient (a new version compares and syncs the patient), the hash
     of its current version (the audit entry's `previous_hash`) and whether it was amended
     (the response says so): one query."""
-    current = (ExamVersion.exam_id == Exam.id) & (ExamVersion.version == Exam.current_version)
-    row = s.execute(
-        select(Exam, ExamVersion.doc_hash, _AMENDED_EXAM)
-        .outerjoin(ExamVersion, current)
-        .options(joinedload(Exam.patient))
-        .where(Exam.id == exam_id)
-    ).first()
+    row = s.execute(_EXAM_FOR_WRITE, {"exam_id": exam_id}).first()
     if row is None:
         raise NotFound(f"no exam {exam_id}")
     return row[0], row[1], bool(row[2])
@@ -406,25 +422,30 @@ def _explain_lost_race(
     raise _stale(exam, expected_version)
 
 
+@functools.cache
+def _claim_statement(names: tuple[str, ...]) -> Update:
+    # One statement per set of columns, built once (bind parameters): see _previous.
+    return (
+        update(Exam)
+        .where(
+            Exam.id == bindparam("exam_id"),
+            Exam.current_version == bindparam("expected"),
+            Exam.status == bindparam("wanted"),
+        )
+        .values({name: bindparam(f"set_{name}") for name in names})
+        .execution_options(synchronize_session=False)
+    )
+
+
 def _claim(
     s: Session, exam: Exam, expected_version: int, wanted: ExamStatus, **values: Any
 ) -> None:
     """Compare-and-set on the exam row, the first write of every mutation: it takes the row
     lock (PostgreSQL) or the write lock (SQLite), so of two writers based on the same version
     the second waits here, then matches nothing and gets Conflict without having written."""
-    result = cast(
-        CursorResult[Any],
-        s.execute(
-            update(Exam)
-            .where(
-                Exam.id == exam.id,
-                Exam.current_version == expected_version,
-                Exam.status == wanted,
-            )
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        ),
-    )
+    params = {"exam_id": exam.id, "expected": expected_version, "wanted": wanted}
+    params.update({f"set_{name}": value for name, value in values.items()})
+    result = cast(CursorResult[Any], s.execute(_claim_statement(tuple(sorted(values))), params))
     if result.rowcount != 1:
         _explain_lost_race(s, exam, expected_version, wanted)
     for name, value in values.items():
