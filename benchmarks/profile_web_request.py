@@ -111,7 +111,7 @@ class Paths:
 
     def doc(self) -> dict[str, Any]:
         self.n += 1
-        doc = json.loads(json.dumps(self.document))
+        doc: dict[str, Any] = json.loads(json.dumps(self.document))
         doc["legs"]["left"]["segments"][3]["reflux_ms"] = 600 + self.n % 1000
         return doc
 
