@@ -1,9 +1,10 @@
 """Stored exams through the engine: the automatic prior exam, critical marks, sign-off gate.
 
-Every page and API call that interprets a stored exam goes through `assess_stored`, so the
-exam view, the report, the sign-off check and the worklist flag agree: the engine runs with
-the patient's previous exam (the latest one dated before this exam) as its prior, which adds
-the serial comparison and the distal-DVT follow-up result (issue 18).
+Every page and API call that interprets a stored exam goes through `assess_stored` (a save
+through `assess_for_write` and `mark_written`, the same assessment made before its write
+transaction), so the exam view, the report, the sign-off check and the worklist flag agree:
+the engine runs with the patient's previous exam (the latest one dated before this exam) as
+its prior, which adds the serial comparison and the distal-DVT follow-up result (issue 18).
 """
 
 from __future__ import annotations
