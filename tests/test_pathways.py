@@ -28,7 +28,7 @@ from venalab.rules.pathways import (
 from venalab.rules.pathways.cvi import cvi_recommendations
 from venalab.rules.patterns import reflux_patterns
 from venalab.rules.reflux import assess_perforator, assess_segment
-from venalab.rules.thrombosis import TptPolicy, classify_thrombosis
+from venalab.rules.thrombosis import TptPolicy, decide_thrombosis
 
 # TV31: no risk factor for extension, mild symptoms, low bleeding risk.
 TV31_HISTORY: dict[str, Any] = {
@@ -73,7 +73,7 @@ def pathway_of(
 ) -> PathwayResult:
     the_leg = exam.leg(side)
     assert the_leg is not None
-    return thrombosis_pathway(side, classify_thrombosis(the_leg, tpt), exam, params)
+    return thrombosis_pathway(side, decide_thrombosis(the_leg, tpt), exam, params)
 
 
 def rec(result: PathwayResult | tuple[Recommendation, ...], key: str) -> Recommendation:

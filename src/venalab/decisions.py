@@ -4,8 +4,10 @@ with its rule id, without evidence objects, texts or the result document.
 `decide(exam)` takes the same decisions as `engine.assess` through the same rule functions
 (rules.reflux `segment_verdict` / `perforator_pathologic` / `perforator_incompetent`,
 rules.patterns `decide_patterns`, rules.ceap `clinical_classes` / `ap_decision`,
-rules.pathways.cvi `cvi_steps`, and the full thrombosis, EHIT, pathway, critical and score
-rules where a leg has a thrombus, a treatment or scored items); it only skips rendering.
+rules.pathways.cvi `cvi_steps`, the thrombosis side's decide step
+(rules.thrombotic `decide_thrombotic`: EHIT, thrombosis, pathway and critical decisions,
+which engine.assess renders) where a leg has a thrombus or a treatment, and the score rules
+where items are scored); it only skips rendering.
 `decisions_of(result)` reads the same structure off a full result: the differential test
 (tests/test_decisions.py) holds `decide(exam) == decisions_of(assess(exam))`.
 Shape: README "Result detail" and `Decisions.to_dict()`.
@@ -24,9 +26,7 @@ from venalab.result import EngineOptions, LegResult, Result
 from venalab.rules.calcinosis import assess_calcinosis
 from venalab.rules.ceap import clinical_classes, highest_class
 from venalab.rules.ceap.derivation import ap_decision, etiology_of, symptoms_of, thrombosed_veins
-from venalab.rules.critical import critical_findings
-from venalab.rules.ehit import classify_ehit, post_treatment_indices
-from venalab.rules.pathways import pathway_params, thrombosis_pathway
+from venalab.rules.pathways import pathway_params
 from venalab.rules.pathways.cvi import cvi_steps
 from venalab.rules.pathways.model import DEFAULT_PARAMS, PathwayParams
 from venalab.rules.patterns import decide_patterns, refluxing_names
@@ -36,7 +36,7 @@ from venalab.rules.reflux import (
     perforator_pathologic,
     segment_verdict,
 )
-from venalab.rules.thrombosis import classify_thrombosis
+from venalab.rules.thrombotic import decide_thrombotic
 from venalab.rules.vcss import score_with_sign_bounds
 from venalab.rules.villalta import score_villalta
 from venalab.rules.wells import score_wells
@@ -233,21 +233,17 @@ def _thrombotic(
 ) -> _Thrombotic:
     if not any(s.thrombus is not None or s.treatment is not None for s in leg.segments):
         return _Thrombotic()  # no thrombus, no treatment: no class, no pathway, no mark
-    date = exam.exam.date
-    ehit = classify_ehit(side, leg, date)
-    t = classify_thrombosis(
-        leg, options.tibioperoneal_trunk, post_treatment_indices(leg, date, ehit)
-    )
-    pathway = thrombosis_pathway(side, t, exam, params, ehit=ehit)
+    d = decide_thrombotic(side, leg, exam, options.tibioperoneal_trunk, params)
+    t, pathway = d.thrombosis, d.pathway
     return _Thrombotic(
         classification=t.classification,
         pathway=pathway.pathway,
         decision=pathway.decision,
         thrombosed=thrombosed_veins(t),
         acute=(t.classification != "none" and not t.chronic_only) or bool(t.superficial),
-        ehit=tuple((e.junction, e.ehit_class, e.decision) for e in ehit),
-        critical=tuple(c.criterion for c in critical_findings(side, t, pathway, ehit)),
-        recommendations=tuple(r.id for r in pathway.recommendations),
+        ehit=tuple((e.junction, e.ehit_class, e.decision) for e in d.ehit),
+        critical=tuple(c.criterion for c in d.critical),
+        recommendations=pathway.rec_ids(),
     )
 
 

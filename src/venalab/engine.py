@@ -31,23 +31,20 @@ from venalab.rules.comparison import (
     comparison_findings,
     prior_problems,
 )
-from venalab.rules.critical import critical_findings
 from venalab.rules.diagnoses import calcinosis_diagnoses, leg_diagnoses
 from venalab.rules.ehit import (
     EhitResult,
     TreatedSegment,
-    classify_ehit,
-    post_treatment_indices,
     treated_segments,
     treatment_evidence,
     treatment_text,
 )
 from venalab.rules.imaging import interpret_imaging
 from venalab.rules.pathways import (
+    DEFAULT_PARAMS,
     DerivedFollowup,
     PathwayParams,
     pathway_params,
-    thrombosis_pathway,
 )
 from venalab.rules.pathways.cvi import cvi_recommendations
 from venalab.rules.patterns import reflux_patterns
@@ -58,7 +55,8 @@ from venalab.rules.reflux import (
     assess_segment,
     boundary_phrase,
 )
-from venalab.rules.thrombosis import ThrombosisResult, classify_thrombosis
+from venalab.rules.thrombosis import ThrombosisResult
+from venalab.rules.thrombotic import decide_thrombotic, render_thrombotic
 from venalab.rules.vcss import score_with_sign_bounds
 from venalab.rules.villalta import score_villalta
 from venalab.rules.wells import score_wells
@@ -282,10 +280,11 @@ def assess_leg(
         ((r, s.position_cm) for r, s in zip(segments, leg.segments, strict=True)), cs
     )
     treated = treated_segments(leg, exam.exam.date)
-    ehit = classify_ehit(side, leg, exam.exam.date)
-    thrombosis = classify_thrombosis(
-        leg, options.tibioperoneal_trunk, post_treatment_indices(leg, exam.exam.date, ehit)
+    params = _pathway_params(options) or DEFAULT_PARAMS
+    thrombotic = render_thrombotic(
+        decide_thrombotic(side, leg, exam, options.tibioperoneal_trunk, params, derived), params
     )
+    ehit, thrombosis, pathway = thrombotic.ehit, thrombotic.thrombosis, thrombotic.pathway
     findings = _segment_findings(side, segments) + _perforator_findings(side, perforators)
     for p in patterns:
         findings.append(
@@ -353,9 +352,6 @@ def assess_leg(
             )
         )
 
-    pathway = thrombosis_pathway(
-        side, thrombosis, exam, _pathway_params(options), ehit=ehit, derived=derived
-    )
     recommendations = list(pathway.recommendations)
     recommendations += cvi_recommendations(
         side,
@@ -388,7 +384,7 @@ def assess_leg(
         imaging=imaging,
         treated=treated,
         ehit=ehit,
-        critical=critical_findings(side, thrombosis, pathway, ehit),
+        critical=thrombotic.critical,
     )
     return result, findings, recommendations
 

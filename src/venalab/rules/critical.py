@@ -12,6 +12,8 @@ this module reads their results, it does not judge thresholds again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Literal
 
@@ -22,9 +24,10 @@ from venalab.datafiles import StrictData, load_data_file, validate_document
 from venalab.errors import Problem
 from venalab.evidence import Evidence, Frozen, evidence
 from venalab.exam import Side
-from venalab.rules.ehit import EhitClass, EhitResult
-from venalab.rules.pathways import PathwayResult
-from venalab.rules.thrombosis import ThrombosisResult
+from venalab.rules.decided import Text, text_of
+from venalab.rules.ehit import EhitClass, EhitResult, EhitVerdict
+from venalab.rules.pathways import PathwayDecision, PathwayResult
+from venalab.rules.thrombosis import ThrombosisDecision, ThrombosisResult
 
 CriterionId = Literal["proximal-dvt", "proximal-extension", "svt-near-junction", "ehit-deep"]
 
@@ -86,20 +89,139 @@ class CriticalFinding(Frozen):
     evidence: Evidence
 
 
+Basis = Callable[[ThrombosisResult, PathwayResult, tuple[EhitResult, ...]], Evidence]
+"""Where a mark's basis evidence is in the rendered results of the leg."""
+
+
+@dataclass(slots=True)
+class CriticalMark:
+    """A decided critical mark (`decide_critical`); rendered by `render_critical`."""
+
+    criterion: CriterionId
+    text: Text
+    finding_ids: Callable[[], tuple[str, ...]]
+    basis: Basis
+
+    def id(self, side: Side) -> str:
+        return f"critical.{self.criterion}.{side}"
+
+
 def _mark(
-    cid: CriterionId, side: Side, text: str, finding_ids: tuple[str, ...], basis: Evidence
-) -> CriticalFinding | None:
-    spec = CRITICAL.criteria.get(cid)
-    if spec is None:  # criterion removed from the lab's list
+    cid: CriterionId, text: Text, finding_ids: Callable[[], tuple[str, ...]], basis: Basis
+) -> CriticalMark | None:
+    if cid not in CRITICAL.criteria:  # criterion removed from the lab's list
         return None
+    return CriticalMark(cid, text, finding_ids, basis)
+
+
+def _proximal(side: Side, t: ThrombosisDecision) -> CriticalMark | None:
+    active = [d for d in t.deep if d.level == "proximal" and d.age != "chronic"]
+    if not active:
+        return None
+
+    def text() -> str:
+        veins = ", ".join(dict.fromkeys(d.vein for d in active))
+        ages = ", ".join(dict.fromkeys(d.age or "age not stated" for d in active))
+        return f"proximal deep vein thrombosis ({veins}; {ages})."
+
+    return _mark("proximal-dvt", text, lambda: (f"thrombosis.proximal.{side}",),
+                 lambda t, p, e: t.evidence)  # fmt: skip
+
+
+def _extension(side: Side, pathway: PathwayDecision) -> CriticalMark | None:
+    key = "iddvt.followup.proximal-extension"
+    if not any(r.key == key for r in pathway.recs):
+        return None
+    rid = f"{key}.{side}"
+    return _mark("proximal-extension", "distal DVT has extended into the proximal veins.",
+                 tuple, lambda t, p, e: next(r.evidence for r in p.recommendations
+                                             if r.id == rid))  # fmt: skip
+
+
+def _svt(side: Side, pathway: PathwayDecision) -> CriticalMark | None:
+    svt = pathway.svt
+    if svt is None or not (svt.decision == "therapeutic-anticoagulation" or svt.boundary):
+        return None
+    found = svt
+
+    def text() -> str:
+        where = (
+            f"{found.distance_to_junction_cm:g} cm from the {found.junction}"
+            if found.distance_to_junction_cm is not None and found.junction
+            else "at the junction"
+        )
+        edge = " (exactly at the junction distance: boundary)" if found.boundary else ""
+        return f"superficial vein thrombosis ({', '.join(found.veins)}) {where}{edge}."
+
+    def basis(t: ThrombosisResult, p: PathwayResult, e: tuple[EhitResult, ...]) -> Evidence:
+        wanted = (f"svt.therapeutic.{side}", f"svt.junction-boundary.{side}")
+        return next((r.evidence for r in p.recommendations if r.id in wanted), p.evidence)
+
+    return _mark("svt-near-junction", text,
+                 lambda: tuple(f"thrombosis.superficial.{side}.{v}" for v in found.veins),
+                 basis)  # fmt: skip
+
+
+def _ehit(side: Side, ehit: tuple[EhitVerdict, ...]) -> list[CriticalMark]:
+    spec = CRITICAL.criteria.get("ehit-deep")
+    classes = spec.ehit_classes if spec else ()
+    out = []
+    for index, e in enumerate(ehit):
+        # A thrombus in the deep vein whose lumen share is unknown may be EHIT III: it is
+        # marked, so that it is looked at and communicated [D].
+        unknown = e.decision == "undetermined" and "III" in classes
+        if unknown or (e.ehit_class is not None and e.ehit_class in classes):
+            mark = _mark("ehit-deep", _ehit_text(e, unknown),
+                         _ehit_finding(side, e.junction), _ehit_basis(index))  # fmt: skip
+            if mark is not None:
+                out.append(mark)
+    return out
+
+
+def _ehit_text(e: EhitVerdict, unknown: bool) -> Text:
+    extra = " (lumen share not recorded: could be EHIT III)" if unknown else ""
+    return lambda: f"{e.label} at the {e.junction} ({e.deep_vein}){extra}."
+
+
+def _ehit_finding(side: Side, junction: str) -> Callable[[], tuple[str, ...]]:
+    return lambda: (f"ehit.{side}.{junction}",)
+
+
+def _ehit_basis(index: int) -> Basis:
+    return lambda t, p, e: e[index].evidence
+
+
+def decide_critical(
+    side: Side,
+    thrombosis: ThrombosisDecision,
+    pathway: PathwayDecision,
+    ehit: tuple[EhitVerdict, ...],
+) -> tuple[CriticalMark, ...]:
+    """The critical marks of one leg, from the decisions the other rules took."""
+    marks = [_proximal(side, thrombosis), _extension(side, pathway), _svt(side, pathway)]
+    return tuple(m for m in marks if m is not None) + tuple(_ehit(side, ehit))
+
+
+def render_critical(
+    mark: CriticalMark,
+    side: Side,
+    thrombosis: ThrombosisResult,
+    pathway: PathwayResult,
+    ehit: tuple[EhitResult, ...],
+) -> CriticalFinding:
+    """A decided mark with its texts and evidence (`thrombosis`, `pathway`, `ehit`: the
+    rendered results of the same leg, which hold the mark's basis)."""
+    cid = mark.criterion
+    spec = CRITICAL.criteria[cid]
+    basis = mark.basis(thrombosis, pathway, ehit)
     return CriticalFinding(
-        id=f"critical.{cid}.{side}",
+        id=mark.id(side),
         criterion=cid,
         leg=side,
         label=spec.label,
         reason=spec.reason,
-        text=f"{side.capitalize()} leg: {text}",
-        finding_ids=finding_ids,
+        text=f"{side.capitalize()} leg: {text_of(mark.text)}",
+        finding_ids=mark.finding_ids(),
         evidence=evidence(
             f"critical.{cid}",
             spec.sources,
@@ -111,66 +233,3 @@ def _mark(
             note=f"{spec.reason} Basis ({basis.rule}): {basis.note or 'see the finding'}",
         ),
     )
-
-
-def _proximal(side: Side, t: ThrombosisResult) -> CriticalFinding | None:
-    active = [d for d in t.deep if d.level == "proximal" and d.age != "chronic"]
-    if not active:
-        return None
-    veins = ", ".join(dict.fromkeys(d.vein for d in active))
-    ages = ", ".join(dict.fromkeys(d.age or "age not stated" for d in active))
-    return _mark("proximal-dvt", side, f"proximal deep vein thrombosis ({veins}; {ages}).",
-                 (f"thrombosis.proximal.{side}",), t.evidence)  # fmt: skip
-
-
-def _extension(side: Side, pathway: PathwayResult) -> CriticalFinding | None:
-    rec = next(
-        (r for r in pathway.recommendations if r.id == f"iddvt.followup.proximal-extension.{side}"),
-        None,
-    )
-    if rec is None:
-        return None
-    return _mark("proximal-extension", side, "distal DVT has extended into the proximal veins.",
-                 (), rec.evidence)  # fmt: skip
-
-
-def _svt(side: Side, pathway: PathwayResult) -> CriticalFinding | None:
-    svt = pathway.svt
-    if svt is None or not (svt.decision == "therapeutic-anticoagulation" or svt.boundary):
-        return None
-    where = (
-        f"{svt.distance_to_junction_cm:g} cm from the {svt.junction}"
-        if svt.distance_to_junction_cm is not None and svt.junction
-        else "at the junction"
-    )
-    edge = " (exactly at the junction distance: boundary)" if svt.boundary else ""
-    wanted = (f"svt.therapeutic.{side}", f"svt.junction-boundary.{side}")
-    basis = next((r.evidence for r in pathway.recommendations if r.id in wanted), pathway.evidence)
-    return _mark("svt-near-junction", side,
-                 f"superficial vein thrombosis ({', '.join(svt.veins)}) {where}{edge}.",
-                 tuple(f"thrombosis.superficial.{side}.{v}" for v in svt.veins), basis)  # fmt: skip
-
-
-def _ehit(side: Side, ehit: tuple[EhitResult, ...]) -> list[CriticalFinding]:
-    spec = CRITICAL.criteria.get("ehit-deep")
-    classes = spec.ehit_classes if spec else ()
-    out = []
-    for e in ehit:
-        # A thrombus in the deep vein whose lumen share is unknown may be EHIT III: it is
-        # marked, so that it is looked at and communicated [D].
-        unknown = e.decision == "undetermined" and "III" in classes
-        if unknown or (e.ehit_class is not None and e.ehit_class in classes):
-            extra = " (lumen share not recorded: could be EHIT III)" if unknown else ""
-            mark = _mark("ehit-deep", side, f"{e.label} at the {e.junction} ({e.deep_vein}){extra}.",
-                         (f"ehit.{side}.{e.junction}",), e.evidence)  # fmt: skip
-            if mark is not None:
-                out.append(mark)
-    return out
-
-
-def critical_findings(
-    side: Side, thrombosis: ThrombosisResult, pathway: PathwayResult, ehit: tuple[EhitResult, ...]
-) -> tuple[CriticalFinding, ...]:
-    """The critical marks of one leg, from the results the other rules produced."""
-    marks = [_proximal(side, thrombosis), _extension(side, pathway), _svt(side, pathway)]
-    return tuple(m for m in marks if m is not None) + tuple(_ehit(side, ehit))

@@ -17,8 +17,9 @@ Pure functions over the exam's leg; the text and every number come from the data
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from functools import cache
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 from pydantic import Field
 
@@ -27,6 +28,7 @@ from venalab.datafiles import StrictData, load_data_file, validate_document
 from venalab.errors import Problem
 from venalab.evidence import Comparison, Evidence, Frozen, Recommendation, evidence
 from venalab.exam import Leg, Segment, Side, TreatmentMethod
+from venalab.rules.decided import Rec
 
 EhitClass = Literal["I", "II", "III", "IV"]
 EHIT_CLASSES: tuple[EhitClass, ...] = ("I", "II", "III", "IV")
@@ -140,20 +142,43 @@ class EhitResult(Frozen):
         return "EHIT II or III" if self.decision == "undetermined" else "no EHIT"
 
 
-def treated_segments(leg: Leg, exam_date: dt.date) -> tuple[TreatedSegment, ...]:
-    return tuple(
-        TreatedSegment(
-            index=i,
-            vein=s.vein,
-            site=s.site,
-            method=s.treatment.method,
-            status=s.treatment.status,
-            date=s.treatment.date,
-            days_since=(exam_date - s.treatment.date).days if s.treatment.date else None,
-        )
-        for i, s in enumerate(leg.segments)
-        if s.treatment is not None
+@dataclass(slots=True)
+class Treated:
+    """A treated segment entry as decided (the lean TreatedSegment)."""
+
+    index: int
+    vein: str
+    site: str | None
+    method: TreatmentMethod
+    status: str | None
+    date: dt.date | None
+    days_since: int | None
+
+
+def decide_treated(leg: Leg, exam_date: dt.date) -> tuple[Treated, ...]:
+    out = []
+    for i, s in enumerate(leg.segments):
+        t = s.treatment
+        if t is not None:
+            days = (exam_date - t.date).days if t.date else None
+            out.append(Treated(i, s.vein, s.site, t.method, t.status, t.date, days))
+    return tuple(out)
+
+
+def _treated_segment(t: Treated) -> TreatedSegment:
+    return TreatedSegment(
+        index=t.index,
+        vein=t.vein,
+        site=t.site,
+        method=t.method,
+        status=t.status,
+        date=t.date,
+        days_since=t.days_since,
     )
+
+
+def treated_segments(leg: Leg, exam_date: dt.date) -> tuple[TreatedSegment, ...]:
+    return tuple(_treated_segment(t) for t in decide_treated(leg, exam_date))
 
 
 _METHOD = {
@@ -195,11 +220,13 @@ def treatment_evidence(t: TreatedSegment) -> Evidence:
     )
 
 
-def _recent(t: TreatedSegment, params: EhitParams) -> bool:
+def _recent(t: Treated | TreatedSegment, params: EhitParams) -> bool:
     return t.days_since is None or t.days_since <= params.window_days
 
 
-def post_treatment_occlusion(leg: Leg, treated: tuple[TreatedSegment, ...]) -> tuple[int, ...]:
+def post_treatment_occlusion(
+    leg: Leg, treated: tuple[Treated, ...] | tuple[TreatedSegment, ...]
+) -> tuple[int, ...]:
     """Thrombus recorded on a recently treated segment (not stripped): the treatment's intended
     occlusion, not superficial vein thrombosis [D]."""
     return tuple(
@@ -220,6 +247,17 @@ def _manage(key: ManagementKey, side: Side, **fields: str) -> Recommendation:
         strength=spec.strength,
         evidence=evidence(f"ehit.management.{key}", spec.sources, level=spec.level, note=spec.note),
     )
+
+
+def ehit_management(key: str) -> ManagementSpec:
+    """The data-file entry of a decided EHIT recommendation (`key` "ehit.<management key>")."""
+    return EHIT.management[cast(ManagementKey, key.removeprefix("ehit."))]
+
+
+def render_ehit_rec(rec: Rec, side: Side) -> Recommendation:
+    """The recommendation of a decided EHIT management key ("ehit.<management key>")."""
+    fields = rec.fields() if rec.fields is not None else {}
+    return _manage(cast(ManagementKey, rec.key.removeprefix("ehit.")), side, **fields)
 
 
 def _active_thrombus(seg: Segment) -> bool:
@@ -246,11 +284,45 @@ def _grade(
     return ("III", lumen, False, (), ">") if lumen > split else ("II", lumen, False, (), "<")
 
 
-def classify_ehit(side: Side, leg: Leg, exam_date: dt.date) -> tuple[EhitResult, ...]:
-    """EHIT per junction whose trunk was ablated (recently, or on an unrecorded date)."""
+@dataclass(slots=True)
+class EhitVerdict:
+    """One junction's EHIT as decided (`decide_ehit`); rendered by `render_ehit`."""
+
+    junction: Literal["SFJ", "SPJ"]
+    deep_vein: str
+    ablated: tuple[Treated, ...]
+    thermal: bool
+    ehit_class: EhitClass | None
+    decision: EhitDecision
+    lumen_percent: float | None
+    boundary: bool
+    missing: tuple[str, ...]
+    attributed: tuple[int, ...]
+    recs: tuple[Rec, ...]
+    sources: tuple[str, ...]
+    level: EvidenceLevel
+    comparison: Comparison | None
+    deep_thrombus: bool
+    """Active thrombus recorded in the junction's deep vein."""
+    deep_examined: bool
+
+    @property
+    def label(self) -> str:
+        if self.ehit_class is not None:
+            return EHIT.classes[self.ehit_class].label
+        return "EHIT II or III" if self.decision == "undetermined" else "no EHIT"
+
+
+def decide_ehit(
+    side: Side, leg: Leg, exam_date: dt.date, treated: tuple[Treated, ...] | None = None
+) -> tuple[EhitVerdict, ...]:
+    """EHIT per junction whose trunk was ablated (recently, or on an unrecorded date).
+    `treated`: `decide_treated(leg, exam_date)` when the caller has it."""
     params = EHIT.params
-    treated = treated_segments(leg, exam_date)
-    out: list[EhitResult] = []
+    treated = decide_treated(leg, exam_date) if treated is None else treated
+    if not treated:
+        return ()
+    out: list[EhitVerdict] = []
     for junction, spec in EHIT.junctions.items():
         ablated = tuple(
             t
@@ -258,18 +330,23 @@ def classify_ehit(side: Side, leg: Leg, exam_date: dt.date) -> tuple[EhitResult,
             if t.vein in spec.trunks and t.method in params.methods and _recent(t, params)
         )
         if ablated:
-            out.append(_classify_junction(side, leg, junction, spec, ablated, params))
+            out.append(_decide_junction(side, leg, junction, spec, ablated, params))
     return tuple(out)
 
 
-def _classify_junction(
+def classify_ehit(side: Side, leg: Leg, exam_date: dt.date) -> tuple[EhitResult, ...]:
+    """EHIT per junction whose trunk was ablated (recently, or on an unrecorded date)."""
+    return tuple(render_ehit(v, side) for v in decide_ehit(side, leg, exam_date))
+
+
+def _decide_junction(
     side: Side,
     leg: Leg,
     junction: Literal["SFJ", "SPJ"],
     spec: JunctionSpec,
-    ablated: tuple[TreatedSegment, ...],
+    ablated: tuple[Treated, ...],
     params: EhitParams,
-) -> EhitResult:
+) -> EhitVerdict:
     at_junction = [
         i
         for i, s in enumerate(leg.segments)
@@ -297,50 +374,30 @@ def _classify_junction(
         cls, lumen, boundary, missing, comparison = _grade(side, deep, params)
     else:
         cls = "I" if at_junction else None
-    recs: list[Recommendation] = []
+    recs: list[Rec] = []
     if cls is not None:
-        recs.append(_manage(cls, side))
+        recs.append(Rec(f"ehit.{cls}", source="ehit"))
         decision: EhitDecision = EHIT.management[cls].decision
     elif missing:
+        needed = missing
         recs.append(
-            _manage("undetermined", side, deep_vein=spec.deep_vein, needed=", ".join(missing))
-        )
+            Rec("ehit.undetermined", source="ehit",
+                fields=lambda: {"deep_vein": spec.deep_vein, "needed": ", ".join(needed)})
+        )  # fmt: skip
         decision = "undetermined"
     else:
         decision = "none"
     thermal = any(t.method == "thermal-ablation" for t in ablated)
     if not thermal and cls is not None:
-        recs.append(_manage("non-thermal", side))
+        recs.append(Rec("ehit.non-thermal", source="ehit"))
     if any(t.date is None for t in ablated) and (cls is not None or missing):
-        recs.append(_manage("date-missing", side))
+        recs.append(Rec("ehit.date-missing", source="ehit"))
     attributed = tuple(sorted(set(at_junction) | ({i for i, _ in deep} if cls != "IV" else set())))
-    treated_here = ", ".join(
-        f"{t.vein} ({t.method}{f', {t.days_since} days before' if t.days_since is not None else ''})"
-        for t in ablated
-    )
-    found = (
-        f"{EHIT.classes[cls].label}: {EHIT.classes[cls].definition}"
-        if cls is not None
-        else "thrombus extends into the deep vein; lumen share not recorded"
-        if missing
-        else f"no thrombus recorded at the {junction} or in the {spec.deep_vein}"
-    )
-    note = f"After {treated_here}: {found}."
-    if not deep and not any(seg.vein == spec.deep_vein for seg in leg.segments):
-        # Nothing recorded is not nothing found: the class cannot exclude extension.
-        note += f" The {spec.deep_vein} was not examined: extension into it is not excluded."
-    if lumen is not None and cls in ("II", "III"):
-        note += f" Thrombus occupies {lumen:g}% of the {spec.deep_vein} lumen."
-    if boundary:
-        note += (
-            f" Exactly {params.lumen_split_percent:g}%: the source writes '<50%' (II) and "
-            f"'>50%' (III); assigned to {params.at_split} by configuration [D]."
-        )
     class_spec = EHIT.classes[cls] if cls is not None else None
-    sources = list(class_spec.sources if class_spec else ("KAB21",))
+    sources = class_spec.sources if class_spec else ("KAB21",)
     if not thermal or boundary:
-        sources.append("VENALAB")
-    return EhitResult(
+        sources = (*sources, "VENALAB")
+    return EhitVerdict(
         junction=junction,
         deep_vein=spec.deep_vein,
         ablated=ablated,
@@ -351,14 +408,60 @@ def _classify_junction(
         boundary=boundary,
         missing=missing,
         attributed=attributed,
-        recommendations=tuple(recs),
+        recs=tuple(recs),
+        sources=sources,
+        level="D" if (not thermal or boundary) else (class_spec.level if class_spec else "V"),
+        comparison=comparison,
+        deep_thrombus=bool(deep),
+        deep_examined=any(seg.vein == spec.deep_vein for seg in leg.segments),
+    )
+
+
+def render_ehit(v: EhitVerdict, side: Side) -> EhitResult:
+    """The full EHIT result of a decided junction (recommendations, evidence and its note)."""
+    params = EHIT.params
+    cls, lumen, junction, deep_vein = v.ehit_class, v.lumen_percent, v.junction, v.deep_vein
+    treated_here = ", ".join(
+        f"{t.vein} ({t.method}{f', {t.days_since} days before' if t.days_since is not None else ''})"
+        for t in v.ablated
+    )
+    found = (
+        f"{EHIT.classes[cls].label}: {EHIT.classes[cls].definition}"
+        if cls is not None
+        else "thrombus extends into the deep vein; lumen share not recorded"
+        if v.missing
+        else f"no thrombus recorded at the {junction} or in the {deep_vein}"
+    )
+    note = f"After {treated_here}: {found}."
+    if not v.deep_thrombus and not v.deep_examined:
+        # Nothing recorded is not nothing found: the class cannot exclude extension.
+        note += f" The {deep_vein} was not examined: extension into it is not excluded."
+    if lumen is not None and cls in ("II", "III"):
+        note += f" Thrombus occupies {lumen:g}% of the {deep_vein} lumen."
+    if v.boundary:
+        note += (
+            f" Exactly {params.lumen_split_percent:g}%: the source writes '<50%' (II) and "
+            f"'>50%' (III); assigned to {params.at_split} by configuration [D]."
+        )
+    return EhitResult(
+        junction=junction,
+        deep_vein=deep_vein,
+        ablated=tuple(_treated_segment(t) for t in v.ablated),
+        thermal=v.thermal,
+        ehit_class=cls,
+        decision=v.decision,
+        lumen_percent=lumen,
+        boundary=v.boundary,
+        missing=v.missing,
+        attributed=v.attributed,
+        recommendations=tuple(render_ehit_rec(r, side) for r in v.recs),
         evidence=evidence(
             "ehit.class",
-            sources,
-            level="D" if (not thermal or boundary) else (class_spec.level if class_spec else "V"),
+            v.sources,
+            level=v.level,
             threshold=params.lumen_split_percent if lumen is not None and cls != "IV" else None,
             measured=lumen if cls != "IV" else None,
-            comparison=comparison,
+            comparison=v.comparison,
             unit="%" if lumen is not None and cls != "IV" else None,
             note=note,
         ),
@@ -366,8 +469,13 @@ def _classify_junction(
 
 
 def post_treatment_indices(
-    leg: Leg, exam_date: dt.date, ehit: tuple[EhitResult, ...]
+    leg: Leg,
+    exam_date: dt.date,
+    ehit: tuple[EhitResult, ...] | tuple[EhitVerdict, ...],
+    treated: tuple[Treated, ...] | None = None,
 ) -> frozenset[int]:
-    """Segment entries whose thrombus the post-treatment rules account for."""
-    occluded = post_treatment_occlusion(leg, treated_segments(leg, exam_date))
+    """Segment entries whose thrombus the post-treatment rules account for (`treated`:
+    `decide_treated(leg, exam_date)` when the caller has it)."""
+    treated = decide_treated(leg, exam_date) if treated is None else treated
+    occluded = post_treatment_occlusion(leg, treated)
     return frozenset(occluded) | frozenset(i for e in ehit for i in e.attributed)

@@ -18,6 +18,7 @@ of an occlusive DVT (EHIT I-III, KAB21) - are listed in `post_treatment` and mak
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Literal
 
 from venalab.anatomy import VEINS, DvtLevel
@@ -114,18 +115,175 @@ def leg_classification(
     tibioperoneal_trunk: TptPolicy = "distal",
     post_treatment: frozenset[int] = frozenset(),
 ) -> tuple[Classification, bool]:
-    """(classification, chronic only) of `classify_thrombosis`, without building its record
-    (the pathways ask it of the other leg)."""
-    levels: set[str] = set()
-    ages: list[str | None] = []
+    """(classification, chronic only) of a leg (the pathways ask it of the other leg)."""
+    d = decide_thrombosis(leg, tibioperoneal_trunk, post_treatment)
+    return d.classification, d.chronic_only
+
+
+@dataclass(slots=True)
+class Thrombus:
+    """A thrombosed segment entry as decided (the lean ThrombosedSegment)."""
+
+    vein: str
+    index: int
+    site: str | None
+    level: Literal[
+        "proximal", "distal-axial", "distal-muscular", "superficial", "perforator", "post-treatment"
+    ]
+    age: str | None
+    occlusive: bool | None
+    length_cm: float | None
+    diameter_mm: float | None
+    distance_to_junction_cm: float | None
+
+
+@dataclass(slots=True)
+class ThrombosisDecision:
+    """One leg's thrombosis as decided (`decide_thrombosis`); rendered by `render_thrombosis`."""
+
+    classification: Classification
+    deep: tuple[Thrombus, ...]
+    superficial: tuple[Thrombus, ...]
+    perforator: tuple[Thrombus, ...]
+    post_treatment: tuple[Thrombus, ...]
+    veins_involved: tuple[str, ...]
+    chronic_only: bool
+    suspicious: tuple[str, ...]
+    """Deep veins recorded non-compressible without a thrombus description."""
+    deep_examined: bool
+    tibioperoneal_trunk: TptPolicy
+
+    @property
+    def label(self) -> str:
+        return CLASSIFICATION_LABEL[self.classification]
+
+
+def decide_thrombosis(
+    leg: Leg,
+    tibioperoneal_trunk: TptPolicy = "distal",
+    post_treatment: frozenset[int] = frozenset(),
+) -> ThrombosisDecision:
+    """The classification of `classify_thrombosis`, with the entries it rests on."""
+    deep: list[Thrombus] = []
+    superficial: list[Thrombus] = []
+    perforator: list[Thrombus] = []
+    treated: list[Thrombus] = []
+    suspicious: list[str] = []
+    deep_examined = False
     for index, seg in enumerate(leg.segments):
-        if seg.thrombus is None:
+        v = VEINS[seg.vein]
+        if v.system == "deep":
+            deep_examined = True
+        t = seg.thrombus
+        if t is None:
+            if seg.compressibility in ("none", "partial") and v.system == "deep":
+                suspicious.append(seg.vein)
             continue
         level = _deep_level(index, seg.vein, tibioperoneal_trunk, post_treatment)
-        if level is not None:
-            levels.add(level)
-            ages.append(seg.thrombus.age)
-    return _classification(levels), bool(ages) and all(a == "chronic" for a in ages)
+        item = Thrombus(
+            seg.vein,
+            index,
+            seg.site,
+            "post-treatment"
+            if index in post_treatment
+            else level or ("perforator" if v.is_perforator else "superficial"),
+            t.age,
+            t.occlusive,
+            t.length_cm,
+            seg.diameter_mm,
+            t.distance_to_junction_cm,
+        )
+        if index in post_treatment:
+            treated.append(item)
+        elif level is not None:
+            deep.append(item)
+        elif v.is_perforator:
+            perforator.append(item)
+        else:
+            superficial.append(item)
+    return ThrombosisDecision(
+        classification=_classification({d.level for d in deep}),
+        deep=tuple(deep),
+        superficial=tuple(superficial),
+        perforator=tuple(perforator),
+        post_treatment=tuple(treated),
+        veins_involved=tuple(dict.fromkeys(d.vein for d in deep)),
+        chronic_only=bool(deep) and all(d.age == "chronic" for d in deep),
+        suspicious=tuple(suspicious),
+        deep_examined=deep_examined,
+        tibioperoneal_trunk=tibioperoneal_trunk,
+    )
+
+
+def _segment_of(t: Thrombus) -> ThrombosedSegment:
+    return ThrombosedSegment(
+        vein=t.vein,
+        name=VEINS[t.vein].name,
+        index=t.index,
+        site=t.site,
+        level=t.level,
+        age=t.age,
+        occlusive=t.occlusive,
+        length_cm=t.length_cm,
+        diameter_mm=t.diameter_mm,
+        distance_to_junction_cm=t.distance_to_junction_cm,
+    )
+
+
+def render_thrombosis(d: ThrombosisDecision) -> ThrombosisResult:
+    """The full thrombosis result of a decided leg (records, evidence and its note)."""
+    classification = d.classification
+    veins = d.veins_involved
+    levels = {t.level for t in d.deep}
+    lengths = [t.length_cm for t in d.deep if t.length_cm is not None]
+    names = ", ".join(veins)
+    note = {
+        "none": "No thrombus recorded in the deep veins examined.",
+        "proximal": f"Thrombus at or above the popliteal vein ({names}).",
+        "distal-axial": f"{sentence(CLASSIFICATION_LABEL['distal-axial'])} ({names}).",
+        "distal-muscular": f"{sentence(CLASSIFICATION_LABEL['distal-muscular'])} ({names}).",
+    }[classification]
+    if classification == "none" and not d.deep_examined:
+        # Nothing recorded is not the same as nothing found (issue 18: say what was not examined).
+        note = "No deep vein of this leg was examined: no thrombus recorded, DVT not excluded."
+    if d.post_treatment:
+        note += (
+            " Accounted for by the post-treatment rules (not a DVT or SVT class): "
+            f"{', '.join(t.vein for t in d.post_treatment)}."
+        )
+    if "TPT" in veins:
+        note += (
+            f" Tibioperoneal trunk counted as {d.tibioperoneal_trunk} (option; UTT16 counts "
+            "it as axial/distal, CACTUS excluded it from distal DVT)."
+        )
+    if d.suspicious:
+        note += (
+            f" Non-compressible segment(s) without a thrombus description: "
+            f"{', '.join(d.suspicious)}; not classified."
+        )
+    return ThrombosisResult(
+        classification=classification,
+        label=CLASSIFICATION_LABEL[classification],
+        deep=tuple(_segment_of(t) for t in d.deep),
+        superficial=tuple(_segment_of(t) for t in d.superficial),
+        perforator=tuple(_segment_of(t) for t in d.perforator),
+        post_treatment=tuple(_segment_of(t) for t in d.post_treatment),
+        veins_involved=veins,
+        multiple_veins=len(veins) > 1,
+        muscular_involved="distal-muscular" in levels,
+        max_length_cm=max(lengths) if lengths else None,
+        ages=tuple(dict.fromkeys(t.age or "not stated" for t in d.deep)),
+        acute=any(t.age in ("acute", "subacute") for t in d.deep),
+        chronic_only=d.chronic_only,
+        non_compressible_without_thrombus=d.suspicious,
+        tibioperoneal_trunk=d.tibioperoneal_trunk,
+        evidence=evidence(
+            f"thrombosis.{classification}",
+            _SOURCES[classification],
+            level="D" if classification == "distal-muscular" else "V",
+            note=note,
+        ),
+    )
 
 
 def classify_thrombosis(
@@ -138,93 +296,4 @@ def classify_thrombosis(
     `post_treatment`: indices of segment entries whose thrombus the post-treatment rules
     account for (rules.ehit.post_treatment_indices); they are listed apart.
     """
-    deep: list[ThrombosedSegment] = []
-    superficial: list[ThrombosedSegment] = []
-    perforator: list[ThrombosedSegment] = []
-    treated: list[ThrombosedSegment] = []
-    suspicious: list[str] = []
-    for index, seg in enumerate(leg.segments):
-        v = VEINS[seg.vein]
-        if seg.thrombus is None:
-            if seg.compressibility in ("none", "partial") and v.system == "deep":
-                suspicious.append(seg.vein)
-            continue
-        level = _deep_level(index, seg.vein, tibioperoneal_trunk, post_treatment)
-        t = seg.thrombus
-        item = ThrombosedSegment(
-            vein=seg.vein,
-            name=v.name,
-            index=index,
-            site=seg.site,
-            level="post-treatment"
-            if index in post_treatment
-            else level or ("perforator" if v.is_perforator else "superficial"),
-            age=t.age,
-            occlusive=t.occlusive,
-            length_cm=t.length_cm,
-            diameter_mm=seg.diameter_mm,
-            distance_to_junction_cm=t.distance_to_junction_cm,
-        )
-        if index in post_treatment:
-            treated.append(item)
-        elif level is not None:
-            deep.append(item)
-        elif v.is_perforator:
-            perforator.append(item)
-        else:
-            superficial.append(item)
-
-    levels = {d.level for d in deep}
-    classification = _classification(levels)
-
-    veins = tuple(dict.fromkeys(d.vein for d in deep))
-    lengths = [d.length_cm for d in deep if d.length_cm is not None]
-    ages = tuple(dict.fromkeys(d.age or "not stated" for d in deep))
-    names = ", ".join(veins)
-    note = {
-        "none": "No thrombus recorded in the deep veins examined.",
-        "proximal": f"Thrombus at or above the popliteal vein ({names}).",
-        "distal-axial": f"{sentence(CLASSIFICATION_LABEL['distal-axial'])} ({names}).",
-        "distal-muscular": f"{sentence(CLASSIFICATION_LABEL['distal-muscular'])} ({names}).",
-    }[classification]
-    if classification == "none" and not any(VEINS[s.vein].system == "deep" for s in leg.segments):
-        # Nothing recorded is not the same as nothing found (issue 18: say what was not examined).
-        note = "No deep vein of this leg was examined: no thrombus recorded, DVT not excluded."
-    if treated:
-        note += (
-            " Accounted for by the post-treatment rules (not a DVT or SVT class): "
-            f"{', '.join(t.vein for t in treated)}."
-        )
-    if "TPT" in veins:
-        note += (
-            f" Tibioperoneal trunk counted as {tibioperoneal_trunk} (option; UTT16 counts "
-            "it as axial/distal, CACTUS excluded it from distal DVT)."
-        )
-    if suspicious:
-        note += (
-            f" Non-compressible segment(s) without a thrombus description: "
-            f"{', '.join(suspicious)}; not classified."
-        )
-    return ThrombosisResult(
-        classification=classification,
-        label=CLASSIFICATION_LABEL[classification],
-        deep=tuple(deep),
-        superficial=tuple(superficial),
-        perforator=tuple(perforator),
-        post_treatment=tuple(treated),
-        veins_involved=veins,
-        multiple_veins=len(veins) > 1,
-        muscular_involved="distal-muscular" in levels,
-        max_length_cm=max(lengths) if lengths else None,
-        ages=ages,
-        acute=any(d.age in ("acute", "subacute") for d in deep),
-        chronic_only=bool(deep) and all(d.age == "chronic" for d in deep),
-        non_compressible_without_thrombus=tuple(suspicious),
-        tibioperoneal_trunk=tibioperoneal_trunk,
-        evidence=evidence(
-            f"thrombosis.{classification}",
-            _SOURCES[classification],
-            level="D" if classification == "distal-muscular" else "V",
-            note=note,
-        ),
-    )
+    return render_thrombosis(decide_thrombosis(leg, tibioperoneal_trunk, post_treatment))

@@ -52,7 +52,7 @@ from venalab.rules.ceap.vocabulary import (
 )
 from venalab.rules.patterns import Judged
 from venalab.rules.reflux import PerforatorResult, SegmentResult, boundary_phrase
-from venalab.rules.thrombosis import ThrombosisResult
+from venalab.rules.thrombosis import ThrombosisDecision, ThrombosisResult
 
 
 def clinical_classes(clinical: Clinical) -> tuple[str, ...]:
@@ -259,7 +259,7 @@ class WalkedPerforator(Protocol):
     def pathologic(self) -> bool: ...
 
 
-def thrombosed_veins(thrombosis: ThrombosisResult) -> frozenset[str]:
+def thrombosed_veins(thrombosis: ThrombosisResult | ThrombosisDecision) -> frozenset[str]:
     """Veins with a deep or superficial thrombus: obstruction (Po) for CEAP."""
     return frozenset(t.vein for t in (*thrombosis.deep, *thrombosis.superficial))
 

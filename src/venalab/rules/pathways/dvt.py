@@ -17,30 +17,32 @@ Unknown facts are never guessed: the decision is "undetermined" and `missing` na
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from venalab.evidence import Comparison, Evidence, Recommendation, compare, evidence
+from venalab.evidence import Comparison, compare
 from venalab.exam import ExamDocument, Side
+from venalab.rules.decided import Rec, Text, text_of
 from venalab.rules.pathways.model import (
     Decision,
     DerivedFollowup,
+    Factor,
     FactorStatus,
+    PathwayDecision,
     PathwayId,
     PathwayParams,
-    PathwayResult,
-    RiskFactor,
     SerialResult,
+    Summary,
     active_cancer,
-    factor,
     history_of,
     prior_vte,
-    recommend,
     reversible_provoking_factor,
-    split_factors,
+    status_split,
 )
 from venalab.rules.thrombosis import (
-    ThrombosedSegment,
-    ThrombosisResult,
+    ThrombosisDecision,
+    Thrombus,
+    TptPolicy,
     leg_classification,
     sentence,
 )
@@ -52,9 +54,7 @@ _PATHWAY: dict[str, PathwayId] = {
 }
 
 
-def _active_deep(
-    side: Side, thrombosis: ThrombosisResult, exam: ExamDocument
-) -> list[tuple[int | None, ThrombosedSegment]]:
+def _active_deep(thrombosis: ThrombosisDecision) -> list[tuple[int | None, Thrombus]]:
     """Deep thrombosed segments that are not chronic, with their index in the exam."""
     return [(d.index, d) for d in thrombosis.deep if d.age != "chronic"]
 
@@ -64,11 +64,15 @@ def _path(side: Side, i: int | None, field: str) -> str:
     return f"legs.{side}.{where}.{field}"
 
 
-def _bilateral_distal(exam: ExamDocument, thrombosis: ThrombosisResult) -> bool:
+Bilateral = Callable[[], bool]
+"""Whether both legs carry distal DVT, asked only where a patient-level flag needs it."""
+
+
+def _bilateral_distal(exam: ExamDocument, tibioperoneal_trunk: TptPolicy) -> bool:
     """Both legs carry distal DVT: patient-level flags cannot be attributed to one leg."""
     distal = 0
     for _, leg in exam.legs.items():
-        classification, chronic_only = leg_classification(leg, thrombosis.tibioperoneal_trunk)
+        classification, chronic_only = leg_classification(leg, tibioperoneal_trunk)
         if classification in ("distal-axial", "distal-muscular") and not chronic_only:
             distal += 1
     return distal > 1
@@ -77,15 +81,14 @@ def _bilateral_distal(exam: ExamDocument, thrombosis: ThrombosisResult) -> bool:
 def _measured_factor(
     fid: str,
     side: Side,
-    entries: list[tuple[int | None, ThrombosedSegment]],
+    entries: list[tuple[int | None, Thrombus]],
     values: list[float | None],
     field: str,
     threshold: float,
     comparison: Comparison,
     unit: str,
     what: str,
-    params: PathwayParams,
-) -> RiskFactor:
+) -> Factor:
     known = [v for v in values if v is not None]
     missing = tuple(
         _path(side, i, field) for (i, _), v in zip(entries, values, strict=True) if v is None
@@ -99,70 +102,64 @@ def _measured_factor(
         status = "unknown"
     else:
         status = "absent"
-    note = (
-        f"Largest recorded {what} {largest:g} {unit}."
-        if largest is not None
-        else f"No {what} recorded."
-    )
-    if missing:
-        note += f" Not recorded for {len(missing)} thrombosed segment(s)."
-    if fid == "extensive-length" and len(entries) > 1:
-        note += (
-            " Lengths of separate segment entries are not added; record a continuous "
-            "thrombus as one entry [D]."
+
+    def note() -> str:
+        text = (
+            f"Largest recorded {what} {largest:g} {unit}."
+            if largest is not None
+            else f"No {what} recorded."
         )
-    return factor(
-        "iddvt",
-        fid,
-        status,
-        note,
-        params,
-        threshold=threshold,
-        measured=largest,
-        comparison=comparison,
-        unit=unit,
-        needed=missing if status == "unknown" else (),
-    )
+        if missing:
+            text += f" Not recorded for {len(missing)} thrombosed segment(s)."
+        if fid == "extensive-length" and len(entries) > 1:
+            text += (
+                " Lengths of separate segment entries are not added; record a continuous "
+                "thrombus as one entry [D]."
+            )
+        return text
+
+    return Factor(
+        "iddvt", fid, status, note, threshold=threshold, measured=largest,
+        comparison=comparison, unit=unit, needed=missing if status == "unknown" else (),
+    )  # fmt: skip
 
 
 def _flag_factor(
     fid: str,
     value: bool | None,
     present_when: bool,
-    note: str,
+    note: Text,
     needed: str,
-    params: PathwayParams,
     *,
     derived: bool = False,
-) -> RiskFactor:
+) -> Factor:
     status: FactorStatus = (
         "unknown" if value is None else ("present" if value == present_when else "absent")
     )
-    return factor(
-        "iddvt",
-        fid,
-        status,
-        note,
-        params,
-        level="D" if derived else None,
+    return Factor(
+        "iddvt", fid, status, note, level="D" if derived else None,
         extra_sources=("VENALAB",) if derived else (),
         needed=(needed,) if status == "unknown" else (),
-    )
+    )  # fmt: skip
+
+
+def _history_note(field: str, value: bool | None) -> Text:
+    return lambda: f"history.{field} = {_txt(value)}."
 
 
 def iddvt_risk_factors(
     side: Side,
-    thrombosis: ThrombosisResult,
+    thrombosis: ThrombosisDecision,
     exam: ExamDocument,
     params: PathwayParams,
-) -> list[RiskFactor]:
+    bilateral: Bilateral,
+) -> list[Factor]:
     """The configured AT9 risk factors for extension [V2], each present/absent/unknown."""
     p = params.iddvt
     h = history_of(exam)
-    entries = _active_deep(side, thrombosis, exam)
+    entries = _active_deep(thrombosis)
     veins = tuple(dict.fromkeys(d.vein for _, d in entries))
-    bilateral = _bilateral_distal(exam, thrombosis)
-    out: list[RiskFactor] = []
+    out: list[Factor] = []
     for fid in p.risk_factors:
         if fid == "positive-d-dimer":
             out.append(
@@ -170,9 +167,8 @@ def iddvt_risk_factors(
                     fid,
                     h.d_dimer_positive,
                     True,
-                    f"history.d_dimer_positive = {_txt(h.d_dimer_positive)}.",
+                    _history_note("d_dimer_positive", h.d_dimer_positive),
                     "history.d_dimer_positive",
-                    params,
                 )
             )
         elif fid == "extensive-length":
@@ -187,7 +183,6 @@ def iddvt_risk_factors(
                     p.extensive_length_comparison,
                     "cm",
                     "thrombus length",
-                    params,
                 )
             )
         elif fid == "extensive-diameter":
@@ -202,17 +197,15 @@ def iddvt_risk_factors(
                     p.extensive_diameter_comparison,
                     "mm",
                     "diameter of a thrombosed vein",
-                    params,
                 )
             )
         elif fid == "extensive-multiple-veins":
             out.append(
-                factor(
+                Factor(
                     "iddvt",
                     fid,
                     "present" if len(veins) > 1 else "absent",
-                    f"Thrombosed veins (not chronic): {', '.join(veins) or 'none'}.",
-                    params,
+                    lambda: f"Thrombosed veins (not chronic): {', '.join(veins) or 'none'}.",
                     threshold=1,
                     measured=len(veins),
                     comparison=">",
@@ -232,23 +225,18 @@ def iddvt_risk_factors(
                     False,
                     f.note,
                     "history.reversible_provoking_factor",
-                    params,
                     derived=f.derived,
                 )
             )
         elif fid == "active-cancer":
             f = active_cancer(exam)
             out.append(
-                _flag_factor(
-                    fid, f.value, True, f.note, "history.active_cancer", params, derived=f.derived
-                )
+                _flag_factor(fid, f.value, True, f.note, "history.active_cancer", derived=f.derived)
             )
         elif fid == "prior-vte":
             f = prior_vte(exam)
             out.append(
-                _flag_factor(
-                    fid, f.value, True, f.note, "history.prior_vte", params, derived=f.derived
-                )
+                _flag_factor(fid, f.value, True, f.note, "history.prior_vte", derived=f.derived)
             )
         elif fid == "inpatient":
             out.append(
@@ -256,9 +244,8 @@ def iddvt_risk_factors(
                     fid,
                     h.inpatient,
                     True,
-                    f"history.inpatient = {_txt(h.inpatient)}.",
+                    _history_note("inpatient", h.inpatient),
                     "history.inpatient",
-                    params,
                 )
             )
     return out
@@ -270,135 +257,121 @@ def _txt(value: bool | None) -> str:
 
 def _near_proximal(
     veins: tuple[str, ...],
-    thrombosis: ThrombosisResult,
+    thrombosis: ThrombosisDecision,
     flag: bool | None,
-    bilateral: bool,
+    bilateral: Bilateral,
     params: PathwayParams,
-) -> RiskFactor:
+) -> Factor:
     fid = "near-proximal-veins"
     if (
         "TPT" in veins
         and thrombosis.tibioperoneal_trunk == "distal"
         and params.iddvt.tibioperoneal_trunk_near_proximal
     ):
-        return factor(
-            "iddvt",
-            fid,
-            "present",
+        return Factor(
+            "iddvt", fid, "present",
             "The tibioperoneal trunk is thrombosed; it joins the popliteal vein.",
-            params,
-            level="D",
-            extra_sources=("VENALAB", "UTT16"),
-        )
-    if flag is True and bilateral:
-        return factor(
-            "iddvt",
-            fid,
-            "unknown",
+            level="D", extra_sources=("VENALAB", "UTT16"),
+        )  # fmt: skip
+    if flag is True and bilateral():
+        return Factor(
+            "iddvt", fid, "unknown",
             "history.thrombus_near_proximal_veins = true, but both legs have distal "
             "DVT: the flag cannot be attributed to this leg.",
-            params,
             needed=("history.thrombus_near_proximal_veins",),
-        )
+        )  # fmt: skip
     return _flag_factor(
-        fid,
-        flag,
-        True,
-        f"history.thrombus_near_proximal_veins = {_txt(flag)}.",
+        fid, flag, True, _history_note("thrombus_near_proximal_veins", flag),
         "history.thrombus_near_proximal_veins",
-        params,
-    )
+    )  # fmt: skip
 
 
-def _needed_text(unknown: list[RiskFactor], severe_unknown: bool) -> tuple[str, tuple[str, ...]]:
-    items = [f"{f.label} ({', '.join(f.needed) or 'not recordable'})" for f in unknown]
+def _needed_paths(unknown: list[Factor], severe_unknown: bool) -> tuple[str, ...]:
     paths = [p for f in unknown for p in f.needed]
     if severe_unknown:
-        items.insert(0, "whether symptoms are severe (history.severe_symptoms)")
         paths.insert(0, "history.severe_symptoms")
-    return "; ".join(items), tuple(dict.fromkeys(paths))
+    return tuple(dict.fromkeys(paths))
 
 
-def _summary_evidence(
-    pathway: PathwayId,
-    decision: Decision,
-    main: Recommendation,
-    note: str,
-) -> Evidence:
+def _needed_text(unknown: list[Factor], severe_unknown: bool, params: PathwayParams) -> str:
+    items = [f"{f.label(params)} ({', '.join(f.needed) or 'not recordable'})" for f in unknown]
+    if severe_unknown:
+        items.insert(0, "whether symptoms are severe (history.severe_symptoms)")
+    return "; ".join(items)
+
+
+def _summary(pathway: PathwayId, decision: Decision, main: Rec, note: Text) -> Summary:
     """The pathway's own evidence: sources and level of the recommendation that decided it."""
-    return evidence(
-        f"pathway.{pathway}",
-        main.evidence.sources,
-        level=main.evidence.level,
-        note=f"{note} Decision: {decision}.",
+    return Summary(
+        f"pathway.{pathway}", lambda: f"{text_of(note)} Decision: {decision}.", basis=main
     )
 
 
 def deep_pathway(
     side: Side,
-    thrombosis: ThrombosisResult,
+    thrombosis: ThrombosisDecision,
     exam: ExamDocument,
     params: PathwayParams,
     derived: DerivedFollowup | None = None,
-) -> PathwayResult:
+) -> PathwayDecision:
     """Pathway of a leg with acute (or not-yet-aged) deep vein thrombosis."""
     pathway = _PATHWAY[thrombosis.classification]
-    entries = _active_deep(side, thrombosis, exam)
-    veins = ", ".join(dict.fromkeys(d.vein for _, d in entries))
+    entries = _active_deep(thrombosis)
+    vein_ids = tuple(dict.fromkeys(d.vein for _, d in entries))
     unaged = sorted({d.age or "not stated" for _, d in entries} - {"acute", "subacute"})
     age_note = (
-        [recommend("thrombus-age-unknown", side, params, ages=" / ".join(unaged))] if unaged else []
+        (Rec("thrombus-age-unknown", fields=lambda: {"ages": " / ".join(unaged)}),)
+        if unaged
+        else ()
     )
-    bilateral = _bilateral_distal(exam, thrombosis)
-    followup = _followup(side, exam, derived, bilateral, params)
+    tpt = thrombosis.tibioperoneal_trunk
+    bilateral = lambda: _bilateral_distal(exam, tpt)  # noqa: E731 (asked at most twice)
+    followup = _followup(exam, derived, bilateral)
     if pathway == "proximal-dvt":
-        result = _proximal(side, thrombosis, exam, params, veins, followup)
-    else:
-        result = _distal(side, pathway, thrombosis, exam, params, veins, followup)
-    return result.model_copy(update={"recommendations": tuple(age_note) + result.recommendations})
+        return _proximal(side, thrombosis, exam, vein_ids, followup, age_note)
+    return _distal(side, pathway, thrombosis, exam, params, vein_ids, followup, bilateral, age_note)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Followup:
     """The surveillance result this leg's pathway uses, where it came from, and what to say."""
 
     result: SerialResult | None
-    note: str | None
-    context: tuple[Recommendation, ...]
+    note: Text | None
+    context: tuple[Rec, ...]
+
+
+def _comparison_note(d: DerivedFollowup) -> Text:
+    return lambda: (
+        f"From the comparison with the exam of {d.prior_date.isoformat()} "
+        f"({d.interval_days} days earlier). {d.evidence.note or ''}".strip()
+    )
 
 
 def _followup(
-    side: Side,
-    exam: ExamDocument,
-    derived: DerivedFollowup | None,
-    bilateral: bool,
-    params: PathwayParams,
+    exam: ExamDocument, derived: DerivedFollowup | None, bilateral: Bilateral
 ) -> _Followup:
     """history.serial_imaging_result when given (a different comparison result is flagged);
     otherwise the result of the comparison with the earlier exam (STE21 statement 2)."""
     recorded = history_of(exam).serial_imaging_result
-    from_comparison = (
-        f"From the comparison with the exam of {derived.prior_date.isoformat()} "
-        f"({derived.interval_days} days earlier). {derived.evidence.note or ''}".strip()
-        if derived is not None
-        else None
-    )
-    context: list[Recommendation] = []
+    from_comparison = _comparison_note(derived) if derived is not None else None
+    context: list[Rec] = []
     if recorded is not None and derived is not None and recorded != derived.result:
+        r = derived
         context.append(
-            recommend(
+            Rec(
                 "iddvt.followup.disagreement",
-                side,
-                params,
-                result=recorded,
-                derived=derived.result,
-                prior_date=derived.prior_date.isoformat(),
+                fields=lambda: {
+                    "result": recorded,
+                    "derived": r.result,
+                    "prior_date": r.prior_date.isoformat(),
+                },
             )
         )
-    if recorded is not None and bilateral:
+    if recorded is not None and bilateral():
         if derived is not None:  # per-leg comparison settles what the patient-level flag cannot
             return _Followup(derived.result, from_comparison, tuple(context))
-        context.append(recommend("iddvt.followup.bilateral", side, params))
+        context.append(Rec("iddvt.followup.bilateral"))
         return _Followup(None, None, tuple(context))
     if recorded is not None:
         return _Followup(recorded, "From history.serial_imaging_result.", tuple(context))
@@ -409,40 +382,42 @@ def _followup(
 
 def _proximal(
     side: Side,
-    thrombosis: ThrombosisResult,
+    thrombosis: ThrombosisDecision,
     exam: ExamDocument,
-    params: PathwayParams,
-    veins: str,
+    veins: tuple[str, ...],
     follow: _Followup,
-) -> PathwayResult:
-    main: list[Recommendation] = list(follow.context)
+    lead: tuple[Rec, ...],
+) -> PathwayDecision:
+    """`lead`: recommendations placed first (thrombus age)."""
+    main: list[Rec] = list(follow.context)
     followup = follow.result
     if followup == "proximal-extension":
-        main.append(recommend("iddvt.followup.proximal-extension", side, params, note=follow.note))
+        main.append(Rec("iddvt.followup.proximal-extension", note=follow.note))
     elif followup is not None:
-        main.append(recommend("followup.inconsistent", side, params, result=followup))
+        main.append(Rec("followup.inconsistent", fields=lambda: {"result": followup}))
     tpt_note = (
         "Tibioperoneal trunk counted as proximal (option tibioperoneal_trunk)."
         if "TPT" in thrombosis.veins_involved
         else None
     )
-    decided_by = recommend("proximal.anticoagulation", side, params, note=tpt_note)
+    decided_by = Rec("proximal.anticoagulation", note=tpt_note)
     main.append(decided_by)
     provoked = reversible_provoking_factor(exam)
     if provoked.value is True:
-        main.append(recommend("proximal.provoked", side, params, note=provoked.note))
+        main.append(Rec("proximal.provoked", note=provoked.note))
     elif provoked.value is False:
-        main.append(recommend("proximal.extended-phase", side, params, note=provoked.note))
-    return PathwayResult(
+        main.append(Rec("proximal.extended-phase", note=provoked.note))
+    label = thrombosis.label
+    return PathwayDecision(
         side=side,
         pathway="proximal-dvt",
         decision="anticoagulation",
-        recommendations=tuple(main),
-        evidence=_summary_evidence(
+        recs=lead + tuple(main),
+        summary=_summary(
             "proximal-dvt",
             "anticoagulation",
             decided_by,
-            f"{sentence(thrombosis.label)} ({veins}).",
+            lambda: f"{sentence(label)} ({', '.join(veins)}).",
         ),
     )
 
@@ -450,116 +425,125 @@ def _proximal(
 def _distal(
     side: Side,
     pathway: PathwayId,
-    thrombosis: ThrombosisResult,
+    thrombosis: ThrombosisDecision,
     exam: ExamDocument,
     params: PathwayParams,
-    veins: str,
+    veins: tuple[str, ...],
     follow: _Followup,
-) -> PathwayResult:
+    bilateral: Bilateral,
+    lead: tuple[Rec, ...],
+) -> PathwayDecision:
     h = history_of(exam)
-    context: list[Recommendation] = list(follow.context)
-    factors = iddvt_risk_factors(side, thrombosis, exam, params)
-    present, absent, unknown = split_factors(factors)
-    recs: list[Recommendation] = []
+    context: list[Rec] = list(follow.context)
+    factors = iddvt_risk_factors(side, thrombosis, exam, params, bilateral)
+    present, _, unknown = status_split(tuple(factors))
+    recs: list[Rec] = []
     missing: tuple[str, ...] = ()
     decision: Decision
     followup = follow.result
     if followup is not None:
         # A surveillance rescan: statement 2 governs, not the initial choice of statement 1.
-        recs.append(recommend(f"iddvt.followup.{followup}", side, params, note=follow.note))
+        recs.append(Rec(f"iddvt.followup.{followup}", note=follow.note))
         if followup == "no-extension":
             decision = "no-anticoagulation"
         else:
             decision = "anticoagulation"
             if followup == "proximal-extension":
                 recs.append(
-                    recommend(
+                    Rec(
                         "proximal.anticoagulation",
-                        side,
-                        params,
                         note="The proximal extension is taken from the surveillance result; "
                         "this exam's segments show distal thrombus only.",
                     )
                 )
             else:
-                recs.append(recommend("iddvt.duration", side, params))
+                recs.append(Rec("iddvt.duration"))
     elif h.severe_symptoms is True or present:
         decision = "anticoagulation"
         if present:
-            reasons = "risk factors for extension: " + ", ".join(f.label for f in present)
-            if h.severe_symptoms:
-                reasons = "severe symptoms; " + reasons
-            recs.append(recommend("iddvt.anticoagulation", side, params, reasons=reasons))
+            severe = h.severe_symptoms
+
+            def reasons() -> dict[str, str]:
+                text = "risk factors for extension: " + ", ".join(f.label(params) for f in present)
+                return {"reasons": "severe symptoms; " + text if severe else text}
+
+            recs.append(Rec("iddvt.anticoagulation", fields=reasons))
         else:
-            recs.append(recommend("iddvt.anticoagulation-severe-symptoms", side, params))
-        recs.append(recommend("iddvt.duration", side, params))
+            recs.append(Rec("iddvt.anticoagulation-severe-symptoms"))
+        recs.append(Rec("iddvt.duration"))
         if h.high_bleeding_risk:
-            recs.append(recommend("iddvt.high-bleeding-risk", side, params))
+            recs.append(Rec("iddvt.high-bleeding-risk"))
     elif h.severe_symptoms is False and not unknown:
         decision = "serial-imaging"
-        recs.append(recommend("iddvt.serial-imaging", side, params))
+        recs.append(Rec("iddvt.serial-imaging"))
         if h.high_bleeding_risk:
-            recs.append(recommend("iddvt.high-bleeding-risk", side, params))
-        recs.append(recommend("iddvt.patient-preference", side, params))
+            recs.append(Rec("iddvt.high-bleeding-risk"))
+        recs.append(Rec("iddvt.patient-preference"))
     else:
         decision = "undetermined"
-        needed, missing = _needed_text(list(unknown), h.severe_symptoms is None)
-        recs.append(recommend("iddvt.undetermined", side, params, needed=needed))
+        severe_unknown = h.severe_symptoms is None
+        missing = _needed_paths(unknown, severe_unknown)
+        recs.append(
+            Rec(
+                "iddvt.undetermined",
+                fields=lambda: {"needed": _needed_text(unknown, severe_unknown, params)},
+            )
+        )
     if "TPT" in thrombosis.veins_involved:
-        context.append(recommend("iddvt.tibioperoneal-trunk", side, params))
+        context.append(Rec("iddvt.tibioperoneal-trunk"))
     if pathway == "icmvt":
-        context += [
-            recommend("icmvt.scope", side, params),
-            recommend("icmvt.trial-evidence", side, params),
-        ]
+        context += [Rec("icmvt.scope"), Rec("icmvt.trial-evidence")]
     elif decision in ("serial-imaging", "undetermined"):
-        context.append(recommend("iddvt.trial-evidence", side, params))
+        context.append(Rec("iddvt.trial-evidence"))
     decided_by = recs[0]
     recs += context
-    label = sentence(thrombosis.label)
-    return PathwayResult(
+    label = thrombosis.label
+    return PathwayDecision(
         side=side,
         pathway=pathway,
         decision=decision,
-        risk_factors_present=present,
-        risk_factors_absent=absent,
-        risk_factors_unknown=unknown,
+        factors=tuple(factors),
         missing=missing,
-        recommendations=tuple(recs),
-        evidence=_summary_evidence(pathway, decision, decided_by, f"{label} ({veins})."),
+        recs=lead + tuple(recs),
+        summary=_summary(
+            pathway, decision, decided_by, lambda: f"{sentence(label)} ({', '.join(veins)})."
+        ),
     )
 
 
-def chronic_pathway(
-    side: Side,
-    thrombosis: ThrombosisResult,
-    params: PathwayParams,
-) -> PathwayResult:
+def chronic_pathway(side: Side, thrombosis: ThrombosisDecision) -> PathwayDecision:
     """Only chronic post-thrombotic change: no acute pathway."""
-    veins = ", ".join(
-        dict.fromkeys([d.vein for d in thrombosis.deep] + [s.vein for s in thrombosis.superficial])
-    )
-    rec = recommend("chronic", side, params, veins=veins)
-    return PathwayResult(
+    t = thrombosis
+
+    def veins() -> dict[str, str]:
+        return {"veins": ", ".join(dict.fromkeys([d.vein for d in t.deep]
+                                                 + [s.vein for s in t.superficial]))}  # fmt: skip
+
+    rec = Rec("chronic", fields=veins)
+    return PathwayDecision(
         side=side,
         pathway="chronic",
         decision="none",
-        recommendations=(rec,),
-        evidence=rec.evidence.model_copy(update={"rule": "pathway.chronic"}),
+        recs=(rec,),
+        summary=Summary("pathway.chronic", None, basis=rec, copy_basis=True),
     )
 
 
-def no_pathway(side: Side, thrombosis: ThrombosisResult) -> PathwayResult:
+def no_pathway(side: Side, thrombosis: ThrombosisDecision) -> PathwayDecision:
     perforators = [s.vein for s in thrombosis.perforator]
     note = (
-        f"Thrombus recorded only in perforator veins ({', '.join(perforators)}); the "
-        "sources give no management pathway for it."
+        (
+            lambda: (
+                f"Thrombus recorded only in perforator veins ({', '.join(perforators)}); the "
+                "sources give no management pathway for it."
+            )
+        )
         if perforators
         else "No thrombus recorded in this leg; no thrombosis pathway."
     )
-    return PathwayResult(
+    return PathwayDecision(
         side=side,
         pathway="none",
         decision="none",
-        evidence=evidence("pathway.none", ["VENALAB"], level="D", note=note),
+        summary=Summary("pathway.none", note, sources=("VENALAB",), level="D"),
     )

@@ -21,6 +21,7 @@ import datetime as dt
 import json
 import string
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Annotated, Any, Literal, get_args
 
@@ -31,6 +32,8 @@ from venalab.datafiles import data_path, read_toml, validate_document
 from venalab.errors import InvalidInput, Problem, problems_from_validation
 from venalab.evidence import Comparison, Evidence, Frozen, Recommendation, evidence
 from venalab.exam import ExamDocument, History, Side
+from venalab.rules.decided import Rec, Text, text_of
+from venalab.rules.ehit import ehit_management, render_ehit_rec
 
 PathwayId = Literal["none", "iddvt", "icmvt", "proximal-dvt", "svt", "chronic", "ehit"]
 Decision = Literal[
@@ -482,25 +485,35 @@ def split_factors(
 # --- bedside facts, with where each came from -------------------------------------------
 
 
-class Fact(Frozen):
+@dataclass(slots=True)
+class Fact:
     value: bool | None
-    note: str
+    note: Text
     derived: bool = False
     """True when read from another field by a venalab convention [D]."""
 
 
+_NO_HISTORY = History()
+
+
 def history_of(exam: ExamDocument) -> History:
-    return exam.history or History()
+    return exam.history or _NO_HISTORY
 
 
 def active_cancer(exam: ExamDocument) -> Fact:
     h = history_of(exam)
     wells = exam.scores.wells_dvt if exam.scores else None
     if h.active_cancer is not None:
-        note = f"history.active_cancer = {str(h.active_cancer).lower()}."
-        if wells and wells.active_cancer is not None and wells.active_cancer != h.active_cancer:
-            note += " The Wells item active_cancer says otherwise; the history field is used."
-        return Fact(value=h.active_cancer, note=note)
+        given = h.active_cancer
+        differs = wells is not None and wells.active_cancer not in (None, given)
+
+        def note() -> str:
+            text = f"history.active_cancer = {str(given).lower()}."
+            if differs:
+                text += " The Wells item active_cancer says otherwise; the history field is used."
+            return text
+
+        return Fact(value=given, note=note)
     if wells and wells.active_cancer is not None:
         return Fact(
             value=wells.active_cancer,
@@ -516,11 +529,15 @@ def active_cancer(exam: ExamDocument) -> Fact:
     return Fact(value=None, note="Active cancer not recorded.")
 
 
+def _lower(value: bool) -> str:
+    return "true" if value else "false"
+
+
 def prior_vte(exam: ExamDocument) -> Fact:
     h = history_of(exam)
     wells = exam.scores.wells_dvt if exam.scores else None
     if h.prior_vte is not None:
-        return Fact(value=h.prior_vte, note=f"history.prior_vte = {str(h.prior_vte).lower()}.")
+        return Fact(value=h.prior_vte, note="history.prior_vte = " + _lower(h.prior_vte) + ".")
     if wells and wells.previous_dvt:
         return Fact(value=True, derived=True, note="Wells item previous_dvt = true.")
     # A Wells `previous_dvt: false` does not exclude a previous pulmonary embolism.
@@ -534,7 +551,8 @@ def reversible_provoking_factor(exam: ExamDocument) -> Fact:
         return Fact(
             value=h.reversible_provoking_factor,
             note="history.reversible_provoking_factor = "
-            f"{str(h.reversible_provoking_factor).lower()}.",
+            + _lower(h.reversible_provoking_factor)
+            + ".",
         )
     if h.recent_surgery:
         return Fact(
@@ -550,3 +568,156 @@ def reversible_provoking_factor(exam: ExamDocument) -> Fact:
             "counted as a reversible provoking factor.",
         )
     return Fact(value=None, note="Provoking factor not recorded.")
+
+
+# --- decided pathways (issue 21): the decision step's records and their render ------------
+
+
+@dataclass(slots=True)
+class Factor:
+    """A decided risk factor (or favouring factor); rendered by `factor`."""
+
+    pathway: Literal["iddvt", "svt"]
+    id: str
+    status: FactorStatus
+    note: Text
+    level: EvidenceLevel | None = None
+    extra_sources: tuple[str, ...] = ()
+    needed: tuple[str, ...] = ()
+    threshold: float | None = None
+    measured: float | None = None
+    comparison: Comparison | None = None
+    unit: str | None = None
+
+    def label(self, params: PathwayParams) -> str:
+        return PATHWAYS.factors[self.pathway][self.id].label.format(**param_fields(params))
+
+
+def render_factor(f: Factor, params: PathwayParams) -> RiskFactor:
+    return factor(
+        f.pathway, f.id, f.status, text_of(f.note), params, level=f.level,
+        extra_sources=f.extra_sources, needed=f.needed, threshold=f.threshold,
+        measured=f.measured, comparison=f.comparison, unit=f.unit,
+    )  # fmt: skip
+
+
+def rec_basis(rec: Rec) -> tuple[tuple[str, ...], EvidenceLevel]:
+    """(sources, level) of a decided recommendation's evidence, without rendering it."""
+    if rec.source == "ehit":
+        m = ehit_management(rec.key)
+        return m.sources, rec.level or m.level
+    spec = PATHWAYS.recommendations[rec.key]
+    return spec.sources, rec.level or spec.level
+
+
+def render_rec(rec: Rec, side: Side, params: PathwayParams) -> Recommendation:
+    if rec.source == "ehit":
+        return render_ehit_rec(rec, side)
+    fields = rec.fields() if rec.fields is not None else {}
+    return recommend(
+        rec.key, side, params, level=rec.level,
+        note=None if rec.note is None else text_of(rec.note), threshold=rec.threshold,
+        measured=rec.measured, comparison=rec.comparison, unit=rec.unit, **fields,
+    )  # fmt: skip
+
+
+@dataclass(slots=True)
+class SvtDecision:
+    """The superficial vein thrombosis branch as decided (the lean SvtResult)."""
+
+    decision: Decision
+    veins: tuple[str, ...]
+    junction: str | None
+    length_cm: float | None
+    distance_to_junction_cm: float | None
+    junction_comparison: Comparison
+    boundary: bool = False
+    missing: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Summary:
+    """How the pathway's own evidence is rendered: sources and level of `basis` (the
+    recommendation that decided it) unless given; `copy_basis`: the basis's own evidence
+    under the pathway's rule."""
+
+    rule: str
+    note: Text | None
+    basis: Rec | None = None
+    sources: tuple[str, ...] = ()
+    level: EvidenceLevel | None = None
+    copy_basis: bool = False
+    threshold: float | None = None
+    measured: float | None = None
+    comparison: Comparison | None = None
+    unit: str | None = None
+
+
+@dataclass(slots=True)
+class PathwayDecision:
+    """One leg's pathway as decided; `render_pathway` builds the PathwayResult."""
+
+    side: Side
+    pathway: PathwayId
+    decision: Decision
+    summary: Summary
+    factors: tuple[Factor, ...] = ()
+    missing: tuple[str, ...] = ()
+    boundary: bool = False
+    svt: SvtDecision | None = None
+    recs: tuple[Rec, ...] = ()
+
+    def rec_ids(self) -> tuple[str, ...]:
+        return tuple(r.id(self.side) for r in self.recs)
+
+
+def render_pathway(d: PathwayDecision, params: PathwayParams) -> PathwayResult:
+    recs = tuple(render_rec(r, d.side, params) for r in d.recs)
+    s = d.summary
+    ev: Evidence
+    if s.copy_basis:
+        assert s.basis is not None
+        ev = render_rec(s.basis, d.side, params).evidence.model_copy(update={"rule": s.rule})
+    else:
+        sources, level = rec_basis(s.basis) if s.basis is not None else (s.sources, s.level)
+        ev = evidence(
+            s.rule, sources, level=level or "V", threshold=s.threshold, measured=s.measured,
+            comparison=s.comparison, unit=s.unit, note=None if s.note is None else text_of(s.note),
+        )  # fmt: skip
+    factors = [render_factor(f, params) for f in d.factors]
+    present, absent, unknown = split_factors(factors)
+    svt = d.svt
+    return PathwayResult(
+        side=d.side,
+        pathway=d.pathway,
+        decision=d.decision,
+        risk_factors_present=present,
+        risk_factors_absent=absent,
+        risk_factors_unknown=unknown,
+        missing=d.missing,
+        boundary=d.boundary,
+        svt=None
+        if svt is None
+        else SvtResult(
+            decision=svt.decision,
+            veins=svt.veins,
+            junction=svt.junction,
+            length_cm=svt.length_cm,
+            distance_to_junction_cm=svt.distance_to_junction_cm,
+            junction_comparison=svt.junction_comparison,
+            boundary=svt.boundary,
+            missing=svt.missing,
+        ),
+        recommendations=recs,
+        evidence=ev,
+    )
+
+
+def status_split(
+    factors: tuple[Factor, ...],
+) -> tuple[list[Factor], list[Factor], list[Factor]]:
+    return (
+        [f for f in factors if f.status == "present"],
+        [f for f in factors if f.status == "absent"],
+        [f for f in factors if f.status == "unknown"],
+    )

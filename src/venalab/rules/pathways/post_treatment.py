@@ -4,10 +4,9 @@ the EHIT IV recommendation is added to it (dispatcher in __init__)."""
 
 from __future__ import annotations
 
-from venalab.evidence import evidence
 from venalab.exam import Side
-from venalab.rules.ehit import EhitResult
-from venalab.rules.pathways.model import Decision, PathwayResult
+from venalab.rules.ehit import EhitVerdict
+from venalab.rules.pathways.model import Decision, PathwayDecision, Summary
 
 # The most demanding decision of several junctions wins.
 _RANK: dict[str, int] = {
@@ -19,23 +18,30 @@ _RANK: dict[str, int] = {
 }
 
 
-def ehit_pathway(side: Side, ehit: tuple[EhitResult, ...]) -> PathwayResult:
-    graded = [e for e in ehit if e.ehit_class is not None or e.decision == "undetermined"]
-    top = max(graded, key=lambda e: _RANK[e.decision])
+def graded(ehit: tuple[EhitVerdict, ...]) -> list[EhitVerdict]:
+    """The junctions with an EHIT class, or whose class cannot be told."""
+    return [e for e in ehit if e.ehit_class is not None or e.decision == "undetermined"]
+
+
+def ehit_pathway(side: Side, ehit: tuple[EhitVerdict, ...]) -> PathwayDecision:
+    found = graded(ehit)
+    top = max(found, key=lambda e: _RANK[e.decision])
     decision: Decision = top.decision
-    recs = tuple(r for e in graded for r in e.recommendations)
-    labels = "; ".join(f"{e.label} at the {e.junction}" for e in graded)
-    return PathwayResult(
+    return PathwayDecision(
         side=side,
         pathway="ehit",
         decision=decision,
-        missing=tuple(m for e in graded for m in e.missing),
-        boundary=any(e.boundary for e in graded),
-        recommendations=recs,
-        evidence=evidence(
+        missing=tuple(m for e in found for m in e.missing),
+        boundary=any(e.boundary for e in found),
+        recs=tuple(r for e in found for r in e.recs),
+        summary=Summary(
             "pathway.ehit",
-            top.evidence.sources,
-            level=top.evidence.level,
-            note=f"Thrombus after ablation: {labels}. Decision: {decision}.",
+            lambda: (
+                "Thrombus after ablation: "
+                f"{'; '.join(f'{e.label} at the {e.junction}' for e in found)}. "
+                f"Decision: {decision}."
+            ),
+            sources=top.sources,
+            level=top.level,
         ),
     )

@@ -18,24 +18,26 @@ Sources (pass 2, 2026-11-22):
 
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import partial
+
 from venalab.anatomy import VEINS
-from venalab.evidence import Recommendation, compare, evidence
+from venalab.evidence import compare
 from venalab.exam import ExamDocument, Side
+from venalab.rules.decided import Rec, Text, text_of
 from venalab.rules.pathways.model import (
     Decision,
+    Factor,
     FactorStatus,
+    PathwayDecision,
     PathwayParams,
-    PathwayResult,
-    RiskFactor,
-    SvtResult,
+    Summary,
+    SvtDecision,
     active_cancer,
-    factor,
     history_of,
     prior_vte,
-    recommend,
-    split_factors,
 )
-from venalab.rules.thrombosis import ThrombosedSegment, ThrombosisResult
+from venalab.rules.thrombosis import ThrombosisDecision, Thrombus
 
 # Which junction with the deep veins each superficial vein drains through (anatomy; the
 # accessory saphenous veins join the GSV close to the SFJ). NSV: no fixed junction.
@@ -52,10 +54,10 @@ _ABOVE_KNEE = frozenset({"GSVa", "SFJ", "AASV", "PAGSV"})
 _BELOW_KNEE = frozenset({"GSVb", "SSV", "SPJ"})
 _GSV = frozenset({"GSVa", "GSVb", "SFJ"})
 
-Entry = tuple[int | None, ThrombosedSegment]
+Entry = tuple[int | None, Thrombus]
 
 
-def _entries(side: Side, thrombosis: ThrombosisResult, exam: ExamDocument) -> list[Entry]:
+def _entries(thrombosis: ThrombosisDecision) -> list[Entry]:
     return [
         (s.index, s)
         for s in thrombosis.superficial
@@ -67,7 +69,7 @@ def _path(side: Side, i: int | None, field: str) -> str:
     return f"legs.{side}.segments[{'?' if i is None else i}].thrombus.{field}"
 
 
-def _distance(s: ThrombosedSegment) -> float | None:
+def _distance(s: Thrombus) -> float | None:
     if s.distance_to_junction_cm is not None:
         return s.distance_to_junction_cm
     # A thrombus recorded in the junction itself reaches it [D].
@@ -76,6 +78,19 @@ def _distance(s: ThrombosedSegment) -> float | None:
 
 class _Geometry:
     """Length and junction distance of a leg's SVT, with the facts still missing."""
+
+    __slots__ = (
+        "boundary",
+        "distance",
+        "distance_missing",
+        "junction",
+        "junction_label",
+        "length",
+        "length_missing",
+        "long",
+        "near",
+        "veins",
+    )  # fmt: skip
 
     def __init__(self, side: Side, entries: list[Entry], params: PathwayParams) -> None:
         p = params.svt
@@ -122,44 +137,34 @@ class _Geometry:
 def _flag(
     fid: str,
     value: bool | None,
-    note: str,
-    params: PathwayParams,
+    note: Text,
     needed: tuple[str, ...],
     *,
     derived: bool = False,
-) -> RiskFactor:
+) -> Factor:
     status: FactorStatus = "unknown" if value is None else ("present" if value else "absent")
-    return factor(
-        "svt",
-        fid,
-        status,
-        note,
-        params,
-        level="D" if derived else None,
+    return Factor(
+        "svt", fid, status, note, level="D" if derived else None,
         extra_sources=("VENALAB",) if derived else (),
         needed=needed if status == "unknown" else (),
-    )
+    )  # fmt: skip
 
 
-def svt_factors(
-    geo: _Geometry,
-    exam: ExamDocument,
-    params: PathwayParams,
-) -> list[RiskFactor]:
+def svt_factors(geo: _Geometry, exam: ExamDocument, params: PathwayParams) -> list[Factor]:
     """STE21 favouring factors and the short-SVT risk features, each evaluated once."""
     p = params.svt
     h = history_of(exam)
     wanted = tuple(dict.fromkeys(p.favouring_factors + p.short_svt_risk_features))
-    out: list[RiskFactor] = []
+    veins = geo.veins
+    out: list[Factor] = []
     for fid in wanted:
         if fid == "extensive":
             out.append(
-                factor(
+                Factor(
                     "svt",
                     fid,
                     geo.long,
-                    f"Longest recorded SVT: {_cm(geo.length)}.",
-                    params,
+                    partial(_longest_note, geo.length),
                     threshold=p.length_cm,
                     measured=geo.length,
                     comparison=p.length_comparison,
@@ -169,12 +174,11 @@ def svt_factors(
             )
         elif fid == "near-junction":
             out.append(
-                factor(
+                Factor(
                     "svt",
                     fid,
                     geo.near,
-                    f"Nearest thrombus head: {_cm(geo.distance)} from the {geo.junction_label}.",
-                    params,
+                    partial(_nearest_note, geo.distance, geo.junction_label),
                     threshold=p.junction_cm,
                     measured=geo.distance,
                     comparison=p.junction_comparison,
@@ -183,37 +187,29 @@ def svt_factors(
                 )
             )
         elif fid == "above-knee":
-            veins = set(geo.veins)
+            vein_set = set(veins)
             status: FactorStatus = (
                 "present"
-                if veins & _ABOVE_KNEE
+                if vein_set & _ABOVE_KNEE
                 else "absent"
-                if veins <= _BELOW_KNEE
+                if vein_set <= _BELOW_KNEE
                 else "unknown"
             )
             out.append(
-                factor(
+                Factor(
                     "svt",
                     fid,
                     status,
-                    f"Thrombosed superficial veins: {', '.join(geo.veins)}"
-                    + (
-                        "; a non-saphenous vein cannot be placed above or below the "
-                        "knee from the exam."
-                        if status == "unknown"
-                        else "."
-                    ),
-                    params,
+                    partial(_veins_note, veins, status == "unknown"),
                 )
             )
         elif fid == "gsv-involvement":
             out.append(
-                factor(
+                Factor(
                     "svt",
                     fid,
-                    "present" if set(geo.veins) & _GSV else "absent",
-                    f"Thrombosed superficial veins: {', '.join(geo.veins)}.",
-                    params,
+                    "present" if set(veins) & _GSV else "absent",
+                    partial(_veins_note, veins, False),
                 )
             )
         elif fid == "severe-symptoms":
@@ -222,7 +218,6 @@ def svt_factors(
                     fid,
                     h.severe_symptoms,
                     "Clinician's flag history.severe_symptoms.",
-                    params,
                     ("history.severe_symptoms",),
                 )
             )
@@ -234,31 +229,21 @@ def svt_factors(
                 value = False
             else:
                 value = None
-            svt_txt = "not recorded" if h.prior_svt is None else str(h.prior_svt).lower()
             out.append(
                 _flag(
                     fid,
                     value,
-                    f"{vte.note} history.prior_svt = {svt_txt}.",
-                    params,
+                    partial(_prior_note, vte.note, h.prior_svt),
                     ("history.prior_vte", "history.prior_svt"),
                     derived=vte.derived and h.prior_svt is not True,
                 )
             )
         elif fid == "active-cancer":
             f = active_cancer(exam)
-            out.append(
-                _flag(fid, f.value, f.note, params, ("history.active_cancer",), derived=f.derived)
-            )
+            out.append(_flag(fid, f.value, f.note, ("history.active_cancer",), derived=f.derived))
         elif fid == "recent-surgery":
             out.append(
-                _flag(
-                    fid,
-                    h.recent_surgery,
-                    "history.recent_surgery.",
-                    params,
-                    ("history.recent_surgery",),
-                )
+                _flag(fid, h.recent_surgery, "history.recent_surgery.", ("history.recent_surgery",))
             )
         elif fid == "known-thrombophilia":
             out.append(
@@ -266,49 +251,74 @@ def svt_factors(
                     fid,
                     h.known_thrombophilia,
                     "history.known_thrombophilia.",
-                    params,
                     ("history.known_thrombophilia",),
                 )
             )
     return out
 
 
+def _longest_note(length: float | None) -> str:
+    return f"Longest recorded SVT: {_cm(length)}."
+
+
+def _nearest_note(distance: float | None, junction: str) -> str:
+    return f"Nearest thrombus head: {_cm(distance)} from the {junction}."
+
+
+def _veins_note(veins: tuple[str, ...], unplaced: bool) -> str:
+    if unplaced:
+        return (
+            f"Thrombosed superficial veins: {', '.join(veins)}; a non-saphenous vein cannot be "
+            "placed above or below the knee from the exam."
+        )
+    return f"Thrombosed superficial veins: {', '.join(veins)}."
+
+
+def _prior_note(vte_note: Text, prior_svt: bool | None) -> str:
+    svt_txt = "not recorded" if prior_svt is None else str(prior_svt).lower()
+    return f"{text_of(vte_note)} history.prior_svt = {svt_txt}."
+
+
 def _cm(value: float | None) -> str:
     return "not recorded" if value is None else f"{value:g} cm"
 
 
-def _labels(factors: list[RiskFactor]) -> str:
-    return ", ".join(f.label for f in factors)
+def _labels(factors: list[Factor], params: PathwayParams) -> str:
+    return ", ".join(f.label(params) for f in factors)
 
 
 def superficial_pathway(
     side: Side,
-    thrombosis: ThrombosisResult,
+    thrombosis: ThrombosisDecision,
     exam: ExamDocument,
     params: PathwayParams,
-) -> PathwayResult:
+) -> PathwayDecision:
     """SVT regimen of one leg (the leg's non-chronic superficial thrombi)."""
     p = params.svt
-    entries = _entries(side, thrombosis, exam)
+    entries = _entries(thrombosis)
     geo = _Geometry(side, entries, params)
     factors = svt_factors(geo, exam, params)
     by_id = {f.id: f for f in factors}
     leg = exam.leg(side)
-    deep_recorded = tuple(
-        dict.fromkeys(
-            s.vein for s in (leg.segments if leg else ()) if VEINS[s.vein].system == "deep"
+
+    def deep_status() -> dict[str, str]:
+        deep_recorded = tuple(
+            dict.fromkeys(
+                s.vein for s in (leg.segments if leg else ()) if VEINS[s.vein].system == "deep"
+            )
         )
-    )
-    deep_status = (
-        f" Deep veins recorded in this exam: {', '.join(deep_recorded)}."
-        if deep_recorded
-        else " No deep-vein findings are recorded for this leg."
-    )
-    recs: list[Recommendation] = [
-        recommend("svt.whole-leg-ultrasound", side, params, deep_status=deep_status)
-    ]
+        return {
+            "deep_status": f" Deep veins recorded in this exam: {', '.join(deep_recorded)}."
+            if deep_recorded
+            else " No deep-vein findings are recorded for this leg."
+        }
+
+    recs: list[Rec] = [Rec("svt.whole-leg-ultrasound", fields=deep_status)]
     missing: tuple[str, ...] = ()
     decision: Decision
+    junction = geo.junction_label
+    distance = geo.distance
+    length = geo.length
     if geo.boundary:
         verdict = (
             "counted as near the junction (therapeutic anticoagulation)"
@@ -316,14 +326,11 @@ def superficial_pathway(
             else "not counted as near the junction"
         )
         recs.append(
-            recommend(
+            Rec(
                 "svt.junction-boundary",
-                side,
-                params,
-                junction=geo.junction_label,
-                verdict=verdict,
+                fields=lambda: {"junction": junction, "verdict": verdict},
                 threshold=p.junction_cm,
-                measured=geo.distance,
+                measured=distance,
                 comparison=p.junction_comparison,
                 unit="cm",
             )
@@ -331,14 +338,11 @@ def superficial_pathway(
     if geo.near == "present":
         decision = "therapeutic-anticoagulation"
         recs.append(
-            recommend(
+            Rec(
                 "svt.therapeutic",
-                side,
-                params,
-                distance=geo.distance,
-                junction=geo.junction_label,
+                fields=lambda: {"distance": distance, "junction": junction},
                 threshold=p.junction_cm,
-                measured=geo.distance,
+                measured=distance,
                 comparison=p.junction_comparison,
                 unit="cm",
             )
@@ -347,20 +351,16 @@ def superficial_pathway(
         assert geo.length is not None and geo.distance is not None
         decision = "fondaparinux"
         recs += [
-            recommend(
+            Rec(
                 "svt.fondaparinux",
-                side,
-                params,
-                length=geo.length,
-                distance=geo.distance,
-                junction=geo.junction_label,
+                fields=lambda: {"length": length, "distance": distance, "junction": junction},
                 threshold=p.length_cm,
-                measured=geo.length,
+                measured=length,
                 comparison=p.length_comparison,
                 unit="cm",
             ),
-            recommend("svt.alternatives", side, params),
-            recommend("svt.extended-course", side, params),
+            Rec("svt.alternatives"),
+            Rec("svt.extended-course"),
         ]
     elif geo.near == "absent" and geo.long == "absent":
         assert geo.length is not None
@@ -370,28 +370,23 @@ def superficial_pathway(
         if present:
             decision = "anticoagulation-to-consider"
             recs.append(
-                recommend(
-                    "svt.short-with-risk",
-                    side,
-                    params,
-                    length=geo.length,
-                    features=_labels(present),
-                )
-            )
+                Rec("svt.short-with-risk",
+                    fields=lambda: {"length": length, "features": _labels(present, params)})
+            )  # fmt: skip
         elif unknown:
             decision = "undetermined"
             missing = tuple(dict.fromkeys(n for f in unknown for n in f.needed))
-            recs.append(recommend("svt.undetermined", side, params, needed=_needed(unknown)))
+            recs.append(
+                Rec("svt.undetermined", fields=lambda: {"needed": _needed(unknown, params)})
+            )
         else:
             decision = "no-anticoagulation"
             recs.append(
-                recommend(
+                Rec(
                     "svt.no-anticoagulation",
-                    side,
-                    params,
-                    length=geo.length,
+                    fields=lambda: {"length": length},
                     threshold=p.length_cm,
-                    measured=geo.length,
+                    measured=length,
                     comparison=p.length_comparison,
                     unit="cm",
                 )
@@ -401,8 +396,9 @@ def superficial_pathway(
             ]
             if favouring:
                 recs.append(
-                    recommend("svt.favouring-factors", side, params, features=_labels(favouring))
-                )
+                    Rec("svt.favouring-factors",
+                        fields=lambda: {"features": _labels(favouring, params)})
+                )  # fmt: skip
     else:
         decision = "undetermined"
         pending = [
@@ -416,17 +412,17 @@ def superficial_pathway(
             geo.length_missing if geo.long == "unknown" else ()
         )
         missing = tuple(dict.fromkeys(needed_paths))
+        named = missing
         recs.append(
-            recommend(
+            Rec(
                 "svt.undetermined",
-                side,
-                params,
-                needed=_needed(pending) if pending else ", ".join(missing),
+                fields=lambda: {
+                    "needed": _needed(pending, params) if pending else ", ".join(named)
+                },
             )
         )
-    recs.append(recommend("svt.ablation-later", side, params))
-    present_f, absent_f, unknown_f = split_factors(factors)
-    svt = SvtResult(
+    recs.append(Rec("svt.ablation-later"))
+    svt = SvtDecision(
         decision=decision,
         veins=geo.veins,
         junction=geo.junction,
@@ -439,39 +435,41 @@ def superficial_pathway(
     decided_by = next(
         r
         for r in recs
-        if not r.id.startswith(("svt.whole-leg-ultrasound", "svt.junction-boundary"))
+        if not r.key.startswith(("svt.whole-leg-ultrasound", "svt.junction-boundary"))
     )
-    return PathwayResult(
+    veins = geo.veins
+    return PathwayDecision(
         side=side,
         pathway="svt",
         decision=decision,
-        risk_factors_present=present_f,
-        risk_factors_absent=absent_f,
-        risk_factors_unknown=unknown_f,
+        factors=tuple(factors),
         missing=missing,
         boundary=geo.boundary,
         svt=svt,
-        recommendations=tuple(recs),
-        evidence=evidence(
+        recs=tuple(recs),
+        summary=Summary(
             "pathway.svt",
-            decided_by.evidence.sources,
-            level=decided_by.evidence.level,
+            lambda: (
+                f"Superficial vein thrombosis ({', '.join(veins)}; longest "
+                f"{_cm(length)}, nearest {_cm(distance)} from the {junction}). "
+                f"Decision: {decision}."
+            ),
+            basis=decided_by,
             threshold=p.junction_cm,
-            measured=geo.distance,
+            measured=distance,
             comparison=p.junction_comparison,
             unit="cm",
-            note=f"Superficial vein thrombosis ({', '.join(geo.veins)}; longest "
-            f"{_cm(geo.length)}, nearest {_cm(geo.distance)} from the {geo.junction_label}). "
-            f"Decision: {decision}.",
         ),
     )
 
 
-def _needed(factors: list[RiskFactor]) -> str:
-    return "; ".join(f"{f.label} ({', '.join(f.needed) or 'not recordable'})" for f in factors)
+def _needed(factors: list[Factor], params: PathwayParams) -> str:
+    return "; ".join(
+        f"{f.label(params)} ({', '.join(f.needed) or 'not recordable'})" for f in factors
+    )
 
 
-def with_dvt(deep: PathwayResult, svt: PathwayResult, params: PathwayParams) -> PathwayResult:
+def with_dvt(deep: PathwayDecision, svt: PathwayDecision) -> PathwayDecision:
     """A leg with both DVT and SVT: the DVT pathway leads; the SVT regimen is folded in."""
     assert svt.svt is not None
     if deep.decision == "anticoagulation":
@@ -479,20 +477,18 @@ def with_dvt(deep: PathwayResult, svt: PathwayResult, params: PathwayParams) -> 
             "its anticoagulation also treats the superficial thrombosis, so no separate "
             "SVT regimen is added."
         )
-        kept = [r for r in svt.recommendations if r.id.startswith("svt.ablation-later")]
+        kept = [r for r in svt.recs if r.key.startswith("svt.ablation-later")]
         missing = deep.missing
     else:
-        plan = (
-            f"the DVT decision is '{deep.decision}'; decide the SVT regimen below together with it."
-        )
-        kept = [r for r in svt.recommendations if not r.id.startswith("svt.whole-leg-ultrasound")]
+        decision = deep.decision
+        plan = f"the DVT decision is '{decision}'; decide the SVT regimen below together with it."
+        kept = [r for r in svt.recs if not r.key.startswith("svt.whole-leg-ultrasound")]
         missing = tuple(dict.fromkeys(deep.missing + svt.missing))
-    note = recommend("svt.with-dvt", deep.side, params, dvt_plan=plan)
-    return deep.model_copy(
-        update={
-            "svt": svt.svt,
-            "boundary": deep.boundary or svt.boundary,
-            "missing": missing,
-            "recommendations": (*deep.recommendations, note, *kept),
-        }
+    note = Rec("svt.with-dvt", fields=lambda: {"dvt_plan": plan})
+    return replace(
+        deep,
+        svt=svt.svt,
+        boundary=deep.boundary or svt.boundary,
+        missing=missing,
+        recs=(*deep.recs, note, *kept),
     )
