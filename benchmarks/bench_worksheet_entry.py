@@ -48,7 +48,10 @@ def run(src: Path | None, old: bool) -> Counter:
         env["PYTHONPATH"] = str(src)  # ahead of the installed (editable) venalab
     with tempfile.TemporaryDirectory() as tmp:
         server = start_server(
-            Path(tmp), env=env, args=("--workers", "1"), command=(sys.executable, "-c", SERVE, "serve")
+            Path(tmp),
+            env=env,
+            args=("--workers", "1"),
+            command=(sys.executable, "-c", SERVE, "serve"),
         )
         try:
             db = f"sqlite:///{Path(tmp) / 'var' / 'venalab.db'}"

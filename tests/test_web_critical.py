@@ -205,3 +205,75 @@ def test_communications_cannot_be_replaced_on_sqlite(env: Env) -> None:  # noqa:
                 "read_back, documented_by, documented_at FROM critical_communications"
             )
         )
+
+
+def test_a_save_assesses_its_document_once(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """Issue 14: the critical mark of a create, save or amendment reuses the one assessment
+    made before the write (with the patient's prior exam), also for the response."""
+    import venalab.web.critical as web_critical
+
+    calls: list[str] = []
+    real = web_critical.assess
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append("assess")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(web_critical, "assess", counted)
+    doc = json.loads((EXAMPLES / "calf-dvt.json").read_text())
+    sono, physician = env.client("sono"), env.client("doc")
+    created = _create(env, doc)
+    assert len(calls) == 1
+    exam_id = created["exam_id"]
+    doc["exam"]["indication"] = "Right calf pain, swelling and redness after a long trip"
+    r = sono.post(f"/api/exams/{exam_id}/versions", json={"document": doc, "expected_version": 1})
+    assert r.status_code == 201 and len(calls) == 2
+    assert physician.post(f"/api/exams/{exam_id}/sign", json={"expected_version": 2}).is_success
+    calls.clear()
+    amend = {"document": doc, "expected_version": 2, "reason": "wrong side noted"}
+    r = physician.post(f"/api/exams/{exam_id}/amend", json=amend)
+    assert r.status_code == 201, r.text
+    assert len(calls) == 1 and r.json()["amended"] is True and r.json()["critical"] is False
+
+
+def test_the_mark_is_assessed_again_when_the_prior_moved(env: Env) -> None:  # noqa: F811
+    """mark_written reuses the assessment made before the write only if the prior exam is
+    still the one it was made with; otherwise it assesses again inside the transaction."""
+    from venalab.exam import parse_exam_obj
+    from venalab.store import exams
+    from venalab.web.critical import Marks, mark_written
+
+    first = _create(env, _doc("2025-03-03", {"vein": "POPV", "compressibility": "full"}))
+    later = _doc("2025-03-10", {"vein": "POPV", "compressibility": "full"})
+    exam_id = _create(env, later)["exam_id"]
+    doc = parse_exam_obj(later)
+    with env.factory() as s:
+        prior = exams.previous_version_id(s, "CRIT-1", doc.exam.date, exclude_exam_id=exam_id)
+        assert prior is not None and prior == exams.get_version(s, first["exam_id"]).id
+    stale, current = Marks(-1, ("proximal-dvt",)), Marks(prior, ("proximal-dvt",))
+    for marks, expected in ((current, True), (stale, False)):
+        with env.factory() as s, s.begin():
+            mark_written(s, exam_id, doc, marks)
+        with env.factory() as s:
+            assert exams.get_exam(s, exam_id).critical is expected
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        _doc(),
+        _doc(
+            "2025-03-10", {"vein": "PRV", "compressibility": "none", "thrombus": {"age": "acute"}}
+        ),
+        *(json.loads(p.read_text()) for p in sorted(EXAMPLES.glob("*.json"))),
+    ],
+)
+def test_marks_without_a_prior_equal_the_full_results(doc: dict[str, Any]) -> None:
+    """A save without a prior exam marks from the decisions tier: the same criteria, in the
+    same order, as the full result the exam page and the sign-off gate read."""
+    from venalab.engine import assess
+    from venalab.exam import parse_exam_obj
+    from venalab.web.critical import criteria_of, criteria_with
+
+    parsed = parse_exam_obj(doc)
+    assert criteria_with(parsed, None) == criteria_of(assess(parsed))

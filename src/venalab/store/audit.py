@@ -27,7 +27,7 @@ import hashlib
 import re
 from typing import Any, Final
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from venalab.store.errors import InvalidValue, StoreError
@@ -145,17 +145,28 @@ def _clean(value: Any) -> Any:
     return value
 
 
+_INSERTED: Final = tuple(c for c in AuditEntry.__table__.columns if c.key != "id")
+_INSERT_ENTRY: Final = insert(AuditEntry).returning(AuditEntry.id)
+_SET_HEAD: Final = (
+    update(AuditChainHead)
+    .where(AuditChainHead.id == 1)
+    .values(last_hash=bindparam("last_hash"))
+    .execution_options(synchronize_session=False)
+)
+_CLAIM_HEAD: Final = (
+    update(AuditChainHead)
+    .where(AuditChainHead.id == 1)
+    .values(seq=AuditChainHead.seq + 1)
+    .returning(AuditChainHead.seq, AuditChainHead.last_hash)
+    .execution_options(synchronize_session=False)
+)
+
+
 def _claim_head(s: Session) -> tuple[int, str]:
     """Advance the chain head by one and return (this entry's seq, previous hash). The
     UPDATE comes first: it takes the head's row lock (PostgreSQL) or the write lock (SQLite)
     before the previous hash is read, so no other writer can slip in between."""
-    row = s.execute(
-        update(AuditChainHead)
-        .where(AuditChainHead.id == 1)
-        .values(seq=AuditChainHead.seq + 1)
-        .returning(AuditChainHead.seq, AuditChainHead.last_hash)
-        .execution_options(synchronize_session=False)
-    ).one_or_none()
+    row = s.execute(_CLAIM_HEAD).one_or_none()
     if row is None:
         raise StoreError("the audit chain head is missing; run `venalab audit verify`")
     return int(row[0]), str(row[1])
@@ -193,14 +204,11 @@ def record(
         prev_hash=prev_hash,
     )
     entry.entry_hash = digest_of(entry)
-    s.add(entry)
-    s.flush()
-    s.execute(
-        update(AuditChainHead)
-        .where(AuditChainHead.id == 1)
-        .values(last_hash=entry.entry_hash)
-        .execution_options(synchronize_session=False)
-    )
+    # A plain INSERT, not the session's unit of work: nothing else of the transaction waits
+    # on this row, and the flush machinery cost more than the statement (issue 14).
+    columns = {c.key: getattr(entry, c.key) for c in _INSERTED}
+    entry.id = s.execute(_INSERT_ENTRY, columns).scalar_one()
+    s.execute(_SET_HEAD, {"last_hash": entry.entry_hash})
     return entry
 
 

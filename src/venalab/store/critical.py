@@ -19,6 +19,7 @@ from typing import Final
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 import venalab.store.audit as audit
 from venalab.store.errors import InvalidState, InvalidValue
@@ -39,8 +40,13 @@ def mark(s: Session, exam_id: int, criteria: Sequence[str]) -> None:
     flag = bool(criteria)
     exam = get_exam(s, exam_id)
     if exam.critical != flag:
-        s.execute(update(Exam).where(Exam.id == exam_id).values(critical=flag))
-        s.expire(exam, ["critical"])
+        s.execute(
+            update(Exam)
+            .where(Exam.id == exam_id)
+            .values(critical=flag)
+            .execution_options(synchronize_session=False)
+        )
+        set_committed_value(exam, "critical", flag)  # what was written: no re-read
 
 
 def communications(

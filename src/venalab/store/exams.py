@@ -26,10 +26,11 @@ of its canonical text (`models.canonical_json`).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from typing import Any, Final, Literal, NoReturn, cast
 
-from sqlalchemy import CursorResult, and_, case, func, select, update
+from sqlalchemy import CursorResult, Select, Update, and_, bindparam, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, contains_eager, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -185,9 +186,22 @@ def list_versions(s: Session, exam_id: int) -> list[ExamVersion]:
     return list(s.scalars(stmt))
 
 
+_KNOWN_AMENDED: Final = "venalab_amended"
+
+
+def _know_amended(s: Session, exam_id: int, amended: bool) -> None:
+    # What this transaction has just written or read under the exam's row claim (_claim):
+    # no other writer can add a version before it ends, so is_amended needs no query.
+    s.info.setdefault(_KNOWN_AMENDED, {})[exam_id] = amended
+
+
 def is_amended(s: Session, exam_id: int, up_to: int | None = None) -> bool:
     """Whether any version of the exam (up to version `up_to`) carries an amendment reason:
-    one EXISTS query, no version loaded."""
+    one EXISTS query, no version loaded (none after this session wrote a version of it)."""
+    if up_to is None:
+        known: bool | None = s.info.get(_KNOWN_AMENDED, {}).get(exam_id)
+        if known is not None:
+            return known
     stmt = select(ExamVersion.id).where(ExamVersion.exam_id == exam_id, _AMENDMENT)
     if up_to is not None:
         stmt = stmt.where(ExamVersion.version <= up_to)
@@ -237,24 +251,53 @@ def list_exams(
     return list(s.scalars(stmt.limit(max(0, limit)).offset(max(0, offset))))
 
 
+def _previous(what: Any) -> Select[Any]:
+    # Built once (bind parameters): building a statement with joins costs more CPU than the
+    # database takes to run it (issue 14).
+    return (
+        select(what)
+        .join(
+            Exam, (ExamVersion.exam_id == Exam.id) & (ExamVersion.version == Exam.current_version)
+        )
+        .join(Patient, Exam.patient_id == Patient.id)
+        .where(
+            Patient.local_id == bindparam("patient"),
+            Exam.exam_date < bindparam("before"),
+            Exam.id != bindparam("exclude"),
+        )
+        .order_by(Exam.exam_date.desc(), Exam.id.desc())
+        .limit(1)
+    )
+
+
+_PREVIOUS_VERSION: Final = _previous(ExamVersion)
+_PREVIOUS_VERSION_ID: Final = _previous(ExamVersion.id)
+
+
+def _previous_params(
+    patient_local_id: str, before: dt.date, exclude_exam_id: int | None
+) -> dict[str, Any]:
+    # ids start at 1: excluding 0 excludes nothing
+    return {"patient": patient_local_id, "before": before, "exclude": exclude_exam_id or 0}
+
+
 def previous_version(
     s: Session, patient_local_id: str, before: dt.date, exclude_exam_id: int | None = None
 ) -> ExamVersion | None:
     """The current version of the patient's latest exam dated before `before` (the prior
     exam a serial comparison reads), None when there is none."""
-    stmt = (
-        select(ExamVersion)
-        .join(
-            Exam, (ExamVersion.exam_id == Exam.id) & (ExamVersion.version == Exam.current_version)
-        )
-        .join(Patient, Exam.patient_id == Patient.id)
-        .where(Patient.local_id == patient_local_id, Exam.exam_date < before)
-        .order_by(Exam.exam_date.desc(), Exam.id.desc())
-        .limit(1)
-    )
-    if exclude_exam_id is not None:
-        stmt = stmt.where(Exam.id != exclude_exam_id)
-    return s.scalar(stmt)
+    params = _previous_params(patient_local_id, before, exclude_exam_id)
+    found: ExamVersion | None = s.scalar(_PREVIOUS_VERSION, params)
+    return found
+
+
+def previous_version_id(
+    s: Session, patient_local_id: str, before: dt.date, exclude_exam_id: int | None = None
+) -> int | None:
+    """The row id of `previous_version` (its document not read)."""
+    params = _previous_params(patient_local_id, before, exclude_exam_id)
+    found: int | None = s.scalar(_PREVIOUS_VERSION_ID, params)
+    return found
 
 
 def current_versions(s: Session, patient_local_id: str) -> list[ExamVersion]:
@@ -311,6 +354,7 @@ def create_exam(
     # session keeps only weak references (they would be queried again).
     set_committed_value(exam, "patient", patient)
     set_committed_value(version, "exam", exam)
+    _know_amended(s, exam.id, False)
     audit.record(
         s,
         audit.ACTION_EXAM_CREATE,
@@ -325,12 +369,32 @@ def create_exam(
     return version
 
 
-def _exam_for_write(s: Session, exam_id: int) -> Exam:
-    # With its patient in the same query: a new version compares and syncs the patient.
-    exam = s.get(Exam, exam_id, options=[joinedload(Exam.patient)])
-    if exam is None:
+_AMENDED_EXAM: Final = (
+    select(ExamVersion.id)
+    .where(ExamVersion.exam_id == Exam.id, _AMENDMENT)
+    .exists()
+    .correlate(Exam)
+    .label("amended")
+)
+_EXAM_FOR_WRITE: Final = (
+    select(Exam, ExamVersion.doc_hash, _AMENDED_EXAM)
+    .outerjoin(
+        ExamVersion,
+        (ExamVersion.exam_id == Exam.id) & (ExamVersion.version == Exam.current_version),
+    )
+    .options(joinedload(Exam.patient))
+    .where(Exam.id == bindparam("exam_id"))
+)
+
+
+def _exam_for_write(s: Session, exam_id: int) -> tuple[Exam, str | None, bool]:
+    """The exam with its patient (a new version compares and syncs the patient), the hash
+    of its current version (the audit entry's `previous_hash`) and whether it was amended
+    (the response says so): one query."""
+    row = s.execute(_EXAM_FOR_WRITE, {"exam_id": exam_id}).first()
+    if row is None:
         raise NotFound(f"no exam {exam_id}")
-    return exam
+    return row[0], row[1], bool(row[2])
 
 
 def _stale(exam: Exam, expected_version: int) -> Conflict:
@@ -358,25 +422,30 @@ def _explain_lost_race(
     raise _stale(exam, expected_version)
 
 
+@functools.cache
+def _claim_statement(names: tuple[str, ...]) -> Update:
+    # One statement per set of columns, built once (bind parameters): see _previous.
+    return (
+        update(Exam)
+        .where(
+            Exam.id == bindparam("exam_id"),
+            Exam.current_version == bindparam("expected"),
+            Exam.status == bindparam("wanted"),
+        )
+        .values({name: bindparam(f"set_{name}") for name in names})
+        .execution_options(synchronize_session=False)
+    )
+
+
 def _claim(
     s: Session, exam: Exam, expected_version: int, wanted: ExamStatus, **values: Any
 ) -> None:
     """Compare-and-set on the exam row, the first write of every mutation: it takes the row
     lock (PostgreSQL) or the write lock (SQLite), so of two writers based on the same version
     the second waits here, then matches nothing and gets Conflict without having written."""
-    result = cast(
-        CursorResult[Any],
-        s.execute(
-            update(Exam)
-            .where(
-                Exam.id == exam.id,
-                Exam.current_version == expected_version,
-                Exam.status == wanted,
-            )
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        ),
-    )
+    params = {"exam_id": exam.id, "expected": expected_version, "wanted": wanted}
+    params.update({f"set_{name}": value for name, value in values.items()})
+    result = cast(CursorResult[Any], s.execute(_claim_statement(tuple(sorted(values))), params))
     if result.rowcount != 1:
         _explain_lost_race(s, exam, expected_version, wanted)
     for name, value in values.items():
@@ -394,6 +463,8 @@ def _new_version(
     reason: str | None,
     action: str,
     client: str | None,
+    current_hash: str | None,
+    amended: bool,
 ) -> ExamVersion:
     exam_id = exam.id
     obj, digest = _document(doc)
@@ -403,15 +474,11 @@ def _new_version(
         # an amendment: the signed version must still match its hash (check_signed)
         previous_hash = get_version(s, exam_id, expected_version).doc_hash
     else:
-        # a draft's hash is all the audit needs: not its document
-        found = s.scalar(
-            select(ExamVersion.doc_hash).where(
-                ExamVersion.exam_id == exam_id, ExamVersion.version == expected_version
-            )
-        )
-        if found is None:
+        # a draft's hash is all the audit needs, read with the exam (expected_version is
+        # its current version, checked): not its document
+        if current_hash is None:
             raise NotFound(f"exam {exam_id} has no version {expected_version}")
-        previous_hash = found
+        previous_hash = current_hash
     now = utcnow()
     number = expected_version + 1
     _claim(
@@ -459,6 +526,7 @@ def _new_version(
     else:
         patient = old_patient
     set_committed_value(version, "exam", exam)
+    _know_amended(s, exam_id, amended)
     _sync_patient(s, patient, doc)
     audit.record(
         s,
@@ -485,7 +553,7 @@ def save_draft(
 ) -> ExamVersion:
     """Save `doc` as version expected_version + 1 of a draft exam (never overwrites)."""
     require(user, "edit")
-    exam = _exam_for_write(s, exam_id)
+    exam, current_hash, amended = _exam_for_write(s, exam_id)
     _check_expected(exam, expected_version)
     if exam.status == "signed":
         raise InvalidState("signed exams are amended, with a reason")
@@ -499,6 +567,8 @@ def save_draft(
         reason=None,
         action=audit.ACTION_EXAM_SAVE,
         client=client,
+        current_hash=current_hash,
+        amended=amended,
     )
 
 
@@ -515,7 +585,7 @@ def amend(
     """Amend a signed exam: a new draft version carrying the reason; the exam is a draft again
     (to be signed anew) and the signed version stays as it was."""
     require(user, "amend")
-    exam = _exam_for_write(s, exam_id)
+    exam, current_hash, _ = _exam_for_write(s, exam_id)
     _check_expected(exam, expected_version)
     if exam.status != "signed":
         raise InvalidState("only signed exams are amended; save the draft instead")
@@ -538,6 +608,8 @@ def amend(
         reason=why,
         action=audit.ACTION_EXAM_AMEND,
         client=client,
+        current_hash=current_hash,
+        amended=True,
     )
 
 

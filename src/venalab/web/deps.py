@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import anyio
 from fastapi import Depends, Path, Request
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session as DbSession
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import SessionTransaction, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from venalab.report.lab import LabInfo
@@ -125,8 +125,27 @@ def _end(s: DbSession, commit: bool) -> None:
         s.close()
 
 
+_CONNECTED = "venalab_connected"
+
+
+@event.listens_for(DbSession, "after_begin")
+def _connected(session: DbSession, _transaction: object, _connection: object) -> None:
+    # A transaction began on a database connection (not merely in the session's bookkeeping:
+    # merging a cached token's user begins a session transaction that never reaches the
+    # database, and has nothing to commit).
+    session.info[_CONNECTED] = True
+
+
+@event.listens_for(DbSession, "after_transaction_end")
+def _ended(session: DbSession, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the outermost one: its connections went back
+        session.info.pop(_CONNECTED, None)
+
+
 def _touched(s: DbSession) -> bool:
-    return s.in_transaction() or bool(s.new or s.dirty or s.deleted)
+    """Whether ending the session has database work to do (a thread hop): a connection was
+    used, or objects wait to be flushed."""
+    return bool(s.info.get(_CONNECTED)) or bool(s.new or s.dirty or s.deleted)
 
 
 async def db(request: Request) -> AsyncIterator[DbSession]:
@@ -243,10 +262,30 @@ def optional_principal(request: Request, s: Db) -> Principal | None:
     return p
 
 
-def api_principal(request: Request, s: Db) -> Principal:
-    """Bearer token or session cookie; unsafe cookie requests must carry the CSRF token."""
+def _cached_principal(request: Request, s: DbSession) -> Principal | None:
+    """The principal of a bearer token the worker's cache holds: no database, no I/O but one
+    `stat` (TokenCache), so it runs on the event loop; None: look it up (`_principal`)."""
+    auth = request.headers.get("authorization", "")
+    if auth[:7].lower() != "bearer ":
+        return None
+    hit = state(request).token_cache.get(s, users.token_hash(auth[7:].strip()))
+    return None if hit is None else Principal(user=hit[1], session=None)
+
+
+def _looked_up(request: Request, s: DbSession) -> Principal | None:
     p = _principal(request, s)
     end_read(s)
+    return p
+
+
+async def api_principal(request: Request, s: Db) -> Principal:
+    """Bearer token or session cookie; unsafe cookie requests must carry the CSRF token.
+
+    Async: a cached token (most API calls) costs no thread hop; a lookup (token not cached,
+    session cookie) runs in a worker thread."""
+    p = _cached_principal(request, s)
+    if p is None:
+        p = await run_in_threadpool(_looked_up, request, s)
     if p is None:
         raise ApiError(
             401,
@@ -267,11 +306,11 @@ def api_principal(request: Request, s: Db) -> Principal:
 ApiPrincipal = Annotated[Principal, Depends(api_principal)]
 
 
-def permitted(permission: Permission) -> Callable[[Principal], Principal]:
+def permitted(permission: Permission) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
     """A dependency: the API principal if its role may do `permission` (store/users.PERMISSIONS),
     else 403 naming the roles that may."""
 
-    def check(p: ApiPrincipal) -> Principal:
+    async def check(p: ApiPrincipal) -> Principal:  # async: no thread hop for a role check
         users.require(p.user, permission)
         return p
 

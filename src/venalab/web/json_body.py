@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from venalab.bounded import NotJson, TooLarge, decode_json
 from venalab.errors import InvalidInput
-from venalab.exam import ExamDocument, parse_exam_obj
+from venalab.exam import EXAM_FORMAT, ExamDocument, parse_exam_json, parse_exam_obj
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -57,7 +57,11 @@ def decode_body(body: bytes) -> Any:
 def parse_exam_body(raw: bytes) -> ExamDocument:
     """An exam document from a request body: 400 not JSON, 413 too large, 422 listing every
     problem (limits or the document's own)."""
-    return parse_exam_obj(decode_body(raw))
+    obj = decode_body(raw)
+    if isinstance(obj, dict) and obj.get("format") in (None, EXAM_FORMAT):
+        # within the limits (decoded): validated from the body itself, not encoded again
+        return parse_exam_json(raw)
+    return parse_exam_obj(obj)
 
 
 def parse_model(raw: bytes, model: type[M]) -> M:

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
+from starlette.responses import Response
 
 from venalab.exam import ExamDocument
 from venalab.store import exams, models
@@ -204,6 +205,12 @@ def version_detail(s: Session, v: models.ExamVersion) -> ExamDetail:
     """The exam (current state) with version `v` and its document."""
     e = v.exam  # loaded with the version by the store
     return ExamDetail(**exam_out(s, e).model_dump(), version=version_out(s, v), document=v.document)
+
+
+def created(detail: ExamDetail) -> Response:
+    """201 with `detail`, serialised once (pydantic's serialiser), not validated again as
+    FastAPI does with a returned model (the route's response_model documents it)."""
+    return Response(detail.model_dump_json(), status_code=201, media_type="application/json")
 
 
 def exam_detail(s: Session, exam_id: int, version: int | None = None) -> ExamDetail:

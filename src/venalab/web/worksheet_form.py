@@ -453,7 +453,9 @@ def worksheet_form() -> WorksheetForm:
             for sub, sub_node in inner["properties"].items():
                 f = schema.scalar(f"{name}.{sub}", sub, sub_node, sub in sub_required)
                 if f is not None:
-                    segment_fields.append(replace(f, label=f"{name.capitalize()} {f.label.lower()}"))
+                    segment_fields.append(
+                        replace(f, label=f"{name.capitalize()} {f.label.lower()}")
+                    )
             continue
         f = schema.scalar(name, name, node, name in seg_required)
         if f is not None:

@@ -12,11 +12,21 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm import sessionmaker
 
 from venalab.exam import ExamDocument, parse_exam_obj
 from venalab.store import critical, exams
 from venalab.store.models import User
-from venalab.web.critical import assess_stored, criteria_of, mark_current, sign_checked
+from venalab.web.critical import (
+    Marks,
+    assess_for_write,
+    assess_stored,
+    criteria_of,
+    criteria_with,
+    mark_written,
+    read_prior,
+    sign_checked,
+)
 from venalab.web.deps import (
     ApiPrincipal,
     Db,
@@ -30,7 +40,7 @@ from venalab.web.deps import (
     write_unit,
 )
 from venalab.web.json_body import BoundedJsonRoute, parse_exam_body, parse_model
-from venalab.web.offload import run_sized
+from venalab.web.offload import HEAVY_BYTES, run_cpu, run_heavy
 from venalab.web.reports import render_exam_report
 from venalab.web.schemas import (
     ERROR_RESPONSES,
@@ -45,6 +55,7 @@ from venalab.web.schemas import (
     SignBody,
     VersionOut,
     communication_out,
+    created,
     exam_detail,
     exams_out,
     version_detail,
@@ -82,17 +93,16 @@ def api_list_exams(
         }
     },
 )
-async def api_create_exam(request: Request, s: Db, principal: Editor) -> ExamDetail:
+async def api_create_exam(request: Request, s: Db, principal: Editor) -> Response:
     """Store a new exam (version 1, draft)."""
-    raw = await request.body()
-    doc = await run_sized(len(raw), parse_exam_body, raw)
-    return await write_unit(s, _create, s, doc, principal.user)
+    _, doc, marks = await _prepared(request, None, None)
+    return created(await write_unit(s, _create, s, doc, principal.user, marks))
 
 
-def _create(s: DbSession, doc: ExamDocument, user: User) -> ExamDetail:
+def _create(s: DbSession, doc: ExamDocument, user: User, marks: Marks) -> ExamDetail:
     v = exams.create_exam(s, doc, user)
     s.flush()
-    mark_current(s, v.exam_id, doc)  # the worklist's critical flag follows the engine
+    mark_written(s, v.exam_id, doc, marks)  # the worklist's critical flag follows the engine
     return version_detail(s, v)
 
 
@@ -121,9 +131,34 @@ def _body_of(model: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
 
 
-def _parse_with_document(raw: bytes, model: type[B]) -> tuple[B, ExamDocument]:
+def _parse_with_document(raw: bytes, model: type[B] | None) -> tuple[B | None, ExamDocument]:
+    """(body, its document); no model: the body is the document (a new exam)."""
+    if model is None:
+        return None, parse_exam_body(raw)
     body = parse_model(raw, model)
     return body, parse_exam_obj(body.document)
+
+
+def _parse_and_assess(
+    raw: bytes, model: type[B] | None, factory: sessionmaker[DbSession], exam_id: int | None
+) -> tuple[B | None, ExamDocument, Marks]:
+    body, doc = _parse_with_document(raw, model)
+    return body, doc, assess_for_write(factory, doc, exam_id)
+
+
+async def _prepared(
+    request: Request, model: type[B] | None, exam_id: int | None
+) -> tuple[B | None, ExamDocument, Marks]:
+    """The body read and parsed, its document assessed with the patient's prior exam: all
+    before the write transaction (web/critical.mark_written), one worker-thread hop for a
+    usual document; a large one is parsed and assessed in a worker process."""
+    raw = await request.body()
+    factory = state(request).session_factory
+    if len(raw) <= HEAVY_BYTES:
+        return await run_cpu(_parse_and_assess, raw, model, factory, exam_id)
+    body, doc = await run_heavy(_parse_with_document, raw, model)
+    prior_id, prior = await run_cpu(read_prior, factory, doc, exam_id)
+    return body, doc, Marks(prior_id, await run_heavy(criteria_with, doc, prior))
 
 
 @router.post(
@@ -133,17 +168,21 @@ def _parse_with_document(raw: bytes, model: type[B]) -> tuple[B, ExamDocument]:
     responses=ERROR_RESPONSES,
     openapi_extra=_body_of(SaveBody),
 )
-async def api_save(exam_id: ExamId, request: Request, s: Db, principal: Editor) -> ExamDetail:
+async def api_save(exam_id: ExamId, request: Request, s: Db, principal: Editor) -> Response:
     """Save a new draft version; 409 when `expected_version` is not the current one."""
-    raw = await request.body()
-    body, doc = await run_sized(len(raw), _parse_with_document, raw, SaveBody)
-    return await write_unit(s, _save, s, exam_id, doc, principal.user, body.expected_version)
+    body, doc, marks = await _prepared(request, SaveBody, exam_id)
+    assert body is not None
+    return created(
+        await write_unit(s, _save, s, exam_id, doc, principal.user, body.expected_version, marks)
+    )
 
 
-def _save(s: DbSession, exam_id: int, doc: ExamDocument, user: User, expected: int) -> ExamDetail:
+def _save(
+    s: DbSession, exam_id: int, doc: ExamDocument, user: User, expected: int, marks: Marks
+) -> ExamDetail:
     v = exams.save_draft(s, exam_id, doc, user, expected)
     s.flush()
-    mark_current(s, exam_id, doc)
+    mark_written(s, exam_id, doc, marks)
     return version_detail(s, v)
 
 
@@ -154,22 +193,30 @@ def _save(s: DbSession, exam_id: int, doc: ExamDocument, user: User, expected: i
     responses=ERROR_RESPONSES,
     openapi_extra=_body_of(AmendBody),
 )
-async def api_amend(exam_id: ExamId, request: Request, s: Db, principal: Amender) -> ExamDetail:
+async def api_amend(exam_id: ExamId, request: Request, s: Db, principal: Amender) -> Response:
     """Amend a signed exam (physicians, admins): a new draft version with a reason; the signed
     version is kept."""
-    raw = await request.body()
-    body, doc = await run_sized(len(raw), _parse_with_document, raw, AmendBody)
-    return await write_unit(
-        s, _amend, s, exam_id, doc, principal.user, body.reason, body.expected_version
+    body, doc, marks = await _prepared(request, AmendBody, exam_id)
+    assert body is not None
+    return created(
+        await write_unit(
+            s, _amend, s, exam_id, doc, principal.user, body.reason, body.expected_version, marks
+        )
     )
 
 
 def _amend(
-    s: DbSession, exam_id: int, doc: ExamDocument, user: User, reason: str, expected: int
+    s: DbSession,
+    exam_id: int,
+    doc: ExamDocument,
+    user: User,
+    reason: str,
+    expected: int,
+    marks: Marks,
 ) -> ExamDetail:
     v = exams.amend(s, exam_id, doc, user, reason, expected)
     s.flush()
-    mark_current(s, exam_id, doc)
+    mark_written(s, exam_id, doc, marks)
     return version_detail(s, v)
 
 
