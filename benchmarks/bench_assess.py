@@ -22,7 +22,7 @@ is collected and the surviving objects are frozen (`gc.freeze`), so no loop pays
 another's leftovers; the collector stays on during the loop. The kept-in-a-list figure is
 printed too, to show the size of that artefact. Not a timed test: it prints its figures.
 
-    .venv/bin/python benchmarks/bench_assess.py [--n 2000] [--runs 5]
+    .venv/bin/python benchmarks/bench_assess.py [--n 2000] [--runs 5] [--fresh]
 """
 
 from __future__ import annotations
