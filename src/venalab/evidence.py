@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from venalab.citations import CITATIONS, EvidenceLevel
+from venalab.trusted import trusted
 
 Comparison = Literal[">", ">=", "<", "<="]
 Side = Literal["left", "right"]
@@ -75,15 +76,15 @@ def evidence(
     for s in cited:
         if s not in CITATIONS:  # a programming error, caught by the test suite
             raise KeyError(f"rule {rule}: unknown citation id {s!r}")
-    built = Evidence(
+    built = _evidence(
         rule=rule,
         source=cited[0],
         sources=cited,
         level=level,
         unverified=level == "U",
         criteria=criteria,
-        threshold=threshold,
-        measured=measured,
+        threshold=_as_float(threshold),
+        measured=_as_float(measured),
         comparison=comparison,
         unit=unit,
         note=note,
@@ -94,8 +95,14 @@ def evidence(
     return built
 
 
+_evidence = trusted(Evidence)
 _SHARED: dict[tuple[object, ...], Evidence] = {}
 _SHARED_MAX = 16_384
+
+
+def _as_float(x: float | None) -> float | None:
+    """A number as the float field holds it (validation turns 3 and True into 3.0, 1.0)."""
+    return x if x is None or type(x) is float else float(x)
 
 
 def _number_key(x: float | None) -> object:

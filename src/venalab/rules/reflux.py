@@ -16,6 +16,7 @@ from venalab.anatomy import VEINS, Vein
 from venalab.criteria import CRITERIA, CriteriaSet, GroupRule
 from venalab.evidence import Comparison, Evidence, Frozen, compare, evidence
 from venalab.exam import Segment, Thrombus, Treatment
+from venalab.trusted import trusted
 
 Verdict = Literal["present", "absent", "boundary", "not-assessed"]
 Examined = Literal["reflux", "compression", "thrombus", "obstruction", "diameter"]
@@ -292,7 +293,7 @@ def segment_result(
         ev = _segment_evidence(m, vein, cs, rule, decided)
         if len(cut.evidence) < _SHARED_PER_VEIN:
             cut.evidence[key] = ev
-    return SegmentResult(
+    return _segment_result(
         vein=seg.vein,
         name=vein.name,
         system=vein.system,
@@ -316,6 +317,8 @@ def segment_result(
         ),
     )
 
+
+_segment_result = trusted(SegmentResult)
 
 PerforatorCriterion = Literal["duration", "diameter", "location"]
 
