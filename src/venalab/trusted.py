@@ -96,7 +96,7 @@ def _model_class(cls: Callable[..., BaseModel]) -> type[BaseModel]:
         decorators.model_validators,
     )
     aliased = [n for n, f in cls.model_fields.items() if f.alias or f.validation_alias]
-    immutable = str | int | float | bool | tuple | frozenset | type(None)
+    immutable = (str, int, float, bool, tuple, frozenset, type(None))
     mutable = [
         n
         for n, f in cls.model_fields.items()
