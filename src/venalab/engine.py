@@ -20,7 +20,7 @@ from venalab.decisions import (
     decisions_of,
 )
 from venalab.errors import InvalidInput
-from venalab.evidence import Finding, Importance, Recommendation
+from venalab.evidence import Finding, Importance, Recommendation, make_finding
 from venalab.exam import SIDES, ExamDocument, Leg, Segment, Side, VillaltaItems
 from venalab.result import (
     CriteriaInfo,
@@ -68,6 +68,7 @@ from venalab.rules.thrombotic import decide_thrombotic, render_thrombotic
 from venalab.rules.vcss import score_with_sign_bounds
 from venalab.rules.villalta import score_villalta
 from venalab.rules.wells import score_wells
+from venalab.trusted import trusted
 
 _SIDE = {"left": "Left", "right": "Right"}
 _THROMBOSIS_IMPORTANCE: dict[str, Importance] = {
@@ -93,7 +94,7 @@ def _segment_findings(side: Side, segs: tuple[SegmentResult, ...]) -> list[Findi
         where = f"{_SIDE[side]} {_where(s)}"
         if s.reflux == "present":
             out.append(
-                Finding(
+                make_finding(
                     id=f"reflux.present.{key}",
                     leg=side,
                     importance=3,
@@ -103,7 +104,7 @@ def _segment_findings(side: Side, segs: tuple[SegmentResult, ...]) -> list[Findi
             )
         elif s.reflux == "boundary":
             out.append(
-                Finding(
+                make_finding(
                     id=f"reflux.boundary.{key}",
                     leg=side,
                     importance=3,
@@ -114,7 +115,7 @@ def _segment_findings(side: Side, segs: tuple[SegmentResult, ...]) -> list[Findi
         if s.criteria_disagreement:
             verdicts = "; ".join(f"{v.criteria}: {v.verdict}" for v in s.criteria_disagreement)
             out.append(
-                Finding(
+                make_finding(
                     id=f"reflux.criteria-disagreement.{key}",
                     leg=side,
                     importance=4,
@@ -133,7 +134,7 @@ def _perforator_findings(side: Side, perfs: tuple[PerforatorResult, ...]) -> lis
         dia = f", {p.diameter_mm:g} mm" if p.diameter_mm is not None else ""
         if p.pathologic:
             out.append(
-                Finding(
+                make_finding(
                     id=f"perforator.pathologic.{key}",
                     leg=side,
                     importance=2,
@@ -143,7 +144,7 @@ def _perforator_findings(side: Side, perfs: tuple[PerforatorResult, ...]) -> lis
             )
         elif p.incompetent:
             out.append(
-                Finding(
+                make_finding(
                     id=f"perforator.incompetent.{key}",
                     leg=side,
                     importance=3,
@@ -158,7 +159,7 @@ def _perforator_findings(side: Side, perfs: tuple[PerforatorResult, ...]) -> lis
                 for v in p.criteria_disagreement
             )
             out.append(
-                Finding(
+                make_finding(
                     id=f"perforator.criteria-disagreement.{key}",
                     leg=side,
                     importance=4,
@@ -175,7 +176,7 @@ def _thrombosis_findings(side: Side, t: ThrombosisResult) -> list[Finding]:
         ages = ", ".join(t.ages)
         length = f", longest {t.max_length_cm:g} cm" if t.max_length_cm is not None else ""
         out.append(
-            Finding(
+            make_finding(
                 id=f"thrombosis.{t.classification}.{side}",
                 leg=side,
                 importance=_THROMBOSIS_IMPORTANCE[t.classification],
@@ -190,7 +191,7 @@ def _thrombosis_findings(side: Side, t: ThrombosisResult) -> list[Finding]:
             else ""
         )
         out.append(
-            Finding(
+            make_finding(
                 id=f"thrombosis.superficial.{side}.{s.vein}",
                 leg=side,
                 importance=2,
@@ -206,7 +207,7 @@ def _thrombosis_findings(side: Side, t: ThrombosisResult) -> list[Finding]:
         )
     for s in t.perforator:
         out.append(
-            Finding(
+            make_finding(
                 id=f"thrombosis.perforator.{side}.{s.vein}",
                 leg=side,
                 importance=2,
@@ -219,7 +220,7 @@ def _thrombosis_findings(side: Side, t: ThrombosisResult) -> list[Finding]:
         )
     if t.non_compressible_without_thrombus:
         out.append(
-            Finding(
+            make_finding(
                 id=f"thrombosis.unexplained-noncompressible.{side}",
                 leg=side,
                 importance=2,
@@ -245,7 +246,7 @@ def _treatment_findings(
     side: Side, treated: tuple[TreatedSegment, ...], ehit: tuple[EhitResult, ...]
 ) -> list[Finding]:
     out = [
-        Finding(
+        make_finding(
             id=f"treatment.{side}.{t.vein}.{t.index}",
             leg=side,
             importance=3 if t.status in ("partially-recanalised", "fully-recanalised") else 4,
@@ -259,7 +260,7 @@ def _treatment_findings(
             continue
         importance: Importance = {"I": 4, "II": 2, "III": 1, "IV": 1}.get(e.ehit_class or "", 2)  # type: ignore[assignment]
         out.append(
-            Finding(
+            make_finding(
                 id=f"ehit.{side}.{e.junction}",
                 leg=side,
                 importance=importance,
@@ -316,7 +317,7 @@ def assess_leg(
     findings = _segment_findings(side, segments) + _perforator_findings(side, perforators)
     for p in patterns:
         findings.append(
-            Finding(
+            make_finding(
                 id=f"reflux.pattern.{side}.{p.trunk}",
                 leg=side,
                 importance=3 if p.pattern == "axial" else 4,
@@ -350,7 +351,7 @@ def assess_leg(
     )
     if vcss is not None:
         findings.append(
-            Finding(
+            make_finding(
                 id=f"vcss.{side}",
                 leg=side,
                 importance=3 if vcss.severe else 4,
@@ -360,7 +361,7 @@ def assess_leg(
         )
     if bounds_evidence is not None:
         findings.append(
-            Finding(
+            make_finding(
                 id=f"vcss.bounds-from-signs.{side}",
                 leg=side,
                 importance=4,
@@ -372,7 +373,7 @@ def assess_leg(
     villalta = score_villalta(villalta_items) if villalta_items is not None else None
     if villalta is not None:
         findings.append(
-            Finding(
+            make_finding(
                 id=f"villalta.{side}",
                 leg=side,
                 importance=3,
@@ -400,7 +401,7 @@ def assess_leg(
         if imaging is not None:
             findings += imaging.findings
 
-    result = LegResult(
+    result = _leg_result(
         segments=segments,
         perforators=perforators,
         reflux_patterns={p.trunk: p.pattern for p in patterns},
@@ -416,6 +417,9 @@ def assess_leg(
         critical=thrombotic.critical,
     )
     return result, findings, recommendations
+
+
+_leg_result = trusted(LegResult)
 
 
 def _pathway_params(options: EngineOptions) -> PathwayParams | None:
@@ -510,7 +514,7 @@ def assess(
     wells = score_wells(wells_items, version=options.wells_version) if wells_items else None
     if wells is not None:
         findings.append(
-            Finding(
+            make_finding(
                 id="wells_dvt",
                 importance=3,
                 text=wells.statement,

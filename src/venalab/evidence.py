@@ -137,3 +137,9 @@ class Recommendation(Frozen):
     """The legs it is about (result assembly, venalab.assembly): ("right",), or ("left",
     "right") for one recommendation both legs gave (`leg` is then None); () for the patient
     as a whole (laboratory work-up). `text` then starts with "Right leg: ", "Both legs: "."""
+
+
+make_finding = trusted(Finding)
+"""`Finding(...)` without validation, for the engine's own values (venalab.trusted)."""
+make_recommendation = trusted(Recommendation)
+"""`Recommendation(...)` without validation, for the engine's own values (venalab.trusted)."""

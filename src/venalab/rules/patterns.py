@@ -31,6 +31,7 @@ from venalab.anatomy import TRUNKS as LAYOUTS
 from venalab.criteria import CriteriaSet
 from venalab.evidence import Comparison, Evidence, Frozen, compare, evidence
 from venalab.rules.reflux import SegmentResult
+from venalab.trusted import trusted
 
 Pattern = Literal["axial", "junctional", "segmental"]
 TRUNKS: tuple[str, ...] = tuple(LAYOUTS)
@@ -50,6 +51,9 @@ class PatternResult(Frozen):
     not_measured: tuple[str, ...] = ()
     """Measuring points (vein and site) that would settle the qualifier."""
     evidence: Evidence
+
+
+_pattern_result = trusted(PatternResult)
 
 
 class Judged(Protocol):
@@ -273,7 +277,7 @@ def pattern_result(
     refluxing entries (`refluxing_names`)."""
     derived = trunk == "deep" and d.pattern == "axial"
     label = f"{d.pattern}, {d.qualifier}" if d.qualifier else d.pattern
-    return PatternResult(
+    return _pattern_result(
         trunk=trunk,
         pattern=d.pattern,
         segments=refluxing,

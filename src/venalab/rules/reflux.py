@@ -319,6 +319,8 @@ def segment_result(
 
 
 _segment_result = trusted(SegmentResult)
+_perforator_check = trusted(PerforatorCheck)
+_perforator_result = trusted(PerforatorResult)
 
 PerforatorCriterion = Literal["duration", "diameter", "location"]
 
@@ -414,7 +416,7 @@ def perforator_result(
     """The full result of a perforator entry from its decided verdicts
     (`perforator_incompetent`, `perforator_outcomes`): checks, note and evidence."""
     checks = tuple(
-        PerforatorCheck(criterion=name, met=met, evidence=_check_evidence(name, seg, cs))
+        _perforator_check(criterion=name, met=met, evidence=_check_evidence(name, seg, cs))
         for name, met in outcomes
     )
     pathologic = is_pathologic(outcomes)
@@ -448,7 +450,7 @@ def perforator_result(
         unit="ms",
         note=note,
     )
-    return PerforatorResult(
+    return _perforator_result(
         vein=seg.vein,
         label=seg.label,
         site=seg.site,

@@ -28,7 +28,7 @@ from typing import Literal, Protocol
 
 from venalab.anatomy import VEINS
 from venalab.errors import InvalidInput, Problem
-from venalab.evidence import Evidence, Finding, Frozen, evidence
+from venalab.evidence import Evidence, Finding, Frozen, evidence, make_finding
 from venalab.exam import Clinical
 from venalab.rules.ceap.notation import CeapParts, render_ceap
 from venalab.rules.ceap.vocabulary import (
@@ -54,6 +54,7 @@ from venalab.rules.ceap.vocabulary import (
 from venalab.rules.patterns import Judged
 from venalab.rules.reflux import PerforatorResult, SegmentResult, boundary_phrase
 from venalab.rules.thrombosis import ThrombosisDecision, ThrombosisResult
+from venalab.trusted import trusted
 
 
 def clinical_classes(clinical: Clinical) -> tuple[str, ...]:
@@ -132,6 +133,11 @@ class CeapResult(Frozen):
     ambiguities: tuple[str, ...]
     evidence: Evidence
     part_evidence: dict[str, Evidence]
+
+
+_ceap_segment = trusted(CeapSegment)
+_ceap_segment_list = trusted(CeapSegmentList)
+_ceap_result = trusted(CeapResult)
 
 
 @dataclass(slots=True)
@@ -437,7 +443,7 @@ def _ap_part(
     hits = found.hits
     ambiguities = _walk_notes(segments, found, thrombosis.non_compressible_without_thrombus)
     details = tuple(
-        CeapSegment(
+        _ceap_segment(
             abbreviation=a,
             name=SEGMENTS[a].name,
             group=SEGMENTS[a].group,
@@ -458,7 +464,9 @@ def _ap_part(
     if not found.examined:
         ambiguities.append("No segment findings recorded: A and P not determinable.")
     lists = tuple(
-        CeapSegmentList(group=g, pathophysiology=t, segments=abbrs, legacy=legacy_numbers_of(abbrs))
+        _ceap_segment_list(
+            group=g, pathophysiology=t, segments=abbrs, legacy=legacy_numbers_of(abbrs)
+        )
         for t in P_ORDER
         for g in GROUP_ORDER
         if (
@@ -550,7 +558,7 @@ def derive_ceap(
     seg_style: Style = "2004" if legacy_numbers else "2020"
     basic = render_ceap(parts, advanced=False)
     advanced = render_ceap(parts, advanced=True, segments=seg_style)
-    return CeapResult(
+    return _ceap_result(
         basic=basic,
         advanced=advanced,
         legacy_basic=render_ceap(parts, advanced=False, classes="2004", segments="2004"),
@@ -585,7 +593,7 @@ def ceap_findings(side: Literal["left", "right"], ceap: CeapResult) -> list[Find
     """Informative findings for a leg's CEAP: the strings, and what could not be derived."""
     name = "Left" if side == "left" else "Right"
     out = [
-        Finding(
+        make_finding(
             id=f"ceap.{side}",
             leg=side,
             importance=4,
@@ -595,7 +603,7 @@ def ceap_findings(side: Literal["left", "right"], ceap: CeapResult) -> list[Find
     ]
     if ceap.ambiguities:
         out.append(
-            Finding(
+            make_finding(
                 id=f"ceap.ambiguity.{side}",
                 leg=side,
                 importance=4,
