@@ -9,6 +9,7 @@ FHIR Coding). Sources (shared/reference/interop.md 2.5):
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Literal
 
 from venalab.evidence import Frozen, Side
@@ -136,6 +137,7 @@ ICD_DEEP_VEIN_CATEGORY: dict[str, str] = {
 }
 
 
+@cache  # immutable, and few: one shared object per code
 def icd(code: str) -> Code:
     """An ICD-10-CM code; only codes of the checked table exist."""
     return Code(system="icd-10-cm", code=code, display=ICD10CM_CODES[code])

@@ -49,6 +49,7 @@ def trusted(cls: Callable[P, M]) -> Callable[P, M]:
         "_GIVEN": object(),  # sentinel: the field was not given
         "_CHECK": _CHECK,
         "_checked": _checked,
+        "_ALL": set(fields),
     }
     lines: list[str] = []
     for name in optional:
@@ -56,17 +57,14 @@ def trusted(cls: Callable[P, M]) -> Callable[P, M]:
         lines += [
             f"    if {name} is _GIVEN:",
             f"        {name} = _default_{name}",
-            "    else:",
-            f"        given.add({name!r})",
+            f"        given.discard({name!r})",
         ]
     params = [*required, *(f"{n}=_GIVEN" for n in optional)]
     values = ", ".join(f"{n!r}: {n}" for n in fields)
     source = "\n".join(
         [
             f"def make(*, {', '.join(params)}):" if params else "def make():",
-            f"    given = {{{', '.join(repr(n) for n in required)}}}"
-            if required
-            else "    given = set()",
+            "    given = _ALL.copy()",  # call sites mostly give every field
             *lines,
             "    obj = _new(_cls)",
             f"    _set(obj, '__dict__', {{{values}}})",

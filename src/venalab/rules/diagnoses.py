@@ -35,6 +35,7 @@ from venalab.rules.calcinosis import CalcinosisResult
 from venalab.rules.ceap import CeapResult
 from venalab.rules.reflux import SegmentResult
 from venalab.rules.thrombosis import ThrombosisResult
+from venalab.trusted import trusted
 
 DiagnosisKind = Literal[
     "deep-vein-thrombosis",
@@ -76,6 +77,9 @@ class Diagnosis(Frozen):
         return next(c.code for c in self.codes if c.system == "icd-10-cm")
 
 
+_diagnosis = trusted(Diagnosis)
+
+
 def _evidence(kind: DiagnosisKind, sources: tuple[str, ...], note: str) -> Evidence:
     return evidence(
         f"diagnosis.{kind}",
@@ -95,7 +99,7 @@ def _on_leg(
     **details: Any,
 ) -> Diagnosis:
     """A diagnosis of one leg, id `<side>.<name>`; `why` is its evidence note."""
-    return Diagnosis(
+    return _diagnosis(
         id=f"{side}.{name}",
         kind=kind,
         leg=side,

@@ -24,6 +24,7 @@ from typing import Literal
 from venalab.anatomy import VEINS, DvtLevel
 from venalab.evidence import Evidence, Frozen, evidence
 from venalab.exam import Leg
+from venalab.trusted import trusted
 
 Classification = Literal["none", "proximal", "distal-axial", "distal-muscular"]
 TptPolicy = Literal["distal", "proximal"]
@@ -230,6 +231,9 @@ def _segment_of(t: Thrombus) -> ThrombosedSegment:
     )
 
 
+_thrombosis_result = trusted(ThrombosisResult)
+
+
 def render_thrombosis(d: ThrombosisDecision) -> ThrombosisResult:
     """The full thrombosis result of a decided leg (records, evidence and its note)."""
     classification = d.classification
@@ -261,7 +265,7 @@ def render_thrombosis(d: ThrombosisDecision) -> ThrombosisResult:
             f" Non-compressible segment(s) without a thrombus description: "
             f"{', '.join(d.suspicious)}; not classified."
         )
-    return ThrombosisResult(
+    return _thrombosis_result(
         classification=classification,
         label=CLASSIFICATION_LABEL[classification],
         deep=tuple(_segment_of(t) for t in d.deep),

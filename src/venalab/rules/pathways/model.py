@@ -30,10 +30,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from venalab.citations import EvidenceLevel, check_ids
 from venalab.datafiles import data_path, read_toml, validate_document
 from venalab.errors import InvalidInput, Problem, problems_from_validation
-from venalab.evidence import Comparison, Evidence, Frozen, Recommendation, evidence
+from venalab.evidence import (
+    Comparison,
+    Evidence,
+    Frozen,
+    Recommendation,
+    evidence,
+    make_recommendation,
+)
 from venalab.exam import ExamDocument, History, Side
 from venalab.rules.decided import Rec, Text, text_of
 from venalab.rules.ehit import ehit_management, render_ehit_rec
+from venalab.trusted import trusted
 
 PathwayId = Literal["none", "iddvt", "icmvt", "proximal-dvt", "svt", "chronic", "ehit"]
 Decision = Literal[
@@ -390,6 +398,9 @@ class PathwayResult(Frozen):
 # --- builders shared by the pathway modules ----------------------------------------------
 
 
+_risk_factor = trusted(RiskFactor)
+
+
 def factor(
     pathway: Literal["iddvt", "svt"],
     fid: str,
@@ -414,7 +425,7 @@ def factor(
             "the primary list was not seen."
         )
     sources = tuple(dict.fromkeys(spec.sources + extra_sources))
-    return RiskFactor(
+    return _risk_factor(
         id=fid,
         label=spec.label.format(**fields),
         status=status,
@@ -445,7 +456,54 @@ def recommend(
     unit: str | None = None,
     **fields: Any,
 ) -> Recommendation:
-    """A recommendation from its data-file text; `fields` fill the text's placeholders."""
+    """A recommendation from its data-file text; `fields` fill the text's placeholders.
+
+    A function of its arguments, and immutable: legs and exams that get the same
+    recommendation share one object (texts are formatted once per distinct arguments)."""
+    memo = (
+        key, side, id(params), level, note, _typed(threshold), _typed(measured), comparison,
+        unit, *[(name, _typed(v)) for name, v in fields.items()],
+    )  # fmt: skip
+    try:
+        held = _RECOMMENDED.get(memo)
+        kept = True
+    except TypeError:  # a placeholder value that is not hashable: formatted every time
+        held, kept = None, False
+    if held is not None and held[0] is params:
+        return held[1]
+    rec = _recommendation(
+        key, side, params, level=level, note=note, threshold=threshold, measured=measured,
+        comparison=comparison, unit=unit, fields=fields,
+    )  # fmt: skip
+    if kept:
+        if len(_RECOMMENDED) >= 4096:  # bounded: values in texts (lengths, names) vary
+            _RECOMMENDED.clear()
+        _RECOMMENDED[memo] = (params, rec)
+    return rec
+
+
+_RECOMMENDED: dict[tuple[object, ...], tuple[PathwayParams, Recommendation]] = {}
+"""`recommend` by its arguments (the params by identity, kept alive with the entry)."""
+
+
+def _typed(x: object) -> object:
+    """A value as a key that keeps apart what texts write apart: 3 vs 3.0, -0.0 vs 0.0."""
+    return (float, repr(x)) if type(x) is float else (type(x), x)
+
+
+def _recommendation(
+    key: str,
+    side: Side,
+    params: PathwayParams,
+    *,
+    level: EvidenceLevel | None,
+    note: str | None,
+    threshold: float | None,
+    measured: float | None,
+    comparison: Comparison | None,
+    unit: str | None,
+    fields: dict[str, Any],
+) -> Recommendation:
     spec = PATHWAYS.recommendations[key]
     values = {**param_fields(params), "side": side, **fields}
     values.setdefault("repeat_min", params.svt.repeat_ultrasound_days[0])
@@ -454,7 +512,7 @@ def recommend(
         values.setdefault("comparison", comparison)
     notes = " ".join(n for n in (spec.note, note) if n)
     rule = key if key.startswith("cvi.") else f"pathway.{key}"
-    return Recommendation(
+    return make_recommendation(
         id=f"{key}.{side}",
         leg=side,
         text=spec.text.format(**values),
@@ -671,6 +729,9 @@ class PathwayDecision:
         return tuple(r.id(self.side) for r in self.recs)
 
 
+_pathway_result = trusted(PathwayResult)
+
+
 def render_pathway(d: PathwayDecision, params: PathwayParams) -> PathwayResult:
     recs = tuple(render_rec(r, d.side, params) for r in d.recs)
     s = d.summary
@@ -687,7 +748,7 @@ def render_pathway(d: PathwayDecision, params: PathwayParams) -> PathwayResult:
     factors = [render_factor(f, params) for f in d.factors]
     present, absent, unknown = split_factors(factors)
     svt = d.svt
-    return PathwayResult(
+    return _pathway_result(
         side=d.side,
         pathway=d.pathway,
         decision=d.decision,
