@@ -444,6 +444,23 @@ def _mark_critical(findings: list[Finding], legs: dict[str, LegResult]) -> list[
     return [f.model_copy(update={"critical": True}) if f.id in marked else f for f in findings]
 
 
+def _criteria_info(cs: CriteriaSet) -> CriteriaInfo:
+    """The set as the result names it, built once per set (its summary is built from text)."""
+    held = _CRITERIA_INFO.get(id(cs))
+    if held is not None and held[0] is cs:
+        return held[1]
+    if len(_CRITERIA_INFO) > 64:  # sets built at run time (tests, custom files)
+        _CRITERIA_INFO.clear()
+    info = CriteriaInfo(
+        id=cs.id, version=cs.version, title=cs.title, sources=cs.sources, summary=cs.describe().text
+    )
+    _CRITERIA_INFO[id(cs)] = (cs, info)
+    return info
+
+
+_CRITERIA_INFO: dict[int, tuple[CriteriaSet, CriteriaInfo]] = {}
+
+
 Detail = Literal["full", "decisions"]
 DETAILS: tuple[Detail, ...] = ("full", "decisions")
 
@@ -543,13 +560,7 @@ def assess(
     subtype = next((f.text for f in findings if f.id == "calcinosis.subtype"), None)
     diagnoses += calcinosis_diagnoses(calcinosis, subtype)
     assembled = Result(
-        criteria=CriteriaInfo(
-            id=cs.id,
-            version=cs.version,
-            title=cs.title,
-            sources=cs.sources,
-            summary=cs.describe().text,
-        ),
+        criteria=_criteria_info(cs),
         options=options,
         exam=ExamSummary(
             patient_id=exam.patient.id, date=exam.exam.date, purpose=exam.exam.purpose

@@ -228,6 +228,21 @@ def _e_part(clinical: Clinical) -> tuple[str | None, Evidence, list[str]]:
     return e, ev, []
 
 
+@lru_cache(maxsize=1024)  # few distinct clinical sections (frozen, hashable); every leg asks
+def _clinical_parts(
+    clinical: Clinical,
+) -> tuple[
+    tuple[tuple[str, ...], Evidence, tuple[str, ...]],
+    tuple[Symptoms | None, Evidence, tuple[str, ...]],
+    tuple[str | None, Evidence, tuple[str, ...]],
+]:
+    """The C, S/A and E parts of a leg with their evidence and ambiguities."""
+    c, c_ev, c_amb = _c_part(clinical)
+    sa, s_ev, s_amb = _s_part(clinical)
+    e, e_ev, e_amb = _e_part(clinical)
+    return (c, c_ev, tuple(c_amb)), (sa, s_ev, tuple(s_amb)), (e, e_ev, tuple(e_amb))
+
+
 Entry = tuple[str, str | None]
 """(vein, site) of an exam entry, named in texts as `_where` does."""
 
@@ -531,9 +546,7 @@ def derive_ceap(
             ],
             what="option",
         )
-    classes, c_ev, c_amb = _c_part(clinical)
-    symptoms, s_ev, s_amb = _s_part(clinical)
-    e, e_ev, e_amb = _e_part(clinical)
+    (classes, c_ev, c_amb), (symptoms, s_ev, s_amb), (e, e_ev, e_amb) = _clinical_parts(clinical)
     ap = _ap_part(segments, perforators, thrombosis, walk)
     part_ev = {"C": c_ev, "S": s_ev, "E": e_ev, "A": ap.a_evidence, "P": ap.p_evidence}
     if level_of_investigation is not None:
@@ -576,7 +589,7 @@ def derive_ceap(
         exam_date=exam_date,
         level_of_investigation=level_of_investigation,
         legacy_numbers=legacy_numbers,
-        ambiguities=tuple(c_amb + s_amb + e_amb + ap.ambiguities),
+        ambiguities=(*c_amb, *s_amb, *e_amb, *ap.ambiguities),
         evidence=evidence(
             "ceap.classification",
             ["CEAP20", "CEAP04", "SVS11"],
