@@ -21,7 +21,7 @@ labels and merges them.
 
 from __future__ import annotations
 
-from venalab.evidence import Finding, Recommendation, evidence
+from venalab.evidence import Finding, Recommendation, evidence, make_recommendation
 from venalab.exam import SIDES, ExamDocument, Side
 from venalab.result import LegResult, Legs, NotAssessed, Result
 from venalab.rules.reflux import Examined, SegmentResult, recorded
@@ -54,34 +54,36 @@ def sided_recommendations(recs: tuple[Recommendation, ...]) -> tuple[Recommendat
     """Every leg's recommendation with its side in `sides` and in its text; the same
     recommendation for both legs once, as "Both legs", where the first of the two stood.
     Idempotent: recommendations that already carry `sides` are kept as they are."""
-    groups: dict[tuple[object, ...], list[Recommendation]] = {}
-    order: list[tuple[object, ...] | int] = []
-    for i, rec in enumerate(recs):
+    # Same recommendation: same base id, text, strength and (equal) evidence.
+    groups: dict[tuple[str, str, str | None], list[list[Recommendation]]] = {}
+    order: list[Recommendation | list[Recommendation]] = []
+    for rec in recs:
         if rec.leg is None or rec.sides:
-            order.append(i)
+            order.append(rec)
             continue
-        key = (_base_id(rec), rec.text, rec.strength, rec.evidence)
-        if key not in groups:
-            groups[key] = []
-            order.append(key)
-        groups[key].append(rec)
+        candidates = groups.setdefault((_base_id(rec), rec.text, rec.strength), [])
+        for members in candidates:
+            if members[0].evidence == rec.evidence:
+                members.append(rec)
+                break
+        else:
+            candidates.append([rec])
+            order.append(candidates[-1])
     out: list[Recommendation] = []
     for item in order:
-        if isinstance(item, int):
-            out.append(recs[item])
+        if isinstance(item, Recommendation):
+            out.append(item)
             continue
-        members = groups[item]
-        sides = tuple(s for s in SIDES if any(m.leg == s for m in members))
-        first = members[0]
-        label = side_label(sides)
+        sides = tuple(s for s in SIDES if any(m.leg == s for m in item))
+        first = item[0]
         out.append(
-            first.model_copy(
-                update={
-                    "id": f"{_base_id(first)}.{'both' if len(sides) == 2 else sides[0]}",
-                    "leg": sides[0] if len(sides) == 1 else None,
-                    "sides": sides,
-                    "text": f"{label}: {first.text}",
-                }
+            make_recommendation(
+                id=f"{_base_id(first)}.{'both' if len(sides) == 2 else sides[0]}",
+                text=f"{side_label(sides)}: {first.text}",
+                evidence=first.evidence,
+                leg=sides[0] if len(sides) == 1 else None,
+                strength=first.strength,
+                sides=sides,
             )
         )
     return tuple(out)
@@ -199,11 +201,14 @@ def finish(exam: ExamDocument, result: Result) -> Result:
         t = lr.thrombosis
         acute = (t.classification != "none" and not t.chronic_only) or bool(t.superficial)
         na = ceap_not_assessed(exam, side, acute)
-        update: dict[str, object] = {"segments": tuple([_with_examined(s) for s in lr.segments])}
+        segments = tuple([_with_examined(s) for s in lr.segments])
+        update: dict[str, object] = {}
+        if any(new is not old for new, old in zip(segments, lr.segments, strict=True)):
+            update["segments"] = segments
         if na is not None:
             update |= {"ceap": None, "ceap_not_assessed": na}
             findings = tuple(_ceap_findings(findings, side, na))
-        legs[side] = lr.model_copy(update=update)
+        legs[side] = lr.model_copy(update=update) if update else lr
     return result.model_copy(
         update={
             "legs": Legs(**legs),
