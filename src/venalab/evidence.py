@@ -68,8 +68,18 @@ def evidence(
     Evidence is immutable, and results repeat the same evidence many times (every segment
     measured at 500 ms under one set): equal arguments give one shared object."""
     cited = tuple(sources)
-    key = (rule, cited, level, criteria, _number_key(threshold), _number_key(measured),
-           comparison, unit, note)  # fmt: skip
+    # _number_key, inlined (the hot path: tens of calls per exam)
+    t = (
+        threshold
+        if threshold is None or (threshold and type(threshold) is float)
+        else (_number_key(threshold))
+    )
+    m = (
+        measured
+        if measured is None or (measured and type(measured) is float)
+        else (_number_key(measured))
+    )
+    key = (rule, cited, level, criteria, t, m, comparison, unit, note)  # fmt: skip
     shared = _SHARED.get(key)
     if shared is not None:
         return shared

@@ -10,7 +10,7 @@ Where the built-in criteria sets disagree on a measurement, every set's verdict 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from venalab.anatomy import VEINS, Vein
 from venalab.criteria import CRITERIA, CriteriaSet, GroupRule
@@ -62,6 +62,13 @@ class SegmentResult(Frozen):
     verdict `not-assessed` reads "compressible, reflux not measured", not "not examined"."""
 
 
+_EXAMINED: tuple[Examined, ...] = get_args(Examined)
+_RECORDED: tuple[tuple[Examined, ...], ...] = tuple(
+    tuple(name for bit, name in enumerate(_EXAMINED) if mask >> bit & 1) for mask in range(32)
+)
+"""Every combination of what an entry recorded, by bit mask in `_EXAMINED` order."""
+
+
 def recorded(
     reflux_ms: float | None,
     compressibility: str | None,
@@ -70,18 +77,13 @@ def recorded(
     diameter_mm: float | None,
 ) -> tuple[Examined, ...]:
     """What a segment entry recorded, in `Examined` order."""
-    found: list[Examined] = []
-    if reflux_ms is not None:
-        found.append("reflux")
-    if compressibility is not None:
-        found.append("compression")
-    if thrombus is not None:
-        found.append("thrombus")
-    if obstruction is not None:
-        found.append("obstruction")
-    if diameter_mm is not None:
-        found.append("diameter")
-    return tuple(found)
+    return _RECORDED[
+        (reflux_ms is not None)
+        | (compressibility is not None) << 1
+        | (thrombus is not None) << 2
+        | (obstruction is not None) << 3
+        | (diameter_mm is not None) << 4
+    ]
 
 
 def boundary_phrase(seg: SegmentResult) -> str:
@@ -282,7 +284,8 @@ def segment_result(
     """The full result of a segment entry from its decided verdict (`VeinCut.decide`): the
     evidence and the echoed measurements."""
     verdict, abnormal, _ = decided
-    cut = vein_cuts(cs)[vein.code]
+    code = vein.code
+    cut = vein_cuts(cs)[code]
     rule = cut.rule
     # The evidence is a function of the set, the vein and the measured value (the cut
     # decides the verdict): one shared immutable object per value, as for the disagreement.
@@ -293,6 +296,8 @@ def segment_result(
         ev = _segment_evidence(m, vein, cs, rule, decided)
         if len(cut.evidence) < _SHARED_PER_VEIN:
             cut.evidence[key] = ev
+    compressibility, thrombus = seg.compressibility, seg.thrombus
+    obstruction, diameter = seg.obstruction, seg.diameter_mm
     return _segment_result(
         vein=seg.vein,
         name=vein.name,
@@ -302,19 +307,17 @@ def segment_result(
         label=seg.label,
         reflux=verdict,
         abnormal=abnormal,
-        threshold_ms=rule.threshold_ms if rule else None,
+        threshold_ms=cut.threshold,
         comparison=rule.comparison if rule else None,
-        measured_ms=seg.reflux_ms,
-        diameter_mm=seg.diameter_mm,
-        compressibility=seg.compressibility,
-        obstruction=seg.obstruction,
-        thrombus=seg.thrombus,
+        measured_ms=m,
+        diameter_mm=diameter,
+        compressibility=compressibility,
+        obstruction=obstruction,
+        thrombus=thrombus,
         treatment=seg.treatment,
         evidence=ev,
-        criteria_disagreement=_disagreement(seg.reflux_ms, vein),
-        examined=recorded(
-            seg.reflux_ms, seg.compressibility, seg.thrombus, seg.obstruction, seg.diameter_mm
-        ),
+        criteria_disagreement=() if m is None or not _DISPUTED[code] else _disagreement(m, vein),
+        examined=recorded(m, compressibility, thrombus, obstruction, diameter),
     )
 
 
