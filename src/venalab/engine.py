@@ -88,9 +88,9 @@ def _where(seg: SegmentResult | PerforatorResult) -> str:
 def _segment_findings(side: Side, segs: tuple[SegmentResult, ...]) -> list[Finding]:
     out: list[Finding] = []
     for i, s in enumerate(segs):
-        key = f"{side}.{s.vein}.{i}"
-        if s.system == "perforator" or s.measured_ms is None:
+        if s.measured_ms is None or s.system == "perforator":
             continue
+        key = f"{side}.{s.vein}.{i}"
         where = f"{_SIDE[side]} {_where(s)}"
         if s.reflux == "present":
             out.append(

@@ -198,13 +198,16 @@ def _disagreement(measured: float | None, vein: Vein) -> tuple[CriteriaVerdict, 
     return found
 
 
+_criteria_verdict = trusted(CriteriaVerdict)
+
+
 def _judged_by_every_set(measured: float, vein: Vein) -> tuple[CriteriaVerdict, ...]:
     cuts = [vein_cuts(cs)[vein.code] for cs in CRITERIA.values()]
     outcomes = [cut.decide(measured) for cut in cuts]
     if len({abnormal for _, abnormal, _ in outcomes}) == 1:
         return ()
     return tuple(
-        CriteriaVerdict(
+        _criteria_verdict(
             criteria=cs.id,
             verdict=verdict,
             abnormal=abnormal,
@@ -484,7 +487,7 @@ def _perforator_disagreement(
     found = ()
     if len({verdict for _, verdict in judged}) > 1:
         found = tuple(
-            CriteriaVerdict(
+            _criteria_verdict(
                 criteria=other.id,
                 verdict="present" if patho else "absent",
                 abnormal=patho,

@@ -381,7 +381,12 @@ def _walk_notes(
 ) -> list[str]:
     """The walk's notes for the full result: boundary and disagreement notes per entry, what
     was not counted as obstruction, and what was not measured."""
-    notes = [n for s in segments for n in _segment_notes(s, _where(s.vein, s.site))]
+    notes = [
+        n
+        for s in segments
+        if s.reflux == "boundary" or s.criteria_disagreement  # the entries with notes
+        for n in _segment_notes(s, _where(s.vein, s.site))
+    ]
     if non_compressible:
         notes.append(
             f"Non-compressible {', '.join(non_compressible)} without "
@@ -393,6 +398,11 @@ def _walk_notes(
             "their reflux status does not enter A/P."
         )
     return notes
+
+
+@lru_cache(maxsize=4096)  # few distinct segment lists
+def _legacy_numbers(abbrs: tuple[str, ...]) -> tuple[int, ...]:
+    return legacy_numbers_of(abbrs)
 
 
 @dataclass(frozen=True)
@@ -478,22 +488,24 @@ def _ap_part(
     a_groups, p_types = _ap_codes(found)
     if not found.examined:
         ambiguities.append("No segment findings recorded: A and P not determinable.")
+    by_pair: dict[tuple[str, str], list[str]] = {}  # (P type, A group) -> abbreviations
+    by_type: dict[str, list[str]] = {}
+    for d in details:  # in segment order
+        for t in d.pathophysiology:
+            by_pair.setdefault((t, d.group), []).append(d.abbreviation)
+            by_type.setdefault(t, []).append(d.abbreviation)
     lists = tuple(
         _ceap_segment_list(
-            group=g, pathophysiology=t, segments=abbrs, legacy=legacy_numbers_of(abbrs)
+            group=g, pathophysiology=t, segments=abbrs, legacy=_legacy_numbers(abbrs)
         )
         for t in P_ORDER
         for g in GROUP_ORDER
-        if (
-            abbrs := tuple(
-                d.abbreviation for d in details if d.group == g and t in d.pathophysiology
-            )
-        )
+        if (abbrs := tuple(by_pair.get((t, g), ())))
     )
     p_segments: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {}
-    for t in p_types:
-        abbrs = order_segments(d.abbreviation for d in details if t in d.pathophysiology)
-        p_segments[t] = (abbrs, legacy_numbers_of(abbrs))
+    for code in p_types:
+        abbrs = order_segments(by_type.get(code, ()))
+        p_segments[code] = (abbrs, _legacy_numbers(abbrs))
 
     a_text = "A" + ",".join(a_groups) if a_groups else None
     p_text = "P" + ",".join(p_types) if p_types else None
