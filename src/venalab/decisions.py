@@ -16,12 +16,12 @@ Shape: README "Result detail" and `Decisions.to_dict()`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, get_args
 
 from venalab.anatomy import VEINS
 from venalab.assembly import ceap_not_assessed
 from venalab.criteria import CriteriaSet, get_criteria
-from venalab.exam import ExamDocument, Leg, Segment, Side
+from venalab.exam import ExamDocument, Leg, Segment, Side, Thrombus
 from venalab.result import EngineOptions, LegResult, Result
 from venalab.rules.calcinosis import assess_calcinosis
 from venalab.rules.ceap import clinical_classes, highest_class
@@ -36,7 +36,7 @@ from venalab.rules.ceap.derivation import (
 from venalab.rules.pathways import pathway_params
 from venalab.rules.pathways.cvi import cvi_steps
 from venalab.rules.pathways.model import DEFAULT_PARAMS, PathwayParams
-from venalab.rules.patterns import PatternDecision, decide_patterns, refluxing_names
+from venalab.rules.patterns import Pattern, PatternDecision, decide_patterns, refluxing_names
 from venalab.rules.reflux import (
     PerforatorOutcome,
     Verdict,
@@ -65,6 +65,11 @@ class SegmentDecision:
     rule: str
     entry: Segment | None = field(default=None, compare=False, repr=False)
     """The exam entry, read by the later decisions (A/P walk, treatment steps)."""
+    thrombus: Thrombus | None = field(default=None, compare=False, repr=False)
+    obstruction: bool | None = field(default=None, compare=False, repr=False)
+    compressibility: str | None = field(default=None, compare=False, repr=False)
+    """The entry's fields the A/P walk reads for every entry (copied: cheaper than a property
+    on the hot path)."""
 
     @property
     def label(self) -> str | None:
@@ -77,18 +82,6 @@ class SegmentDecision:
     @property
     def diameter_mm(self) -> float | None:
         return self.entry.diameter_mm if self.entry else None
-
-    @property
-    def obstruction(self) -> bool | None:
-        return self.entry.obstruction if self.entry else None
-
-    @property
-    def thrombus(self) -> object | None:
-        return self.entry.thrombus if self.entry else None
-
-    @property
-    def compressibility(self) -> str | None:
-        return self.entry.compressibility if self.entry else None
 
     def to_dict(self) -> dict[str, Any]:
         return {"vein": self.vein, "site": self.site, "reflux": self.reflux,
@@ -233,12 +226,18 @@ class LegReflux:
         return walk_segments(self.segments, self.perforators, thrombosed)
 
 
-def _segments(segs: tuple[Segment, ...], cs: CriteriaSet) -> tuple[SegmentDecision, ...]:
+def _segments(segs: tuple[Segment, ...], cs: CriteriaSet) -> list[SegmentDecision]:
     """Every entry's reflux verdict (rules.reflux `vein_cuts`, the table
     `assess_segment` reads too)."""
     cuts = vein_cuts(cs)
-    return tuple([SegmentDecision(s.vein, s.site, *cuts[s.vein].decide(s.reflux_ms), s)
-                  for s in segs])  # fmt: skip
+    out: list[SegmentDecision] = []
+    append = out.append
+    for s in segs:
+        vein = s.vein
+        reflux, abnormal, rule = cuts[vein].decide(s.reflux_ms)
+        append(SegmentDecision(vein, s.site, reflux, abnormal, rule, s, s.thrombus, s.obstruction,
+                               s.compressibility))
+    return out
 
 
 def _perforator(
@@ -255,20 +254,25 @@ def _perforator(
     )  # fmt: skip
 
 
+_PATTERN_RULE: dict[str, str] = {p: f"reflux.pattern.{p}" for p in get_args(Pattern)}
+
+
 def decide_reflux(leg: Leg, cs: CriteriaSet) -> LegReflux:
     """Segment verdicts, perforators and trunk patterns of a leg (both tiers)."""
     c_classes = clinical_classes(leg.clinical)
-    segments = _segments(leg.segments, cs)
+    entries = leg.segments
+    segments = _segments(entries, cs)
+    is_perforator = _IS_PERFORATOR
     perforators = tuple(
-        [_perforator(d, cs, c_classes) for d in segments if d.vein in _IS_PERFORATOR]
+        [_perforator(d, cs, c_classes) for d in segments if d.vein in is_perforator]
     )
-    decided = decide_patterns(zip(segments, [s.position_cm for s in leg.segments], strict=True), cs)
+    decided = decide_patterns(zip(segments, [s.position_cm for s in entries], strict=True), cs)
     patterns = tuple(
-        TrunkPattern(trunk, d.pattern, d.qualifier, refluxing_names(segs),
-                     f"reflux.pattern.{d.pattern}", d)
-        for trunk, d, segs in decided
+        [TrunkPattern(trunk, d.pattern, d.qualifier, refluxing_names(segs),
+                      _PATTERN_RULE[d.pattern], d)
+         for trunk, d, segs in decided]
     )  # fmt: skip
-    return LegReflux(c_classes, segments, perforators, patterns)
+    return LegReflux(c_classes, tuple(segments), perforators, patterns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,11 +289,17 @@ class _Thrombotic:
     recommendations: tuple[str, ...] = ()
 
 
+_NO_THROMBUS = _Thrombotic()
+
+
 def _thrombotic(
     side: Side, leg: Leg, exam: ExamDocument, options: EngineOptions, params: PathwayParams
 ) -> _Thrombotic:
-    if not any(s.thrombus is not None or s.treatment is not None for s in leg.segments):
-        return _Thrombotic()  # no thrombus, no treatment: no class, no pathway, no mark
+    for s in leg.segments:
+        if s.thrombus is not None or s.treatment is not None:
+            break
+    else:
+        return _NO_THROMBUS  # no thrombus, no treatment: no class, no pathway, no mark
     d = decide_thrombotic(side, leg, exam, options.tibioperoneal_trunk, params)
     t, pathway = d.thrombosis, d.pathway
     return _Thrombotic(

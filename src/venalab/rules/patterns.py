@@ -261,9 +261,12 @@ def _accessory_pattern(
 
 def refluxing_names(segs: Sequence[Judged]) -> tuple[str, ...]:
     """The refluxing entries of a trunk, "GSVa (proximal)", once each."""
-    return tuple(
-        dict.fromkeys(s.vein + (f" ({s.site})" if s.site else "") for s in segs if s.abnormal)
-    )
+    names: dict[str, None] = {}
+    for s in segs:
+        if s.abnormal:
+            site = s.site
+            names[s.vein + f" ({site})" if site else s.vein] = None
+    return tuple(names)
 
 
 def pattern_result(
@@ -301,20 +304,25 @@ def decide_patterns(
     `segments` pairs each verdict with its `position_cm` input (both tiers)."""
     by_trunk: dict[str, list[tuple[Judged, float | None]]] = {}
     refluxing: set[str] = set()
-    for seg, position in segments:
-        trunk = _TRUNK_OF[seg.vein]
+    trunk_of = _TRUNK_OF
+    for item in segments:
+        seg = item[0]
+        trunk = trunk_of[seg.vein]
         if trunk is None:
             continue
         members = by_trunk.get(trunk)
         if members is None:
-            members = by_trunk[trunk] = []
-        members.append((seg, position))
+            by_trunk[trunk] = [item]
+        else:
+            members.append(item)
         if seg.abnormal:
             refluxing.add(trunk)
     out: list[tuple[str, PatternDecision, list[Judged]]] = []
+    if not refluxing:
+        return out  # no reflux in any trunk: no pattern
     for trunk in TRUNKS:
         if trunk not in refluxing:
-            continue  # no reflux in the trunk: no pattern
+            continue
         items = by_trunk[trunk]
         segs = [s for s, _ in items]
         layout = LAYOUTS[trunk]
@@ -325,13 +333,16 @@ def decide_patterns(
         else:
             decided = _linear_pattern(layout, segs)
             if decided is None:
-                axis = ", ".join(layout.axis)
-                decided = PatternDecision(
-                    "segmental", f"reflux in {trunk} veins outside the {axis} axis"
-                )
+                decided = PatternDecision("segmental", _OFF_AXIS[trunk])
         if decided is not None:
             out.append((trunk, decided, segs))
     return out
+
+
+_OFF_AXIS: dict[str, str] = {
+    name: f"reflux in {name} veins outside the {', '.join(lay.axis)} axis"
+    for name, lay in LAYOUTS.items()
+}
 
 
 def reflux_patterns(
