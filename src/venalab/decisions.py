@@ -2,7 +2,7 @@
 with its rule id, without evidence objects, texts or the result document.
 
 `decide(exam)` takes the same decisions as `engine.assess` through the same rule functions
-(rules.reflux `vein_cuts` / `perforator_outcomes`, rules.patterns `decide_patterns`,
+(rules.reflux `vein_cuts` / `perforator_outcomes`, rules.patterns `decide_trunk_patterns`,
 rules.ceap `clinical_classes` / `walk_segments` / `ap_decision`,
 rules.pathways.cvi `cvi_steps`, the thrombosis side's decide step
 (rules.thrombotic `decide_thrombotic`: EHIT, thrombosis, pathway and critical decisions,
@@ -36,7 +36,14 @@ from venalab.rules.ceap.derivation import (
 from venalab.rules.pathways import pathway_params
 from venalab.rules.pathways.cvi import cvi_steps
 from venalab.rules.pathways.model import DEFAULT_PARAMS, PathwayParams
-from venalab.rules.patterns import Pattern, PatternDecision, decide_patterns, refluxing_names
+from venalab.rules.patterns import (
+    TRUNK_OF,
+    Pattern,
+    PatternDecision,
+    TrunkEntries,
+    decide_trunk_patterns,
+    refluxing_names,
+)
 from venalab.rules.reflux import (
     PerforatorOutcome,
     Verdict,
@@ -226,18 +233,39 @@ class LegReflux:
         return walk_segments(self.segments, self.perforators, thrombosed)
 
 
-def _segments(segs: tuple[Segment, ...], cs: CriteriaSet) -> list[SegmentDecision]:
-    """Every entry's reflux verdict (rules.reflux `vein_cuts`, the table
-    `assess_segment` reads too)."""
+def _segments(
+    segs: tuple[Segment, ...], cs: CriteriaSet
+) -> tuple[list[SegmentDecision], list[SegmentDecision], TrunkEntries, set[str]]:
+    """Every entry's reflux verdict (rules.reflux `vein_cuts`, the table `assess_segment`
+    reads too), in one pass that also sets apart the perforator entries and groups the
+    entries by trunk for the pattern rules (rules.patterns `decide_trunk_patterns`):
+    (verdicts, perforator verdicts, entries by trunk, trunks with reflux)."""
     cuts = vein_cuts(cs)
+    trunk_of = TRUNK_OF
+    is_perforator = _IS_PERFORATOR
     out: list[SegmentDecision] = []
+    perforators: list[SegmentDecision] = []
+    by_trunk: TrunkEntries = {}
+    refluxing: set[str] = set()
     append = out.append
     for s in segs:
         vein = s.vein
         reflux, abnormal, rule = cuts[vein].decide(s.reflux_ms)
-        append(SegmentDecision(vein, s.site, reflux, abnormal, rule, s, s.thrombus, s.obstruction,
-                               s.compressibility))
-    return out
+        d = SegmentDecision(vein, s.site, reflux, abnormal, rule, s, s.thrombus, s.obstruction,
+                            s.compressibility)  # fmt: skip
+        append(d)
+        if vein in is_perforator:
+            perforators.append(d)
+        trunk = trunk_of[vein]
+        if trunk is not None:
+            members = by_trunk.get(trunk)
+            if members is None:
+                by_trunk[trunk] = [(d, s.position_cm)]
+            else:
+                members.append((d, s.position_cm))
+            if abnormal:
+                refluxing.add(trunk)
+    return out, perforators, by_trunk, refluxing
 
 
 def _perforator(
@@ -260,17 +288,12 @@ _PATTERN_RULE: dict[str, str] = {p: f"reflux.pattern.{p}" for p in get_args(Patt
 def decide_reflux(leg: Leg, cs: CriteriaSet) -> LegReflux:
     """Segment verdicts, perforators and trunk patterns of a leg (both tiers)."""
     c_classes = clinical_classes(leg.clinical)
-    entries = leg.segments
-    segments = _segments(entries, cs)
-    is_perforator = _IS_PERFORATOR
-    perforators = tuple(
-        [_perforator(d, cs, c_classes) for d in segments if d.vein in is_perforator]
-    )
-    decided = decide_patterns(zip(segments, [s.position_cm for s in entries], strict=True), cs)
+    segments, perforator_entries, by_trunk, refluxing = _segments(leg.segments, cs)
+    perforators = tuple([_perforator(d, cs, c_classes) for d in perforator_entries])
     patterns = tuple(
         [TrunkPattern(trunk, d.pattern, d.qualifier, refluxing_names(segs),
                       _PATTERN_RULE[d.pattern], d)
-         for trunk, d, segs in decided]
+         for trunk, d, segs in decide_trunk_patterns(by_trunk, refluxing, cs)]
     )  # fmt: skip
     return LegReflux(c_classes, tuple(segments), perforators, patterns)
 
@@ -314,13 +337,16 @@ def _thrombotic(
     )
 
 
+_VCSS_PATH: dict[str, str] = {side: f"scores.vcss.{side}" for side in ("left", "right")}
+
+
 def _scores(
     side: Side, leg: Leg, exam: ExamDocument
 ) -> tuple[tuple[int, int, bool | None] | None, tuple[int, str | None] | None]:
     scores = exam.scores
     given = getattr(scores.vcss, side) if scores and scores.vcss else None
     signs = leg.clinical.signs if exam.exam.purpose != "thrombosis" else ()
-    vcss, _ = score_with_sign_bounds(given, signs, path=f"scores.vcss.{side}")
+    vcss, _ = score_with_sign_bounds(given, signs, path=_VCSS_PATH[side])
     villalta = None
     items = getattr(scores.villalta, side) if scores and scores.villalta else None
     if items is not None:

@@ -77,7 +77,8 @@ class PatternDecision(NamedTuple):
     unit: str | None = None
 
 
-_TRUNK_OF: dict[str, str | None] = {code: v.trunk for code, v in VEINS.items()}
+TRUNK_OF: dict[str, str | None] = {code: v.trunk for code, v in VEINS.items()}
+"""The trunk each vein counts in (anatomy: `Vein.trunk`), None for none."""
 # Per trunk, the axis points of every (vein, site) entry (anatomy.TrunkLayout.points).
 _POINTS: dict[str, dict[tuple[str, str | None], frozenset[int]]] = {
     name: {(code, site): lay.points(code, site) for code in VEINS for site in (None, *SITE_ORDER)}
@@ -297,14 +298,18 @@ def pattern_result(
     )
 
 
+TrunkEntries = dict[str, list[tuple[Judged, float | None]]]
+"""Per trunk, its entries in exam order, each with its `position_cm` input."""
+
+
 def decide_patterns(
     segments: Iterable[tuple[Judged, float | None]], cs: CriteriaSet
 ) -> list[tuple[str, PatternDecision, list[Judged]]]:
     """The pattern decision of every trunk with reflux: (trunk, decision, its entries).
     `segments` pairs each verdict with its `position_cm` input (both tiers)."""
-    by_trunk: dict[str, list[tuple[Judged, float | None]]] = {}
+    by_trunk: TrunkEntries = {}
     refluxing: set[str] = set()
-    trunk_of = _TRUNK_OF
+    trunk_of = TRUNK_OF
     for item in segments:
         seg = item[0]
         trunk = trunk_of[seg.vein]
@@ -317,6 +322,14 @@ def decide_patterns(
             members.append(item)
         if seg.abnormal:
             refluxing.add(trunk)
+    return decide_trunk_patterns(by_trunk, refluxing, cs)
+
+
+def decide_trunk_patterns(
+    by_trunk: TrunkEntries, refluxing: set[str], cs: CriteriaSet
+) -> list[tuple[str, PatternDecision, list[Judged]]]:
+    """`decide_patterns` on entries already grouped by trunk (`TRUNK_OF`; the decisions tier
+    groups them while it judges them); `refluxing`: the trunks with an abnormal entry."""
     out: list[tuple[str, PatternDecision, list[Judged]]] = []
     if not refluxing:
         return out  # no reflux in any trunk: no pattern
