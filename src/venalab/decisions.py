@@ -364,7 +364,8 @@ def _decide_leg(
     cs: CriteriaSet,
     options: EngineOptions,
     params: PathwayParams,
-) -> LegDecisions:
+) -> tuple[LegDecisions, tuple[str, ...]]:
+    """The leg's decisions, and its C classes (`clinical_classes`)."""
     reflux = decide_reflux(leg, cs)
     c_classes, segments, perforators, patterns = (
         reflux.c_classes, reflux.segments, reflux.perforators, reflux.patterns
@@ -379,6 +380,7 @@ def _decide_leg(
         )  # fmt: skip
     steps = cvi_steps(c_classes, leg.clinical.symptomatic, segments, perforators, patterns, params)
     vcss, villalta = _scores(side, leg, exam)
+    recs = {*t.recommendations, *[f"{key}.{side}" for key, _ in steps]}
     return LegDecisions(
         segments=segments,
         perforators=perforators,
@@ -391,8 +393,8 @@ def _decide_leg(
         critical=t.critical,
         vcss=vcss,
         villalta=villalta,
-        recommendations=tuple(sorted({*t.recommendations, *(f"{key}.{side}" for key, _ in steps)})),
-    )
+        recommendations=tuple(sorted(recs)),
+    ), c_classes
 
 
 _DEFAULT_OPTIONS = EngineOptions()
@@ -407,14 +409,12 @@ def decide(
     options = options or _DEFAULT_OPTIONS
     cs = criteria or get_criteria(options.criteria)
     params = pathway_params(options.pathways) if options.pathways else DEFAULT_PARAMS
-    legs: dict[str, LegDecisions] = {
-        side: _decide_leg(side, leg, exam, cs, options, params) for side, leg in exam.legs.items()
-    }
+    legs: dict[str, LegDecisions] = {}
+    c_by_side: dict[str, tuple[str, ...]] = {}
+    for side, leg in exam.legs.items():
+        legs[side], c_by_side[side] = _decide_leg(side, leg, exam, cs, options, params)
     wells_items = exam.scores.wells_dvt if exam.scores else None
     wells = score_wells(wells_items, version=options.wells_version) if wells_items else None
-    c_by_side: dict[str, tuple[str, ...]] = {
-        side: clinical_classes(leg.clinical) for side, leg in exam.legs.items()
-    }
     calcinosis = assess_calcinosis(exam, c_by_side)
     recs = calcinosis.recommendations() if calcinosis is not None else ()
     legs = _with_leg_recommendations(legs, [(r.id, r.leg) for r in recs])
