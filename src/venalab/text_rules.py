@@ -54,6 +54,11 @@ def check_identifier(value: str) -> str:
     """The NFC form of an identifier; ValueError saying what is wrong and what is allowed."""
     if _PLAIN_ASCII_ID.fullmatch(value):
         return value  # the common case, decided in one step (every exam parse asks)
+    return _check_each_character(value)
+
+
+def _check_each_character(value: str) -> str:
+    """`check_identifier` character by character (any identifier; the fast path agrees)."""
     text = unicodedata.normalize("NFC", value)
     for i, ch in enumerate(text):
         category = unicodedata.category(ch)
