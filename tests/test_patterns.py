@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from helpers import leg, make_exam
+from test_properties import exams as property_exams
+from venalab.criteria import CRITERIA
+from venalab.decisions import decide_reflux
 from venalab.engine import assess
-from venalab.rules.patterns import PatternResult
+from venalab.exam import parse_exam_obj
+from venalab.rules.patterns import PatternResult, decide_patterns
 
 
 def _patterns(*segments: dict[str, object]) -> dict[str, str]:
@@ -147,3 +156,18 @@ def test_segmental_with_an_unmeasured_end_says_so() -> None:
         {"vein": "GSVb", "site": "proximal", "reflux_ms": 100},
     )["GSV"]
     assert closed.label == "segmental"
+
+
+@settings(max_examples=60, deadline=None)
+@given(property_exams(), st.sampled_from(sorted(CRITERIA)))
+def test_grouping_while_judging_gives_the_same_patterns(doc: dict[str, Any], cid: str) -> None:
+    """The decisions tier groups entries by trunk while it judges them (issue 21): the same
+    pattern decisions as `decide_patterns` over the entries and their positions."""
+    cs = CRITERIA[cid]
+    for _, the_leg in parse_exam_obj(doc).legs.items():
+        reflux = decide_reflux(the_leg, cs)
+        positions = [s.position_cm for s in the_leg.segments]
+        expected = decide_patterns(zip(reflux.segments, positions, strict=True), cs)
+        assert [(p.trunk, p.decision) for p in reflux.patterns] == [
+            (trunk, d) for trunk, d, _ in expected
+        ]

@@ -108,8 +108,10 @@ def ceap_not_assessed(exam: ExamDocument, side: Side, acute_thrombus: bool) -> N
         return None
     purpose = exam.exam.purpose
     study = purpose == "thrombosis" or (purpose in (None, "other") and acute_thrombus)
+    if not study:
+        return None  # (asked for every leg of every exam: settled before looking at signs)
     chronic = [s for s in leg.clinical.signs if s not in ACUTE_THROMBOSIS_SIGNS]
-    if not study or chronic or leg.clinical.recurrent or leg.clinical.etiology is not None:
+    if chronic or leg.clinical.recurrent or leg.clinical.etiology is not None:
         return None
     edema = " (edema is attributed to the thrombosis)" if leg.clinical.signs else ""
     reason = (

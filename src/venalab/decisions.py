@@ -2,7 +2,7 @@
 with its rule id, without evidence objects, texts or the result document.
 
 `decide(exam)` takes the same decisions as `engine.assess` through the same rule functions
-(rules.reflux `vein_cuts` / `perforator_outcomes`, rules.patterns `decide_patterns`,
+(rules.reflux `vein_cuts` / `perforator_outcomes`, rules.patterns `decide_trunk_patterns`,
 rules.ceap `clinical_classes` / `walk_segments` / `ap_decision`,
 rules.pathways.cvi `cvi_steps`, the thrombosis side's decide step
 (rules.thrombotic `decide_thrombotic`: EHIT, thrombosis, pathway and critical decisions,
@@ -16,12 +16,12 @@ Shape: README "Result detail" and `Decisions.to_dict()`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, get_args
 
 from venalab.anatomy import VEINS
 from venalab.assembly import ceap_not_assessed
 from venalab.criteria import CriteriaSet, get_criteria
-from venalab.exam import ExamDocument, Leg, Segment, Side
+from venalab.exam import ExamDocument, Leg, Segment, Side, Thrombus
 from venalab.result import EngineOptions, LegResult, Result
 from venalab.rules.calcinosis import assess_calcinosis
 from venalab.rules.ceap import clinical_classes, highest_class
@@ -36,7 +36,14 @@ from venalab.rules.ceap.derivation import (
 from venalab.rules.pathways import pathway_params
 from venalab.rules.pathways.cvi import cvi_steps
 from venalab.rules.pathways.model import DEFAULT_PARAMS, PathwayParams
-from venalab.rules.patterns import PatternDecision, decide_patterns, refluxing_names
+from venalab.rules.patterns import (
+    TRUNK_OF,
+    Pattern,
+    PatternDecision,
+    TrunkEntries,
+    decide_trunk_patterns,
+    refluxing_names,
+)
 from venalab.rules.reflux import (
     PerforatorOutcome,
     Verdict,
@@ -65,6 +72,11 @@ class SegmentDecision:
     rule: str
     entry: Segment | None = field(default=None, compare=False, repr=False)
     """The exam entry, read by the later decisions (A/P walk, treatment steps)."""
+    thrombus: Thrombus | None = field(default=None, compare=False, repr=False)
+    obstruction: bool | None = field(default=None, compare=False, repr=False)
+    compressibility: str | None = field(default=None, compare=False, repr=False)
+    """The entry's fields the A/P walk reads for every entry (copied: cheaper than a property
+    on the hot path)."""
 
     @property
     def label(self) -> str | None:
@@ -77,18 +89,6 @@ class SegmentDecision:
     @property
     def diameter_mm(self) -> float | None:
         return self.entry.diameter_mm if self.entry else None
-
-    @property
-    def obstruction(self) -> bool | None:
-        return self.entry.obstruction if self.entry else None
-
-    @property
-    def thrombus(self) -> object | None:
-        return self.entry.thrombus if self.entry else None
-
-    @property
-    def compressibility(self) -> str | None:
-        return self.entry.compressibility if self.entry else None
 
     def to_dict(self) -> dict[str, Any]:
         return {"vein": self.vein, "site": self.site, "reflux": self.reflux,
@@ -233,12 +233,39 @@ class LegReflux:
         return walk_segments(self.segments, self.perforators, thrombosed)
 
 
-def _segments(segs: tuple[Segment, ...], cs: CriteriaSet) -> tuple[SegmentDecision, ...]:
-    """Every entry's reflux verdict (rules.reflux `vein_cuts`, the table
-    `assess_segment` reads too)."""
+def _segments(
+    segs: tuple[Segment, ...], cs: CriteriaSet
+) -> tuple[list[SegmentDecision], list[SegmentDecision], TrunkEntries, set[str]]:
+    """Every entry's reflux verdict (rules.reflux `vein_cuts`, the table `assess_segment`
+    reads too), in one pass that also sets apart the perforator entries and groups the
+    entries by trunk for the pattern rules (rules.patterns `decide_trunk_patterns`):
+    (verdicts, perforator verdicts, entries by trunk, trunks with reflux)."""
     cuts = vein_cuts(cs)
-    return tuple([SegmentDecision(s.vein, s.site, *cuts[s.vein].decide(s.reflux_ms), s)
-                  for s in segs])  # fmt: skip
+    trunk_of = TRUNK_OF
+    is_perforator = _IS_PERFORATOR
+    out: list[SegmentDecision] = []
+    perforators: list[SegmentDecision] = []
+    by_trunk: TrunkEntries = {}
+    refluxing: set[str] = set()
+    append = out.append
+    for s in segs:
+        vein = s.vein
+        reflux, abnormal, rule = cuts[vein].decide(s.reflux_ms)
+        d = SegmentDecision(vein, s.site, reflux, abnormal, rule, s, s.thrombus, s.obstruction,
+                            s.compressibility)  # fmt: skip
+        append(d)
+        if vein in is_perforator:
+            perforators.append(d)
+        trunk = trunk_of[vein]
+        if trunk is not None:
+            members = by_trunk.get(trunk)
+            if members is None:
+                by_trunk[trunk] = [(d, s.position_cm)]
+            else:
+                members.append((d, s.position_cm))
+            if abnormal:
+                refluxing.add(trunk)
+    return out, perforators, by_trunk, refluxing
 
 
 def _perforator(
@@ -255,20 +282,20 @@ def _perforator(
     )  # fmt: skip
 
 
+_PATTERN_RULE: dict[str, str] = {p: f"reflux.pattern.{p}" for p in get_args(Pattern)}
+
+
 def decide_reflux(leg: Leg, cs: CriteriaSet) -> LegReflux:
     """Segment verdicts, perforators and trunk patterns of a leg (both tiers)."""
     c_classes = clinical_classes(leg.clinical)
-    segments = _segments(leg.segments, cs)
-    perforators = tuple(
-        [_perforator(d, cs, c_classes) for d in segments if d.vein in _IS_PERFORATOR]
-    )
-    decided = decide_patterns(zip(segments, [s.position_cm for s in leg.segments], strict=True), cs)
+    segments, perforator_entries, by_trunk, refluxing = _segments(leg.segments, cs)
+    perforators = tuple([_perforator(d, cs, c_classes) for d in perforator_entries])
     patterns = tuple(
-        TrunkPattern(trunk, d.pattern, d.qualifier, refluxing_names(segs),
-                     f"reflux.pattern.{d.pattern}", d)
-        for trunk, d, segs in decided
+        [TrunkPattern(trunk, d.pattern, d.qualifier, refluxing_names(segs),
+                      _PATTERN_RULE[d.pattern], d)
+         for trunk, d, segs in decide_trunk_patterns(by_trunk, refluxing, cs)]
     )  # fmt: skip
-    return LegReflux(c_classes, segments, perforators, patterns)
+    return LegReflux(c_classes, tuple(segments), perforators, patterns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,11 +312,17 @@ class _Thrombotic:
     recommendations: tuple[str, ...] = ()
 
 
+_NO_THROMBUS = _Thrombotic()
+
+
 def _thrombotic(
     side: Side, leg: Leg, exam: ExamDocument, options: EngineOptions, params: PathwayParams
 ) -> _Thrombotic:
-    if not any(s.thrombus is not None or s.treatment is not None for s in leg.segments):
-        return _Thrombotic()  # no thrombus, no treatment: no class, no pathway, no mark
+    for s in leg.segments:
+        if s.thrombus is not None or s.treatment is not None:
+            break
+    else:
+        return _NO_THROMBUS  # no thrombus, no treatment: no class, no pathway, no mark
     d = decide_thrombotic(side, leg, exam, options.tibioperoneal_trunk, params)
     t, pathway = d.thrombosis, d.pathway
     return _Thrombotic(
@@ -304,13 +337,16 @@ def _thrombotic(
     )
 
 
+_VCSS_PATH: dict[str, str] = {side: f"scores.vcss.{side}" for side in ("left", "right")}
+
+
 def _scores(
     side: Side, leg: Leg, exam: ExamDocument
 ) -> tuple[tuple[int, int, bool | None] | None, tuple[int, str | None] | None]:
     scores = exam.scores
     given = getattr(scores.vcss, side) if scores and scores.vcss else None
     signs = leg.clinical.signs if exam.exam.purpose != "thrombosis" else ()
-    vcss, _ = score_with_sign_bounds(given, signs, path=f"scores.vcss.{side}")
+    vcss, _ = score_with_sign_bounds(given, signs, path=_VCSS_PATH[side])
     villalta = None
     items = getattr(scores.villalta, side) if scores and scores.villalta else None
     if items is not None:
@@ -328,7 +364,8 @@ def _decide_leg(
     cs: CriteriaSet,
     options: EngineOptions,
     params: PathwayParams,
-) -> LegDecisions:
+) -> tuple[LegDecisions, tuple[str, ...]]:
+    """The leg's decisions, and its C classes (`clinical_classes`)."""
     reflux = decide_reflux(leg, cs)
     c_classes, segments, perforators, patterns = (
         reflux.c_classes, reflux.segments, reflux.perforators, reflux.patterns
@@ -343,6 +380,7 @@ def _decide_leg(
         )  # fmt: skip
     steps = cvi_steps(c_classes, leg.clinical.symptomatic, segments, perforators, patterns, params)
     vcss, villalta = _scores(side, leg, exam)
+    recs = {*t.recommendations, *[f"{key}.{side}" for key, _ in steps]}
     return LegDecisions(
         segments=segments,
         perforators=perforators,
@@ -355,8 +393,8 @@ def _decide_leg(
         critical=t.critical,
         vcss=vcss,
         villalta=villalta,
-        recommendations=tuple(sorted({*t.recommendations, *(f"{key}.{side}" for key, _ in steps)})),
-    )
+        recommendations=tuple(sorted(recs)),
+    ), c_classes
 
 
 _DEFAULT_OPTIONS = EngineOptions()
@@ -371,14 +409,12 @@ def decide(
     options = options or _DEFAULT_OPTIONS
     cs = criteria or get_criteria(options.criteria)
     params = pathway_params(options.pathways) if options.pathways else DEFAULT_PARAMS
-    legs: dict[str, LegDecisions] = {
-        side: _decide_leg(side, leg, exam, cs, options, params) for side, leg in exam.legs.items()
-    }
+    legs: dict[str, LegDecisions] = {}
+    c_by_side: dict[str, tuple[str, ...]] = {}
+    for side, leg in exam.legs.items():
+        legs[side], c_by_side[side] = _decide_leg(side, leg, exam, cs, options, params)
     wells_items = exam.scores.wells_dvt if exam.scores else None
     wells = score_wells(wells_items, version=options.wells_version) if wells_items else None
-    c_by_side: dict[str, tuple[str, ...]] = {
-        side: clinical_classes(leg.clinical) for side, leg in exam.legs.items()
-    }
     calcinosis = assess_calcinosis(exam, c_by_side)
     recs = calcinosis.recommendations() if calcinosis is not None else ()
     legs = _with_leg_recommendations(legs, [(r.id, r.leg) for r in recs])

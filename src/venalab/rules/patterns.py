@@ -81,7 +81,8 @@ class PatternDecision(NamedTuple):
     unit: str | None = None
 
 
-_TRUNK_OF: dict[str, str | None] = {code: v.trunk for code, v in VEINS.items()}
+TRUNK_OF: dict[str, str | None] = {code: v.trunk for code, v in VEINS.items()}
+"""The trunk each vein counts in (anatomy: `Vein.trunk`), None for none."""
 # Per trunk, the axis points of every (vein, site) entry (anatomy.TrunkLayout.points).
 _POINTS: dict[str, dict[tuple[str, str | None], frozenset[int]]] = {
     name: {(code, site): lay.points(code, site) for code in VEINS for site in (None, *SITE_ORDER)}
@@ -265,9 +266,12 @@ def _accessory_pattern(
 
 def refluxing_names(segs: Sequence[Judged]) -> tuple[str, ...]:
     """The refluxing entries of a trunk, "GSVa (proximal)", once each."""
-    return tuple(
-        dict.fromkeys(s.vein + (f" ({s.site})" if s.site else "") for s in segs if s.abnormal)
-    )
+    names: dict[str, None] = {}
+    for s in segs:
+        if s.abnormal:
+            site = s.site
+            names[s.vein + f" ({site})" if site else s.vein] = None
+    return tuple(names)
 
 
 def pattern_result(
@@ -298,27 +302,44 @@ def pattern_result(
     )
 
 
+TrunkEntries = dict[str, list[tuple[Judged, float | None]]]
+"""Per trunk, its entries in exam order, each with its `position_cm` input."""
+
+
 def decide_patterns(
     segments: Iterable[tuple[Judged, float | None]], cs: CriteriaSet
 ) -> list[tuple[str, PatternDecision, list[Judged]]]:
     """The pattern decision of every trunk with reflux: (trunk, decision, its entries).
     `segments` pairs each verdict with its `position_cm` input (both tiers)."""
-    by_trunk: dict[str, list[tuple[Judged, float | None]]] = {}
+    by_trunk: TrunkEntries = {}
     refluxing: set[str] = set()
-    for seg, position in segments:
-        trunk = _TRUNK_OF[seg.vein]
+    trunk_of = TRUNK_OF
+    for item in segments:
+        seg = item[0]
+        trunk = trunk_of[seg.vein]
         if trunk is None:
             continue
         members = by_trunk.get(trunk)
         if members is None:
-            members = by_trunk[trunk] = []
-        members.append((seg, position))
+            by_trunk[trunk] = [item]
+        else:
+            members.append(item)
         if seg.abnormal:
             refluxing.add(trunk)
+    return decide_trunk_patterns(by_trunk, refluxing, cs)
+
+
+def decide_trunk_patterns(
+    by_trunk: TrunkEntries, refluxing: set[str], cs: CriteriaSet
+) -> list[tuple[str, PatternDecision, list[Judged]]]:
+    """`decide_patterns` on entries already grouped by trunk (`TRUNK_OF`; the decisions tier
+    groups them while it judges them); `refluxing`: the trunks with an abnormal entry."""
     out: list[tuple[str, PatternDecision, list[Judged]]] = []
+    if not refluxing:
+        return out  # no reflux in any trunk: no pattern
     for trunk in TRUNKS:
         if trunk not in refluxing:
-            continue  # no reflux in the trunk: no pattern
+            continue
         items = by_trunk[trunk]
         segs = [s for s, _ in items]
         layout = LAYOUTS[trunk]
@@ -329,13 +350,16 @@ def decide_patterns(
         else:
             decided = _linear_pattern(layout, segs)
             if decided is None:
-                axis = ", ".join(layout.axis)
-                decided = PatternDecision(
-                    "segmental", f"reflux in {trunk} veins outside the {axis} axis"
-                )
+                decided = PatternDecision("segmental", _OFF_AXIS[trunk])
         if decided is not None:
             out.append((trunk, decided, segs))
     return out
+
+
+_OFF_AXIS: dict[str, str] = {
+    name: f"reflux in {name} veins outside the {', '.join(lay.axis)} axis"
+    for name, lay in LAYOUTS.items()
+}
 
 
 def reflux_patterns(

@@ -159,6 +159,10 @@ class ThrombosisDecision:
         return CLASSIFICATION_LABEL[self.classification]
 
 
+_SYSTEM_OF: dict[str, str] = {code: v.system for code, v in VEINS.items()}
+"""Each vein's system, read for every entry of every leg (a plain table: the hot path)."""
+
+
 def decide_thrombosis(
     leg: Leg,
     tibioperoneal_trunk: TptPolicy = "distal",
@@ -171,15 +175,17 @@ def decide_thrombosis(
     treated: list[Thrombus] = []
     suspicious: list[str] = []
     deep_examined = False
+    system_of = _SYSTEM_OF
     for index, seg in enumerate(leg.segments):
-        v = VEINS[seg.vein]
-        if v.system == "deep":
+        deep_vein = system_of[seg.vein] == "deep"
+        if deep_vein:
             deep_examined = True
         t = seg.thrombus
         if t is None:
-            if seg.compressibility in ("none", "partial") and v.system == "deep":
+            if deep_vein and seg.compressibility in ("none", "partial"):
                 suspicious.append(seg.vein)
             continue
+        v = VEINS[seg.vein]
         level = _deep_level(index, seg.vein, tibioperoneal_trunk, post_treatment)
         item = Thrombus(
             seg.vein,

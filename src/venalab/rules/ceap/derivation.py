@@ -140,10 +140,14 @@ _ceap_segment_list = trusted(CeapSegmentList)
 _ceap_result = trusted(CeapResult)
 
 
-@dataclass(slots=True)
 class _Hit:
-    types: set[str] = field(default_factory=set)
-    veins: list[tuple[str, str | None]] = field(default_factory=list)
+    """One pathological CEAP segment of a walk: its P types and the entries behind it."""
+
+    __slots__ = ("types", "veins")
+
+    def __init__(self) -> None:  # a plain class: one is built per hit on the hot path
+        self.types: set[str] = set()
+        self.veins: list[tuple[str, str | None]] = []
 
 
 def _where(vein: str, site: str | None) -> str:
@@ -343,12 +347,19 @@ def walk_segments(
     """The A/P walk of one leg (both tiers; `derive_ceap` renders it): per CEAP segment the
     entries that make it pathological (reflux: an abnormal verdict, or an incompetent or
     pathologic perforator; obstruction: obstruction, a thrombus, or a vein in `thrombosed`),
-    whether anything was examined, and what reflux was not measured in."""
+    whether anything was examined, and what reflux was not measured in. (One pass with its
+    tables in locals: every leg of every exam takes it, issue 21.)"""
     found = ApWalk()
+    hits = found.hits
+    not_measured = found.not_measured
+    mapped = found.mapped
+    examined = False
     perf_iter = iter(perforators)
+    is_perforator = _IS_PERFORATOR
+    ceap_of = _CEAP_OF
     for seg in segments:
         code = seg.vein
-        if code in _IS_PERFORATOR:
+        if code in is_perforator:
             refluxing, known = _perforator_reflux(seg, next(perf_iter, None), found)
         else:
             abnormal = seg.abnormal
@@ -356,17 +367,25 @@ def walk_segments(
         thrombus = seg.thrombus
         obstruction = seg.obstruction
         if known:
-            found.examined = True
+            examined = True
         else:
-            found.not_measured.append((code, seg.site))
+            not_measured.append((code, seg.site))
             if obstruction is not None or thrombus is not None or seg.compressibility is not None:
-                found.examined = True
+                examined = True
         obstructed = obstruction is True or thrombus is not None or code in thrombosed
         if refluxing or obstructed:
-            abbr = _CEAP_OF[code]
+            abbr = ceap_of[code]
             if abbr != code:
-                found.mapped.append(code)
-            found.hit(abbr, (code, seg.site), refluxing, obstructed)
+                mapped.append(code)
+            hit = hits.get(abbr)
+            if hit is None:
+                hit = hits[abbr] = _Hit()
+            hit.veins.append((code, seg.site))
+            if refluxing:
+                hit.types.add("r")
+            if obstructed:
+                hit.types.add("o")
+    found.examined = examined
     if thrombosed:
         for v in sorted(thrombosed - {s.vein for s in segments}):
             found.hit(_CEAP_OF[v], (v, None), refluxing=False, obstructed=True)

@@ -122,7 +122,6 @@ def cvi_steps(
     saphenous = [
         p for p in patterns if p.trunk in _ABLATION_KEY and p.pattern in ("axial", "segmental")
     ]
-    incompetent = [s for s in segments if s.abnormal and s.system == "superficial"]
     recs: list[Step] = []
 
     if saphenous and symptomatic is None:
@@ -142,7 +141,13 @@ def cvi_steps(
 
     if ulcer_active:
         recs.append(("cvi.compression.ulcer", {}))
-    if incompetent and (ulcer_any or skin_or_ulcer):  # names built only when a text needs them
+    # Incompetent superficial veins matter only to C4-C6 legs (listed only then).
+    incompetent = (
+        [s for s in segments if s.abnormal and s.system == "superficial"]
+        if ulcer_any or skin_or_ulcer
+        else ()
+    )
+    if incompetent:  # names built only when a text needs them
         incompetent_veins = ", ".join(
             dict.fromkeys(_where(s.vein, s.site, s.label) for s in incompetent)
         )
